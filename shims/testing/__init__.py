@@ -1,0 +1,1 @@
+"""Testing kit: parity plugin, FaultProxy, conformance suite."""

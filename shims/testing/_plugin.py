@@ -1,0 +1,1 @@
+"""pytest plugin (filled by the parity work)."""
