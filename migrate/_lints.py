@@ -1,0 +1,629 @@
+"""The lint engine behind ``migrate check`` and ``migrate scan``.
+
+Theory of operation: a file is parsed once with libcst and walked once by
+``_Linter``, a plain ``CSTVisitor``. No metadata provider runs on that walk:
+imports are tracked by hand (``import a.b as c``, ``from a import b as c``,
+imports inside functions), so every dotted name resolves to a qualified name
+alias-aware and cheaply. The walk records findings as *nodes*; only when a
+file has at least one finding are positions computed, with one
+``PositionProvider`` pass over the same tree (``unsafe_skip_copy`` keeps node
+identity). A file that cannot mention anything a rule looks for is not parsed
+by libcst at all, only syntax-checked with the much faster ``ast``.
+
+Rules decide from one statement or call at a time, plus two pieces of scope
+state: whether the innermost function is a coroutine (``async def`` or a
+``@runtime.coroutine``-style generator; a nested plain ``def``, ``lambda`` or
+class body is not), and which local names hold plain blocking sockets (so
+``sock.recv()`` is reported only for a socket made by ``socket.socket()`` and
+friends and never set non-blocking in the same scope).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import io
+import re
+import tokenize
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+from libcst.helpers import get_full_name_for_node
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from ._lint_rules import (
+    BLOCKING_CALLS,
+    GENERATOR_DECORATORS,
+    LEGACY,
+    LOOP_GETTERS,
+    SOCKET_MAKERS,
+    SOCKET_METHODS,
+    SOCKET_PAIR_MAKERS,
+    SPAWN_CALLS,
+    TIMEOUT_SCOPES,
+    blocking_message,
+    is_closing_message,
+    legacy_message,
+    spawn_message,
+)
+
+__all__ = ["FileAnalysis", "Finding", "analyze_source", "lint_source"]
+
+# A file containing none of these cannot trigger any rule: it is not parsed.
+_TRIGGERS = ("is_closing", "async", "legacy", "spawn", "create_task", "ensure_future",
+             "coroutine", "drain")  # fmt: skip
+_IGNORE_RE = re.compile(r"#\s*migrate:\s*ignore(?:\[([^\]]*)\])?")
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One lint result; ``line`` and ``col`` are 1-based (as editors expect)."""
+
+    code: str
+    line: int
+    col: int
+    message: str
+    filename: str
+
+    def format(self) -> str:
+        """Return the ``path:line:col: CODE message`` line ``migrate check`` prints."""
+        return f"{self.filename}:{self.line}:{self.col}: {self.code} {self.message}"
+
+
+@dataclass(frozen=True)
+class FileAnalysis:
+    """Everything one walk of a file yields, for ``check`` and ``scan``.
+
+    ``findings`` are already filtered by suppression comments and include
+    MIG003 only when the file was analysed as ``flipped``; ``legacy_sites``
+    and ``generator_coroutines`` are counted either way.
+    """
+
+    findings: tuple[Finding, ...]
+    legacy_sites: int
+    generator_coroutines: int
+
+
+@dataclass
+class _Scope:
+    is_async: bool
+    is_class: bool = False
+    sockets: set[str] = field(default_factory=set)
+    nonblocking: set[str] = field(default_factory=set)
+    # (call node, receiver key, method name) awaiting the end of the scope.
+    socket_calls: list[tuple[cst.Call, str, str]] = field(default_factory=list)
+    timeout_depth: int = 0
+
+
+# Fields that only ever hold whitespace, comments or punctuation.
+_SKIP_FIELDS = frozenset(
+    {"lpar", "rpar", "leading_lines", "lines_after_decorators", "header", "footer", "comma",
+     "semicolon", "newline", "trailing_whitespace", "default_indent", "default_newline",
+     "encoding", "has_trailing_newline"}
+)  # fmt: skip
+_CHILD_FIELDS: dict[type[cst.CSTNode], tuple[str, ...]] = {}
+
+
+def _child_fields(cls: type[cst.CSTNode]) -> tuple[str, ...]:
+    names = _CHILD_FIELDS.get(cls)
+    if names is None:
+        names = tuple(
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.name not in _SKIP_FIELDS and "whitespace" not in f.name
+        )
+        _CHILD_FIELDS[cls] = names
+    return names
+
+
+class _Walker:
+    """Walk a tree calling ``visit_<Node>``/``leave_<Node>`` methods, like ``CSTVisitor``.
+
+    libcst's own visitor rebuilds every node on the way back up (it is the
+    transformer machinery); this walk only reads, which makes linting about
+    three times faster. It uses an explicit stack, so deeply nested
+    expressions cannot hit the recursion limit. A ``visit_`` returning
+    ``False`` skips the children (and the matching ``leave_``).
+    """
+
+    def __init__(self) -> None:
+        self._visits: dict[type[cst.CSTNode], Callable[[Any], bool | None]] = {}
+        self._leaves: dict[type[cst.CSTNode], Callable[[Any], None]] = {}
+        for name in dir(type(self)):
+            kind, _, node = name.partition("_")
+            cls = getattr(cst, node, None)
+            if kind in ("visit", "leave") and isinstance(cls, type):
+                table: dict[type[cst.CSTNode], Any] = (
+                    self._visits if kind == "visit" else self._leaves
+                )
+                table[cls] = getattr(self, name)
+
+    def walk(self, root: cst.CSTNode) -> None:
+        """Visit ``root`` and everything below it, depth first, in source order."""
+        stack: list[tuple[cst.CSTNode, bool]] = [(root, False)]
+        visits, leaves = self._visits, self._leaves
+        while stack:
+            node, leaving = stack.pop()
+            cls = type(node)
+            if leaving:
+                leaves[cls](node)
+                continue
+            visit = visits.get(cls)
+            if visit is not None and visit(node) is False:
+                continue
+            if cls in leaves:
+                stack.append((node, True))
+            children: list[tuple[cst.CSTNode, bool]] = []
+            for name in _child_fields(cls):
+                value = getattr(node, name)
+                if isinstance(value, cst.CSTNode):
+                    children.append((value, False))
+                elif isinstance(value, tuple | list):
+                    children.extend(
+                        (item, False) for item in value if isinstance(item, cst.CSTNode)
+                    )
+            children.reverse()
+            stack.extend(children)
+
+
+def _dotted(node: cst.CSTNode) -> str | None:
+    return get_full_name_for_node(node) if isinstance(node, cst.Name | cst.Attribute) else None
+
+
+def _nonblocking_arg(call: cst.Call) -> bool:
+    """Return True for ``setblocking(False)``/``setblocking(0)``/``settimeout(0)``."""
+    if len(call.args) != 1:
+        return False
+    value = call.args[0].value
+    if isinstance(value, cst.Name):
+        return value.value == "False"
+    if isinstance(value, cst.Integer | cst.Float):
+        return float(value.value) == 0.0
+    return False
+
+
+class _Linter(_Walker):
+    def __init__(self, imports: dict[str, str]) -> None:
+        super().__init__()
+        self.imports = imports
+        self.scopes: list[_Scope] = [_Scope(is_async=False)]
+        self.raw: list[tuple[str, cst.CSTNode, str]] = []  # (code, node, message)
+        self.legacy_refs: list[tuple[cst.CSTNode, str]] = []
+        self.legacy_imports: list[tuple[cst.CSTNode, str]] = []
+        self.generator_coroutines = 0
+        self.skip_closing: set[int] = set()
+
+    # -- name resolution -------------------------------------------------
+
+    def qualify(self, node: cst.CSTNode) -> str | None:
+        """Return the qualified name ``node`` refers to through imports, or None."""
+        dotted = _dotted(node)
+        if dotted is None:
+            return None
+        head, _, rest = dotted.partition(".")
+        target = self.imports.get(head)
+        if target is None:
+            return None
+        return f"{target}.{rest}" if rest else target
+
+    def _add_imports(self, node: cst.Import | cst.ImportFrom) -> None:
+        for bound, qualified in _import_bindings(node):
+            self.imports[bound] = qualified
+        for imported in _imported_names(node):
+            if imported == LEGACY or imported.startswith(LEGACY + "."):
+                self.legacy_imports.append((node, imported))
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        self._add_imports(node)
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        self._add_imports(node)
+        return False
+
+    # -- scopes ----------------------------------------------------------
+
+    @property
+    def scope(self) -> _Scope:
+        return self.scopes[-1]
+
+    def _owner_for(self, key: str) -> _Scope:
+        """Return the scope that tracks ``key``: the class for ``self.x``."""
+        if key.startswith("self."):
+            for scope in reversed(self.scopes):
+                if scope.is_class:
+                    return scope
+        return self.scope
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        is_generator_coroutine = any(
+            self.qualify(d.decorator) in GENERATOR_DECORATORS for d in node.decorators
+        )
+        if is_generator_coroutine:
+            self.generator_coroutines += 1
+        self.scopes.append(_Scope(is_async=node.asynchronous is not None or is_generator_coroutine))
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self._close_scope()
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        self.scopes.append(_Scope(is_async=False))
+
+    def leave_Lambda(self, original_node: cst.Lambda) -> None:
+        self._close_scope()
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.scopes.append(_Scope(is_async=False, is_class=True))
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self._close_scope()
+
+    def leave_Module(self, original_node: cst.Module) -> None:
+        self._close_scope()
+
+    def _close_scope(self) -> None:
+        scope = self.scopes.pop()
+        for call, key, method in scope.socket_calls:
+            if key in scope.sockets and key not in scope.nonblocking:
+                self.raw.append(("MIG002", call, blocking_message(f"{key}.{method}", socket=True)))
+
+    # -- socket tracking (MIG002 on plain sockets) -----------------------
+
+    def _socket_value(self, value: cst.BaseExpression) -> str:
+        """Classify an assigned value: "socket", "pair" (a 2-tuple of them) or ""."""
+        if not isinstance(value, cst.Call):
+            return ""
+        name = self.qualify(value.func)
+        if name in SOCKET_MAKERS:
+            return "socket"
+        if name in SOCKET_PAIR_MAKERS:
+            return "pair"
+        func = value.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "accept":
+            key = _dotted(func.value)
+            if key is not None and key in self._owner_for(key).sockets:
+                return "accepted"
+        return ""
+
+    def _bind_sockets(self, target: cst.BaseExpression, kind: str) -> None:
+        if kind == "socket":
+            key = _dotted(target)
+            if key is not None:
+                self._owner_for(key).sockets.add(key)
+        elif kind in ("pair", "accepted") and isinstance(target, cst.Tuple | cst.List):
+            elements = target.elements if kind == "pair" else target.elements[:1]
+            for element in elements:
+                self._bind_sockets(element.value, "socket")
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        kind = self._socket_value(node.value)
+        if kind:
+            for target in node.targets:
+                self._bind_sockets(target.target, kind)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None and self._socket_value(node.value) == "socket":
+            self._bind_sockets(node.target, "socket")
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if node.asname is not None:
+            kind = self._socket_value(node.item)
+            if kind:
+                self._bind_sockets(node.asname.name, kind)
+
+    # -- deadlines (MIG005) ------------------------------------------------
+
+    def _is_timeout_with(self, node: cst.With) -> bool:
+        return node.asynchronous is not None and any(
+            isinstance(item.item, cst.Call) and self.qualify(item.item.func) in TIMEOUT_SCOPES
+            for item in node.items
+        )
+
+    def visit_With(self, node: cst.With) -> None:
+        if self._is_timeout_with(node):
+            self.scope.timeout_depth += 1
+
+    def leave_With(self, original_node: cst.With) -> None:
+        if self._is_timeout_with(original_node):
+            self.scope.timeout_depth -= 1
+
+    def visit_Await(self, node: cst.Await) -> None:
+        call = node.expression
+        if (
+            isinstance(call, cst.Call)
+            and isinstance(call.func, cst.Attribute)
+            and call.func.attr.value == "drain"
+            and not call.args
+            and self.scope.timeout_depth == 0
+        ):
+            receiver = _dotted(call.func.value) or "writer"
+            self.raw.append(
+                (
+                    "MIG005",
+                    node,
+                    f"`await {receiver}.drain()` has no deadline: once 64 KiB are buffered "
+                    "it waits forever on a peer that stopped reading; wrap it in "
+                    "`async with asyncio.timeout(...)` or use shims `Connection.write(data, "
+                    "timeout=...)`",
+                )
+            )
+
+    # -- statements: MIG004 and the MIG001 exemptions --------------------
+
+    def visit_Expr(self, node: cst.Expr) -> None:
+        value = node.value
+        if not isinstance(value, cst.Call):
+            return
+        if _is_closing_call(value):
+            self.skip_closing.add(id(value))  # result unused: not a check at all
+            return
+        what = self._spawn_name(value)
+        if what is not None:
+            self.raw.append(("MIG004", value, spawn_message(what)))
+
+    def _spawn_name(self, call: cst.Call) -> str | None:
+        qualified = self.qualify(call.func)
+        if qualified in SPAWN_CALLS:
+            return qualified
+        func = call.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "create_task":
+            receiver = func.value
+            if isinstance(receiver, cst.Call) and self.qualify(receiver.func) in LOOP_GETTERS:
+                return f"{self.qualify(receiver.func)}().create_task"
+            dotted = _dotted(receiver)
+            if dotted is not None and "loop" in dotted.rpartition(".")[2].lower():
+                return f"{dotted}.create_task"
+        return None
+
+    def visit_If(self, node: cst.If) -> None:
+        # `if not t.is_closing(): t.close()` guards an idempotent close; it is
+        # not a liveness decision, so it is exempt.
+        test = node.test
+        if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+            test = test.expression
+        if not (isinstance(test, cst.Call) and _is_closing_call(test)):
+            return
+        assert isinstance(test.func, cst.Attribute)
+        receiver = test.func.value
+        body = node.body.body if isinstance(node.body, cst.IndentedBlock) else [node.body]
+        if body and all(_only_closes(stmt, receiver) for stmt in body):
+            self.skip_closing.add(id(test))
+
+    # -- calls ---------------------------------------------------------------
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if _is_closing_call(node):
+            if id(node) not in self.skip_closing:
+                assert isinstance(node.func, cst.Attribute)
+                receiver = _dotted(node.func.value) or "transport"
+                self.raw.append(("MIG001", node, is_closing_message(receiver)))
+            return
+        func = node.func
+        if isinstance(func, cst.Attribute):
+            method = func.attr.value
+            if method in ("setblocking", "settimeout") and _nonblocking_arg(node):
+                key = _dotted(func.value)
+                if key is not None:
+                    self._owner_for(key).nonblocking.add(key)
+        if not self.scope.is_async:
+            return
+        qualified = self.qualify(func)
+        if qualified in BLOCKING_CALLS:
+            self.raw.append(("MIG002", node, blocking_message(qualified)))
+        elif isinstance(func, cst.Attribute) and func.attr.value in SOCKET_METHODS:
+            key = _dotted(func.value)
+            if key is not None:
+                self._owner_for(key).socket_calls.append((node, key, func.attr.value))
+
+    # -- legacy references (MIG003, scan counts) ---------------------------
+
+    def _legacy_ref(self, node: cst.Name | cst.Attribute) -> bool:
+        qualified = self.qualify(node)
+        if qualified is not None and (qualified == LEGACY or qualified.startswith(LEGACY + ".")):
+            self.legacy_refs.append((node, qualified))
+            return False
+        return True
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        return self._legacy_ref(node)
+
+    def visit_Name(self, node: cst.Name) -> bool:
+        return self._legacy_ref(node)
+
+
+def _is_closing_call(call: cst.Call) -> bool:
+    return (
+        isinstance(call.func, cst.Attribute)
+        and call.func.attr.value == "is_closing"
+        and not call.args
+    )
+
+
+def _only_closes(stmt: cst.CSTNode, receiver: cst.BaseExpression) -> bool:
+    """Return True if ``stmt`` only closes ``receiver`` (close/abort, maybe awaited)."""
+    if not isinstance(stmt, cst.SimpleStatementLine):
+        return False
+    for small in stmt.body:
+        if not isinstance(small, cst.Expr):
+            return False
+        value = small.value
+        if isinstance(value, cst.Await):
+            value = value.expression
+        if not (
+            isinstance(value, cst.Call)
+            and isinstance(value.func, cst.Attribute)
+            and value.func.attr.value in ("close", "abort", "wait_closed")
+            and value.func.value.deep_equals(receiver)
+        ):
+            return False
+    return True
+
+
+def _import_bindings(node: cst.Import | cst.ImportFrom) -> list[tuple[str, str]]:
+    """Return ``(bound name, qualified name)`` pairs an import statement creates."""
+    pairs: list[tuple[str, str]] = []
+    if isinstance(node, cst.Import):
+        for alias in node.names:
+            full = get_full_name_for_node(alias.name)
+            if full is None:
+                continue
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                pairs.append((alias.asname.name.value, full))
+            else:
+                head = full.partition(".")[0]
+                pairs.append((head, head))
+        return pairs
+    if node.relative or node.module is None or isinstance(node.names, cst.ImportStar):
+        if isinstance(node.names, cst.ImportStar) and node.module is not None:
+            module = get_full_name_for_node(node.module)
+            if module is not None and not node.relative:
+                pairs.append(("*", f"{module}.*"))
+        return pairs
+    module = get_full_name_for_node(node.module)
+    for alias in node.names:
+        name = get_full_name_for_node(alias.name)
+        if module is None or name is None:
+            continue
+        bound = name
+        if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+            bound = alias.asname.name.value
+        pairs.append((bound, f"{module}.{name}"))
+    return pairs
+
+
+def _imported_names(node: cst.Import | cst.ImportFrom) -> list[str]:
+    """Return the full dotted names an import statement loads (``a.b`` for ``import a.b``)."""
+    if isinstance(node, cst.Import):
+        return [n for alias in node.names if (n := get_full_name_for_node(alias.name))]
+    if node.relative or node.module is None:
+        return []
+    module = get_full_name_for_node(node.module) or ""
+    if isinstance(node.names, cst.ImportStar):
+        return [f"{module}.*"]
+    return [f"{module}.{get_full_name_for_node(alias.name)}" for alias in node.names]
+
+
+def _module_imports(module: cst.Module) -> dict[str, str]:
+    """Collect module-level imports (also under ``if``/``try``) before the walk."""
+    imports: dict[str, str] = {}
+    pending: list[cst.CSTNode] = list(module.body)
+    while pending:
+        stmt = pending.pop(0)
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.Import | cst.ImportFrom):
+                    imports.update(_import_bindings(small))
+        elif isinstance(stmt, cst.If | cst.Try | cst.Else | cst.Finally | cst.ExceptHandler):
+            body = stmt.body
+            if isinstance(body, cst.IndentedBlock):
+                pending.extend(body.body)
+            orelse = getattr(stmt, "orelse", None)
+            if isinstance(orelse, cst.If | cst.Else):
+                pending.append(orelse)
+            if isinstance(stmt, cst.Try):
+                pending.extend(stmt.handlers)
+                if stmt.finalbody is not None:
+                    pending.append(stmt.finalbody)
+    return imports
+
+
+def _suppressions(source: str) -> dict[int, frozenset[str] | None]:
+    """Map line -> suppressed codes (None: all) from ``# migrate: ignore`` comments."""
+    if "migrate:" not in source:
+        return {}
+    found: dict[int, frozenset[str] | None] = {}
+    try:
+        comments = [
+            (tok.start[0], tok.string)
+            for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+            if tok.type == tokenize.COMMENT
+        ]
+    except (tokenize.TokenError, SyntaxError):
+        comments = [(n, line) for n, line in enumerate(source.splitlines(), 1)]
+    for line, text in comments:
+        match = _IGNORE_RE.search(text)
+        if match is None:
+            continue
+        if match.group(1) is None:
+            found[line] = None
+        else:
+            codes = frozenset(c.strip().upper() for c in match.group(1).split(",") if c.strip())
+            previous = found.get(line, frozenset())
+            found[line] = None if previous is None else previous | codes
+    return found
+
+
+def _parse_error(source: str, filename: str) -> Finding | None:
+    """Syntax-check ``source`` with ``ast`` (fast path for files not linted)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarning on odd escapes is not ours
+            ast.parse(source, filename)
+    except SyntaxError as exc:
+        return Finding("MIG000", exc.lineno or 1, exc.offset or 1,
+                       f"could not parse: {exc.msg}", filename)  # fmt: skip
+    except ValueError as exc:  # NUL bytes on Python 3.11
+        return Finding("MIG000", 1, 1, f"could not parse: {exc}", filename)
+    return None
+
+
+def analyze_source(source: str, filename: str, *, flipped: bool = False) -> FileAnalysis:
+    """Lint ``source`` and count what ``scan`` reports, in one parse.
+
+    A file that does not parse yields a single MIG000 finding and zero counts;
+    nothing is raised for bad input.
+    """
+    if not any(trigger in source for trigger in _TRIGGERS):
+        error = _parse_error(source, filename)
+        return FileAnalysis((error,) if error else (), 0, 0)
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        # ast's location and wording are the ones users know from Python.
+        error = _parse_error(source, filename) or Finding(
+            "MIG000", exc.raw_line, exc.raw_column + 1, f"could not parse: {exc.message}", filename
+        )
+        return FileAnalysis((error,), 0, 0)
+    except RecursionError:
+        return FileAnalysis((Finding("MIG000", 1, 1, "could not parse: nested too deeply",
+                                     filename),), 0, 0)  # fmt: skip
+    linter = _Linter(_module_imports(module))
+    linter.walk(module)
+    legacy = linter.legacy_refs or linter.legacy_imports
+    raw = list(linter.raw)
+    if flipped:
+        raw.extend(("MIG003", node, legacy_message(name)) for node, name in legacy)
+    findings = _positioned(module, raw, source, filename)
+    return FileAnalysis(tuple(findings), len(legacy), linter.generator_coroutines)
+
+
+def _positioned(
+    module: cst.Module, raw: Sequence[tuple[str, cst.CSTNode, str]], source: str, filename: str
+) -> list[Finding]:
+    if not raw:
+        return []
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    ignored = _suppressions(source)
+    findings: set[Finding] = set()
+    for code, node, message in raw:
+        start = positions[node].start
+        codes = ignored.get(start.line, frozenset())
+        if codes is None or code in codes:
+            continue
+        findings.add(Finding(code, start.line, start.column + 1, message, filename))
+    return sorted(findings, key=lambda f: (f.line, f.col, f.code))
+
+
+def lint_source(source: str, filename: str, *, flipped: bool = False) -> list[Finding]:
+    """Return the findings for one file's text, sorted by position.
+
+    ``flipped`` says the file belongs to a service whose backend is already
+    asyncio/uvloop, which turns every ``legacy.runtime`` use into MIG003.
+    Suppress a finding with ``# migrate: ignore[MIG00N]`` on its line (a bare
+    ``# migrate: ignore`` suppresses every code there). Never raises for bad
+    source: a file that does not parse yields one MIG000 finding.
+    """
+    return list(analyze_source(source, filename, flipped=flipped).findings)
