@@ -1,0 +1,306 @@
+"""FaultProxy: a threaded TCP proxy on loopback that injects the faults production saw."""
+
+# Theory of operation
+# -------------------
+# One daemon thread runs a selector loop over the listening socket, a wake-up
+# socketpair, every proxied Pair (_proxy_pair.py) and the "lingering" sockets
+# of FIN-closed pairs.  The proxy runs in its own thread so it behaves the
+# same whichever backend the code under test uses.  Public fault methods are
+# called from the test's thread: each one is queued as a command, the loop is
+# woken, and the caller blocks until the loop applied it, so "the fault is in
+# place" is an event, not a sleep.  Counters are written by the loop only and
+# every change is announced on a Condition: ``wait_for`` blocks on it, and
+# ``until`` polls it with ``shims.sleep`` so it works on every backend.
+
+from __future__ import annotations
+
+import random
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Self
+
+from ._proxy_loop import Loop
+from ._proxy_pair import Counters, Faults
+
+__all__ = ["FaultProxy"]
+
+RECV_BUFFER = 64 * 1024
+Predicate = Callable[["FaultProxy"], bool]
+
+
+class FaultProxy:
+    """Proxy TCP from ``host:port`` to an upstream, with faults switchable while live.
+
+    Use it as a context manager (or ``start()``/``stop()``).  The listening
+    socket's SO_RCVBUF is kept small (64 KiB) so ``stop_reading`` stalls a
+    client's writes after a bounded amount of data.  A client whose upstream
+    refuses the connection is closed with a FIN.  Faults set before
+    ``start()`` apply from the first connection.
+    """
+
+    def __init__(
+        self,
+        upstream_host: str,
+        upstream_port: int,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.upstream_host = upstream_host
+        self.upstream_port = upstream_port
+        self.host = host
+        self.port = port
+        self._counters = Counters()
+        self._close_log: list[str] = []
+        self._cond = threading.Condition()
+        self._loop = Loop(self._counters, self._close_log, self._cond)
+        self._started = False
+        self._stopped = False
+
+    def __repr__(self) -> str:
+        c = self._counters
+        return (
+            f"<FaultProxy {self.host}:{self.port} -> {self.upstream_host}:{self.upstream_port}"
+            f" live={c.live} total={c.total} closed={c.closed}"
+            f" to_upstream={c.to_upstream} to_client={c.to_client} {self._loop.faults}>"
+        )
+
+    # -- observation -----------------------------------------------------------
+
+    @property
+    def live_connections(self) -> int:
+        """Connections accepted and not yet closed by either side."""
+        return self._counters.live
+
+    @property
+    def total_connections(self) -> int:
+        """Connections accepted since start."""
+        return self._counters.total
+
+    @property
+    def closed_connections(self) -> int:
+        """Connections that ended, whoever ended them."""
+        return self._counters.closed
+
+    @property
+    def close_reasons(self) -> list[str]:
+        """Why each connection ended, in order (e.g. ``"max_lifetime"``, ``"both_closed"``)."""
+        return list(self._close_log)
+
+    @property
+    def bytes_to_upstream(self) -> int:
+        """Bytes written to the upstream (after every fault was applied)."""
+        return self._counters.to_upstream
+
+    @property
+    def bytes_to_client(self) -> int:
+        """Bytes written to clients (after every fault was applied)."""
+        return self._counters.to_client
+
+    def wait_for(self, predicate: Predicate, timeout: float = 10.0) -> None:
+        """Block until ``predicate(proxy)`` is true.
+
+        Raises TimeoutError (naming the proxy's state) after ``timeout`` seconds.
+        """
+        with self._cond:
+            if not self._cond.wait_for(lambda: predicate(self), timeout):
+                raise TimeoutError(f"condition not met within {timeout!r} s: {self!r}")
+
+    async def until(self, predicate: Predicate, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait, without blocking the event loop, until ``predicate(proxy)`` is true.
+
+        Works on every shim backend (it polls every few milliseconds with
+        ``shims.sleep``).  Raises TimeoutError (naming the proxy's state).
+        """
+        import shims  # lazily: the proxy itself needs no event loop
+
+        sleep: Callable[[float], Awaitable[None]] = shims.sleep  # type: ignore[attr-defined]
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while not predicate(self):
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"condition not met within {timeout!r} s: {self!r}")
+            await sleep(delay)
+            delay = min(delay * 2, 0.01)
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Bind, listen and start the proxy thread; returns the proxy.
+
+        Raises RuntimeError when started twice, OSError when binding or
+        resolving the upstream fails.
+        """
+        if self._started:
+            raise RuntimeError(f"{self!r} was already started; create a new FaultProxy")
+        info = socket.getaddrinfo(self.upstream_host, self.upstream_port, type=socket.SOCK_STREAM)
+        family, address = info[0][0], info[0][4]
+        listen_family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        listener = socket.socket(listen_family, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # Accepted sockets inherit it: small, so stop_reading backs up fast.
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
+            listener.bind((self.host, self.port))
+            listener.listen(512)
+            listener.setblocking(False)
+        except BaseException:
+            listener.close()
+            raise
+        self.port = listener.getsockname()[1]
+        self._started = True
+        self._loop.start(listener, family, address)
+        return self
+
+    def stop(self) -> None:
+        """Reset every connection, close the listener and join the thread. Idempotent.
+
+        Raises RuntimeError if the thread does not stop within 10 s.
+        """
+        if not self._started or self._stopped:
+            return
+        self._stopped = True
+        if not self._loop.stop():
+            raise RuntimeError(f"{self!r}: proxy thread did not stop within 10 s")
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- faults ------------------------------------------------------------------
+
+    def close_all(self, rst: bool = False) -> None:
+        """Close every live connection on both sides, with FIN (default) or RST."""
+
+        def close_all() -> None:
+            for pair in self._loop.live:
+                pair.close("rst" if rst else "fin", "close_all")
+
+        self._call(close_all)
+
+    def kill_one(self, rst: bool = False) -> None:
+        """Close one random live connection on both sides.
+
+        Raises LookupError when no connection is live.
+        """
+
+        def kill() -> None:
+            if not self._loop.live:
+                raise LookupError(f"no live connection to kill: {self!r}")
+            random.choice(self._loop.live).close("rst" if rst else "fin", "kill_one")
+
+        self._call(kill)
+
+    def half_close(self, direction: str) -> None:
+        """Forward a FIN one way on every live connection and keep the other way open.
+
+        ``"to_client"``: clients see EOF (after what was already queued) and
+        can still send; what the upstream sends later is dropped.
+        ``"to_upstream"``: the mirror image.  Raises ValueError for another value.
+        """
+        if direction not in ("to_client", "to_upstream"):
+            raise ValueError(f"direction must be 'to_client' or 'to_upstream', not {direction!r}")
+
+        def half_close() -> None:
+            for pair in self._loop.live:
+                pair.half_close(direction)
+
+        self._call(half_close)
+
+    def stop_reading(self, on: bool = True) -> None:
+        """Stop (or resume) reading from clients: their writes stall on real backpressure."""
+        self._set(stop_reading=on)
+
+    def blackhole(self, on: bool = True) -> None:
+        """Forward nothing either way and send neither FIN nor RST (or resume).
+
+        New connections are accepted but not dialled upstream until it is off.
+        """
+        self._set(blackhole=on)
+
+    def latency(self, seconds: float) -> None:
+        """Delay every chunk by ``seconds`` in both directions (0 to remove)."""
+        self._set(latency=_non_negative("seconds", seconds))
+
+    def bandwidth(self, bytes_per_second: float | None) -> None:
+        """Limit each direction of each connection to ``bytes_per_second`` (None: no limit)."""
+        if bytes_per_second is not None and bytes_per_second <= 0:
+            raise ValueError(f"bytes_per_second must be positive, not {bytes_per_second!r}")
+        self._set(bandwidth=bytes_per_second)
+
+    def slice(self, size: int | None, delay: float = 0.0) -> None:
+        """Forward in writes of at most ``size`` bytes, ``delay`` seconds apart (None: off)."""
+        if size is not None and size < 1:
+            raise ValueError(f"size must be at least 1, not {size!r}")
+        self._set(slice_size=size, slice_delay=_non_negative("delay", delay))
+
+    def close_after_bytes(self, n: int | None) -> None:
+        """Close (FIN) each connection once ``n`` bytes passed it, both ways counted.
+
+        Counts from the connection's start; exactly ``n`` bytes are forwarded.
+        """
+        if n is not None and n < 0:
+            raise ValueError(f"n must be >= 0, not {n!r}")
+        self._set(close_after=n)
+
+    def max_lifetime(self, seconds: float | None) -> None:
+        """Close (FIN) each connection ``seconds`` after it opened, like a DB proxy."""
+        self._set(max_lifetime=None if seconds is None else _non_negative("seconds", seconds))
+
+    def idle_timeout(self, seconds: float | None) -> None:
+        """Close (FIN) each connection after ``seconds`` without a byte either way."""
+        self._set(idle_timeout=None if seconds is None else _non_negative("seconds", seconds))
+
+    def inject_and_close(self, data: bytes) -> None:
+        """Send ``data`` to every live client, then close with FIN (a server's error packet)."""
+        payload = bytes(data)
+        now = time.monotonic()
+
+        def inject() -> None:
+            for pair in self._loop.live:
+                pair.inject(payload, now)
+
+        self._call(inject)
+
+    def clear(self) -> None:
+        """Remove every switchable fault; connections already closed stay closed."""
+
+        def clear() -> None:
+            self._loop.faults = Faults()
+            now = time.monotonic()
+            for pair in self._loop.live:
+                for d in (pair.up, pair.down):
+                    d.chunks = type(d.chunks)((min(r, now), b) for r, b in d.chunks)
+                    d.next_send = 0.0
+
+        self._call(clear)
+
+    # -- command plumbing --------------------------------------------------------
+
+    def _set(self, **changes: Any) -> None:
+        def apply() -> None:
+            for name, value in changes.items():
+                setattr(self._loop.faults, name, value)
+
+        self._call(apply)
+
+    def _call(self, fn: Callable[[], object]) -> None:
+        if self._stopped:
+            raise RuntimeError(f"{self!r} is stopped; create a new FaultProxy")
+        self._loop.call(fn)
+
+
+def _non_negative(name: str, value: float) -> float:
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, not {value!r}")
+    return float(value)

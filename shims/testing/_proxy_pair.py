@@ -1,0 +1,286 @@
+"""One proxied connection for FaultProxy: two sockets, two directions, their faults."""
+
+# Theory of operation
+# -------------------
+# A Pair owns the accepted client socket and the dialled upstream socket, and
+# two Directions: "to_upstream" (client -> upstream) and "to_client"
+# (upstream -> client).  A Direction queues the bytes read from its source
+# and not yet written to its destination, each chunk stamped with the time it
+# may leave (latency).  Everything here runs on the proxy thread only; the
+# loop (_proxy.py) calls ``on_readable``/``on_writable``/``pump`` and then asks
+# the pair which selector events it wants (``interest``) and when it wants to
+# be woken (``wake_at``).  Flow control is real: a direction stops reading
+# its source once HIGH_WATER bytes wait for the destination, and
+# ``stop_reading`` simply stops recv() on the client socket, so the kernel
+# buffers fill and the client's writes stall (no read-and-discard).
+# A FIN close shuts both sockets for writing and hands them to the loop's
+# "lingering" set, which drains and discards until the peer closes: closing
+# a socket with unread data would turn the FIN into an RST (RFC 1122 4.2.2.13).
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal
+
+CHUNK = 65536
+HIGH_WATER = 256 * 1024
+
+CloseKind = Literal["fin", "rst"]
+
+
+@dataclass
+class Faults:
+    """The switchable faults that apply to every live and future connection."""
+
+    stop_reading: bool = False
+    blackhole: bool = False
+    latency: float = 0.0
+    bandwidth: float | None = None
+    slice_size: int | None = None
+    slice_delay: float = 0.0
+    close_after: int | None = None
+    max_lifetime: float | None = None
+    idle_timeout: float | None = None
+
+
+@dataclass
+class Counters:
+    """What the proxy observed; written by the proxy thread only."""
+
+    total: int = 0
+    live: int = 0
+    closed: int = 0
+    to_upstream: int = 0
+    to_client: int = 0
+
+
+class Direction:
+    """Bytes flowing one way, with the state of that half of the connection."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.chunks: deque[tuple[float, bytes]] = deque()
+        self.buffered = 0
+        self.eof = False  # the source sent its FIN
+        self.ending = False  # send a FIN to the destination once flushed
+        self.shut = False  # we sent that FIN
+        self.discard = False  # drop what the source sends (after a half-close)
+        self.want_write = False  # the destination's send buffer was full
+        self.next_send = 0.0  # pacing for slice delay and bandwidth
+        self.close_when_flushed = False  # inject_and_close
+
+    def push(self, release: float, data: bytes) -> None:
+        self.chunks.append((release, data))
+        self.buffered += len(data)
+
+
+def hard_close(sock: socket.socket) -> None:
+    """Close with SO_LINGER 0, so the kernel sends an RST instead of a FIN."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+class Pair:
+    """A client connection and its upstream connection."""
+
+    def __init__(self, client: socket.socket, now: float, counters: Counters) -> None:
+        self.client = client
+        self.upstream: socket.socket | None = None
+        self.connecting = False
+        self.opened_at = now
+        self.last_activity = now
+        self.total = 0
+        self.up = Direction("to_upstream")
+        self.down = Direction("to_client")
+        self.closed = False
+        self.close_reason: str | None = None
+        self.closing_kind: CloseKind | None = None
+        self.wake_at: float | None = None
+        self.timer_at: float | None = None  # earliest wake-up the loop has queued
+        self._counters = counters
+
+    @property
+    def ready(self) -> bool:
+        return self.upstream is not None and not self.connecting
+
+    # -- reading ---------------------------------------------------------------
+
+    def wants_read(self, d: Direction, faults: Faults) -> bool:
+        if self.closed or d.eof or faults.blackhole:
+            return False
+        if d is self.up and faults.stop_reading:
+            return False
+        if d is self.down and not self.ready:
+            return False
+        return d.discard or d.buffered < HIGH_WATER
+
+    def on_readable(self, d: Direction, faults: Faults, now: float) -> None:
+        src = self.client if d is self.up else self.upstream
+        assert src is not None
+        try:
+            data = src.recv(CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.abort("reset")
+            return
+        if not data:
+            d.eof = True
+            d.ending = True
+            return
+        self.last_activity = now
+        if not d.discard:
+            d.push(now + faults.latency, data)
+
+    # -- writing ---------------------------------------------------------------
+
+    def flush(self, d: Direction, faults: Faults, now: float) -> None:
+        dst = self.upstream if d is self.up else self.client
+        if self.closed or dst is None or not self.ready or faults.blackhole:
+            return
+        while d.chunks:
+            release, data = d.chunks[0]
+            if release > now:
+                self._wake(release)
+                return
+            if d.next_send > now:
+                self._wake(d.next_send)
+                return
+            size = len(data)
+            if faults.slice_size:
+                size = min(size, faults.slice_size)
+            if faults.bandwidth:
+                size = min(size, max(1, int(faults.bandwidth / 50)))
+            if faults.close_after is not None:
+                size = min(size, max(0, faults.close_after - self.total))
+            if size == 0:
+                self.close("fin", "close_after_bytes")
+                return
+            try:
+                sent = dst.send(data[:size])
+            except (BlockingIOError, InterruptedError):
+                d.want_write = True
+                return
+            except OSError:
+                self.abort("reset")
+                return
+            d.want_write = sent < size
+            self._account(d, sent, now)
+            if sent == len(data):
+                d.chunks.popleft()
+            else:
+                d.chunks[0] = (release, data[sent:])
+            d.buffered -= sent
+            if faults.slice_size and faults.slice_delay:
+                d.next_send = now + faults.slice_delay
+            if faults.bandwidth:
+                d.next_send = max(d.next_send, now) + sent / faults.bandwidth
+            if faults.close_after is not None and self.total >= faults.close_after:
+                self.close("fin", "close_after_bytes")
+                return
+            if d.want_write:
+                return
+        if d.close_when_flushed:
+            self.close("fin", "inject_and_close")
+        elif d.ending and not d.shut:
+            d.shut = True
+            try:
+                dst.shutdown(socket.SHUT_WR)
+            except OSError:
+                self.abort("reset")
+
+    def _account(self, d: Direction, sent: int, now: float) -> None:
+        self.total += sent
+        self.last_activity = now
+        if d is self.up:
+            self._counters.to_upstream += sent
+        else:
+            self._counters.to_client += sent
+
+    # -- time and lifecycle ----------------------------------------------------
+
+    def _wake(self, when: float) -> None:
+        if self.wake_at is None or when < self.wake_at:
+            self.wake_at = when
+
+    def pump(self, faults: Faults, now: float) -> None:
+        """Apply time-based faults, move every byte that may move, detect the end."""
+        self.wake_at = None
+        if self.closed:
+            return
+        if faults.max_lifetime is not None:
+            deadline = self.opened_at + faults.max_lifetime
+            if now >= deadline:
+                self.close("fin", "max_lifetime")
+                return
+            self._wake(deadline)
+        if faults.idle_timeout is not None:
+            deadline = self.last_activity + faults.idle_timeout
+            if now >= deadline:
+                self.close("fin", "idle_timeout")
+                return
+            self._wake(deadline)
+        for d in (self.up, self.down):
+            self.flush(d, faults, now)
+            if self.is_closed():  # flush may close (close_after_bytes, reset)
+                return
+        if self.up.eof and self.down.eof and self.up.shut and self.down.shut:
+            self.close("fin", "both_closed")
+
+    def interest(self, faults: Faults) -> list[tuple[socket.socket, bool, bool]]:
+        """Return (socket, want read, want write) for each open socket."""
+        if self.closed:
+            return []
+        result = [
+            (
+                self.client,
+                self.wants_read(self.up, faults),
+                self.down.want_write and not faults.blackhole,
+            )
+        ]
+        if self.upstream is not None:
+            if self.connecting:
+                result.append((self.upstream, False, True))
+            else:
+                write = self.up.want_write and not faults.blackhole
+                result.append((self.upstream, self.wants_read(self.down, faults), write))
+        return result
+
+    def half_close(self, direction: str) -> None:
+        """Forward a FIN one way (after what is queued) and drop what follows that way."""
+        d = self.down if direction == "to_client" else self.up
+        d.discard = True
+        d.ending = True
+
+    def inject(self, data: bytes, now: float) -> None:
+        """Queue ``data`` for the client, then close; drop everything else from now on."""
+        self.up.discard = True
+        self.up.chunks.clear()
+        self.up.buffered = 0
+        self.down.discard = True
+        self.down.push(now, data)
+        self.down.close_when_flushed = True
+
+    def close(self, kind: CloseKind, reason: str) -> None:
+        """Mark closed; the loop does the socket work according to ``kind``."""
+        if self.closed:
+            return
+        self.closed = True
+        self.closing_kind = kind
+        self.close_reason = reason
+        self._counters.live -= 1
+        self._counters.closed += 1
+
+    def is_closed(self) -> bool:
+        return self.closed
+
+    def abort(self, reason: str) -> None:
+        self.close("rst", reason)
+
+    def sockets(self) -> list[socket.socket]:
+        return [s for s in (self.client, self.upstream) if s is not None]

@@ -1,0 +1,373 @@
+"""FaultProxy on plain blocking sockets: every fault, the events, clean shutdown."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from shims.testing import FaultProxy
+
+Ends = tuple[socket.socket, socket.socket]
+
+
+@pytest.fixture
+def upstream() -> Iterator[socket.socket]:
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(10)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def proxy(upstream: socket.socket) -> Iterator[FaultProxy]:
+    with FaultProxy("127.0.0.1", upstream.getsockname()[1]) as p:
+        yield p
+
+
+def connect(proxy: FaultProxy, upstream: socket.socket) -> Ends:
+    """Return (client end, server end) of one connection through the proxy."""
+    client = socket.create_connection((proxy.host, proxy.port), timeout=10)
+    server, _ = upstream.accept()
+    server.settimeout(10)
+    return client, server
+
+
+def recv_exactly(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise EOFError(f"EOF after {len(data)} of {n} bytes")
+        data += chunk
+    return data
+
+
+def recv_all(sock: socket.socket) -> bytes:
+    """Read until EOF."""
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def assert_silent(sock: socket.socket, seconds: float = 0.3) -> None:
+    """Nothing (neither data nor EOF) arrives within ``seconds``."""
+    sock.settimeout(seconds)
+    with pytest.raises(TimeoutError):
+        sock.recv(1)
+    sock.settimeout(10)
+
+
+def test_forwards_both_ways_and_counts(proxy: FaultProxy, upstream: socket.socket) -> None:
+    client, server = connect(proxy, upstream)
+    with client, server:
+        client.sendall(b"ping")
+        assert recv_exactly(server, 4) == b"ping"
+        server.sendall(b"pong!")
+        assert recv_exactly(client, 5) == b"pong!"
+        proxy.wait_for(lambda p: p.bytes_to_client == 5)
+        assert (proxy.live_connections, proxy.total_connections) == (1, 1)
+        assert proxy.bytes_to_upstream == 4
+    proxy.wait_for(lambda p: p.live_connections == 0)
+    assert proxy.close_reasons == ["both_closed"]
+
+
+def test_eight_mebibytes_each_way_arrive_intact(proxy: FaultProxy, upstream: socket.socket) -> None:
+    payload = os.urandom(8 * 1024 * 1024)
+    client, server = connect(proxy, upstream)
+    with client, server:
+        sender = threading.Thread(target=client.sendall, args=(payload,))
+        sender.start()
+        got = recv_exactly(server, len(payload))
+        sender.join(30)
+        assert hashlib.sha256(got).digest() == hashlib.sha256(payload).digest()
+        server.sendall(got[:1024])
+        assert recv_exactly(client, 1024) == payload[:1024]
+
+
+def test_close_all_with_fin_gives_eof_on_both_sides(
+    proxy: FaultProxy, upstream: socket.socket
+) -> None:
+    client, server = connect(proxy, upstream)
+    with client, server:
+        proxy.close_all()
+        assert client.recv(10) == b""
+        assert server.recv(10) == b""
+        client.sendall(b"after the FIN")  # CLOSE_WAIT on our side: a write still succeeds
+        assert proxy.live_connections == 0
+        assert proxy.close_reasons == ["close_all"]
+
+
+def test_close_all_with_rst_resets_both_sides(proxy: FaultProxy, upstream: socket.socket) -> None:
+    client, server = connect(proxy, upstream)
+    with client, server:
+        proxy.close_all(rst=True)
+        with pytest.raises(ConnectionResetError):
+            client.recv(10)
+        with pytest.raises(ConnectionResetError):
+            server.recv(10)
+
+
+def test_kill_one_closes_exactly_one(proxy: FaultProxy, upstream: socket.socket) -> None:
+    ends = [connect(proxy, upstream) for _ in range(3)]
+    proxy.wait_for(lambda p: p.live_connections == 3)
+    proxy.kill_one()
+    assert proxy.live_connections == 2
+    eofs = 0
+    for client, server in ends:
+        client.sendall(b"x")
+        client.settimeout(2)
+        try:
+            eofs += client.recv(1) == b""
+        except TimeoutError:
+            pass  # alive: nothing to read
+    assert eofs == 1
+    for client, server in ends:
+        client.close()
+        server.close()
+    proxy.wait_for(lambda p: p.live_connections == 0)
+    with pytest.raises(LookupError, match="no live connection"):
+        proxy.kill_one()
+
+
+def test_half_close_to_client_keeps_the_other_way_open(
+    proxy: FaultProxy, upstream: socket.socket
+) -> None:
+    client, server = connect(proxy, upstream)
+    with client, server:
+        server.sendall(b"last words")
+        proxy.wait_for(lambda p: p.bytes_to_client == 10)
+        proxy.half_close("to_client")
+        assert recv_all(client) == b"last words"
+        client.sendall(b"still talking")
+        assert recv_exactly(server, 13) == b"still talking"
+        assert proxy.live_connections == 1
+
+
+def test_half_close_to_upstream_keeps_the_other_way_open(
+    proxy: FaultProxy, upstream: socket.socket
+) -> None:
+    client, server = connect(proxy, upstream)
+    with client, server:
+        proxy.half_close("to_upstream")
+        assert server.recv(10) == b""
+        server.sendall(b"reply")
+        assert recv_exactly(client, 5) == b"reply"
+        client.sendall(b"dropped")
+        client.shutdown(socket.SHUT_WR)
+        server.close()
+        assert recv_all(client) == b""
+    proxy.wait_for(lambda p: p.live_connections == 0)
+    assert proxy.bytes_to_upstream == 0
+    with pytest.raises(ValueError, match="'sideways'"):
+        proxy.half_close("sideways")
+
+
+def test_stop_reading_makes_client_writes_stall(proxy: FaultProxy, upstream: socket.socket) -> None:
+    client, server = connect(proxy, upstream)
+    with client, server:
+        proxy.stop_reading()
+        client.setblocking(False)
+        sent, block = 0, b"x" * 65536
+        while sent < 64 * 1024 * 1024:
+            try:
+                sent += client.send(block)
+            except BlockingIOError:
+                break
+        else:
+            pytest.fail(f"64 MiB written without backpressure: {proxy!r}")
+        assert_silent(server)
+        proxy.stop_reading(False)
+        assert len(recv_exactly(server, sent)) == sent
+
+
+def test_blackhole_forwards_nothing_and_closes_nothing(
+    proxy: FaultProxy, upstream: socket.socket
+) -> None:
+    client, server = connect(proxy, upstream)
+    with client, server:
+        proxy.blackhole()
+        client.sendall(b"hello?")
+        server.sendall(b"anyone?")
+        assert_silent(server)
+        assert_silent(client)
+        late = socket.create_connection((proxy.host, proxy.port), timeout=10)
+        upstream.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            upstream.accept()  # not dialled while blackholed
+        upstream.settimeout(10)
+        proxy.blackhole(False)
+        assert recv_exactly(server, 6) == b"hello?"
+        assert recv_exactly(client, 7) == b"anyone?"
+        late_server, _ = upstream.accept()
+        late.close()
+        late_server.close()
+
+
+def test_latency_delays_each_chunk(proxy: FaultProxy, upstream: socket.socket) -> None:
+    client, server = connect(proxy, upstream)
+    with client, server:
+        proxy.latency(0.3)
+        start = time.monotonic()
+        client.sendall(b"slow")
+        assert recv_exactly(server, 4) == b"slow"
+        assert time.monotonic() - start >= 0.29
+        with pytest.raises(ValueError, match="-1"):
+            proxy.latency(-1)
+
+
+def test_bandwidth_limits_throughput(proxy: FaultProxy, upstream: socket.socket) -> None:
+    client, server = connect(proxy, upstream)
+    with client, server:
+        proxy.bandwidth(100_000)
+        start = time.monotonic()
+        client.sendall(b"b" * 50_000)
+        assert len(recv_exactly(server, 50_000)) == 50_000
+        assert time.monotonic() - start >= 0.4
+
+
+def test_slice_forwards_small_segments(proxy: FaultProxy, upstream: socket.socket) -> None:
+    client, server = connect(proxy, upstream)
+    with client, server:
+        proxy.slice(10, delay=0.05)
+        client.sendall(bytes(range(100)))
+        chunks = []
+        while sum(map(len, chunks)) < 100:
+            chunks.append(server.recv(100))
+        assert b"".join(chunks) == bytes(range(100))
+        assert len(chunks) >= 3  # ten segments 50 ms apart: never one read
+
+
+def test_close_after_bytes_forwards_exactly_n(proxy: FaultProxy, upstream: socket.socket) -> None:
+    proxy.close_after_bytes(10)
+    client, server = connect(proxy, upstream)
+    with client, server:
+        client.sendall(bytes(range(100)))
+        assert recv_all(server) == bytes(range(10))
+        assert recv_all(client) == b""
+        assert proxy.close_reasons == ["close_after_bytes"]
+
+
+def test_max_lifetime_closes_old_connections(proxy: FaultProxy, upstream: socket.socket) -> None:
+    proxy.max_lifetime(0.3)
+    start = time.monotonic()
+    client, server = connect(proxy, upstream)
+    with client, server:
+        assert recv_all(client) == b""
+        assert time.monotonic() - start >= 0.29
+        assert recv_all(server) == b""
+        assert proxy.close_reasons == ["max_lifetime"]
+
+
+def test_idle_timeout_closes_idle_connections(proxy: FaultProxy, upstream: socket.socket) -> None:
+    proxy.idle_timeout(0.5)
+    client, server = connect(proxy, upstream)
+    with client, server:
+        for _ in range(4):  # activity keeps it open past the timeout
+            time.sleep(0.2)
+            client.sendall(b"k")
+            assert recv_exactly(server, 1) == b"k"
+        assert proxy.live_connections == 1
+        assert recv_all(client) == b""
+        assert proxy.close_reasons == ["idle_timeout"]
+
+
+def test_inject_and_close_sends_bytes_then_fin(proxy: FaultProxy, upstream: socket.socket) -> None:
+    client, server = connect(proxy, upstream)
+    with client, server:
+        proxy.inject_and_close(b"\xff\x0f\x10server gone away")
+        assert recv_all(client) == b"\xff\x0f\x10server gone away"
+        assert recv_all(server) == b""
+        assert proxy.close_reasons == ["inject_and_close"]
+
+
+def test_peer_reset_is_forwarded_as_reset(proxy: FaultProxy, upstream: socket.socket) -> None:
+    client, server = connect(proxy, upstream)
+    with client:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+        server.close()
+        with pytest.raises(ConnectionResetError):
+            client.recv(10)
+
+
+def test_refused_upstream_closes_the_client(upstream: socket.socket) -> None:
+    port = upstream.getsockname()[1]
+    upstream.close()
+    with FaultProxy("127.0.0.1", port) as proxy:
+        client = socket.create_connection((proxy.host, proxy.port), timeout=10)
+        with client:
+            assert recv_all(client) == b""
+        assert proxy.close_reasons == ["upstream_refused"]
+
+
+def test_clear_removes_every_fault(proxy: FaultProxy, upstream: socket.socket) -> None:
+    client, server = connect(proxy, upstream)
+    with client, server:
+        proxy.latency(30)
+        proxy.stop_reading()
+        proxy.max_lifetime(0.5)
+        client.sendall(b"queued")
+        proxy.clear()
+        assert recv_exactly(server, 6) == b"queued"
+        time.sleep(0.6)
+        client.sendall(b"alive")
+        assert recv_exactly(server, 5) == b"alive"
+
+
+def test_wait_for_times_out_naming_the_state(proxy: FaultProxy) -> None:
+    with pytest.raises(TimeoutError, match="live=0"):
+        proxy.wait_for(lambda p: p.live_connections == 5, timeout=0.2)
+
+
+def test_until_waits_without_blocking_the_loop(
+    backend: str, proxy: FaultProxy, upstream: socket.socket
+) -> None:
+    import shims
+
+    if not hasattr(shims, "run"):
+        pytest.skip("shims.run is not available yet")
+
+    async def main() -> int:
+        conn = await shims.connect(proxy.host, proxy.port, timeout=10)  # type: ignore[attr-defined]
+        await proxy.until(lambda p: p.live_connections == 1)
+        with pytest.raises(TimeoutError, match="live=1"):
+            await proxy.until(lambda p: p.live_connections == 2, timeout=0.1)
+        conn.close()
+        await proxy.until(lambda p: p.live_connections == 0)
+        return proxy.closed_connections
+
+    server_thread = threading.Thread(target=lambda: upstream.accept()[0].close())
+    server_thread.start()
+    assert shims.run(main, backend=backend) == 1  # type: ignore[attr-defined]
+    server_thread.join(10)
+
+
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_stop_closes_everything_and_leaks_no_fd(upstream: socket.socket) -> None:
+    before = _open_fds()
+    proxy = FaultProxy("127.0.0.1", upstream.getsockname()[1]).start()
+    ends = [connect(proxy, upstream) for _ in range(5)]
+    proxy.close_all()  # some lingering sockets too
+    ends += [connect(proxy, upstream) for _ in range(5)]
+    proxy.wait_for(lambda p: p.live_connections == 5)
+    proxy.stop()
+    proxy.stop()  # idempotent
+    for client, server in ends:
+        client.close()
+        server.close()
+    assert _open_fds() == before
+    assert not [t for t in threading.enumerate() if t.name.startswith("FaultProxy-")]
+    with pytest.raises(RuntimeError, match="stopped"):
+        proxy.latency(1)
+    with pytest.raises(RuntimeError, match="already started"):
+        proxy.start()
