@@ -1,0 +1,216 @@
+"""``migrate check PATH...``: lint files for migration hazards with stable codes.
+
+Theory of operation: files come from the codemod runner's walker
+(``_discover``: ``.gitignore``, ``--exclude``, no symlinks followed) and are
+decoded as CPython would (``_source``); files marked ``@generated`` near the
+top are skipped. Each file is linted once by ``_lints`` with ``flipped`` set
+when the file lies under the ``paths`` of a service whose backend is already
+asyncio/uvloop (``ServiceIndex``). A file that cannot be read or parsed is a
+MIG000 finding, never a crash. Exit status: 0 clean, 1 findings, 2 usage or
+configuration error (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from shims import FlagError
+from shims._flags import MigrateConfig, find_config, load_config, resolve_backend
+
+from ._discover import discover
+from ._lint_rules import CODES
+from ._lints import FileAnalysis, Finding, analyze_source, lint_source
+from ._source import SourceError, decode_source, read_source
+
+__all__ = [
+    "CODES",
+    "FLIPPED_BACKENDS",
+    "Finding",
+    "ServiceIndex",
+    "add_parser",
+    "analyze_file",
+    "handler",
+    "is_generated",
+    "lint_source",
+]
+
+FLIPPED_BACKENDS = frozenset({"asyncio", "uvloop"})
+_GENERATED_WINDOW = 2048  # "@generated" must appear this close to the top
+
+
+def is_generated(text: str) -> bool:
+    """Return True for a file marked ``@generated`` in its first lines (not ours to lint)."""
+    return "@generated" in text[:_GENERATED_WINDOW]
+
+
+class ServiceIndex:
+    """Map files to the services of one config file and say which are flipped.
+
+    A file belongs to the service with the most specific ``paths`` entry it
+    lies under. A service is flipped when its backend resolves to asyncio or
+    uvloop (environment overrides included), or when it is configured with
+    one of those and a non-zero rollout: then some instance already runs it.
+    """
+
+    def __init__(self, config: MigrateConfig, environ: Mapping[str, str] | None = None) -> None:
+        self.config = config
+        # Resolve against this very file, whatever MIGRATE_CONFIG says elsewhere.
+        self.environ = {**(os.environ if environ is None else environ),
+                        "MIGRATE_CONFIG": str(config.path)}  # fmt: skip
+        self._roots = sorted(
+            (
+                (Path(os.path.abspath(root)), name)
+                for name in config.services
+                for root in config.service_paths(name)
+            ),
+            key=lambda item: -len(item[0].parts),
+        )
+        self._flipped: dict[str, bool] = {}
+
+    @classmethod
+    def for_path(cls, path: Path, environ: Mapping[str, str] | None = None) -> ServiceIndex | None:
+        """Find and load the config file in effect for ``path`` (None when there is none).
+
+        Raises:
+            FlagError: the config file is malformed or invalid.
+        """
+        start = path if path.is_dir() else path.parent
+        found = find_config(Path(os.path.abspath(start)), environ)
+        return None if found is None else cls(load_config(found), environ)
+
+    def service_of(self, path: Path) -> str | None:
+        """Return the name of the service ``path`` belongs to, or None."""
+        full = Path(os.path.abspath(path))
+        for root, name in self._roots:
+            if full == root or full.is_relative_to(root):
+                return name
+        return None
+
+    def flipped(self, service: str) -> bool:
+        """Return True when ``service`` runs (or partly runs) on asyncio/uvloop.
+
+        Raises:
+            FlagError: the service's flag cannot be resolved (bad environment value,
+                uvloop selected but missing).
+        """
+        if service not in self._flipped:
+            entry = self.config.services[service]
+            flipped = entry.backend in FLIPPED_BACKENDS and entry.rollout != 0
+            if not flipped:
+                decision = resolve_backend(service, environ=self.environ)
+                flipped = decision.backend in FLIPPED_BACKENDS
+            self._flipped[service] = flipped
+        return self._flipped[service]
+
+
+def analyze_file(path: Path, *, flipped: bool = False) -> FileAnalysis | None:
+    """Read, decode and analyse one file; None when it is ``@generated``.
+
+    A file that cannot be read or decoded gives one MIG000 finding.
+    """
+    try:
+        data, _ = read_source(path)
+        text = decode_source(data).text
+    except SourceError as exc:
+        return FileAnalysis((Finding("MIG000", 1, 1, f"could not read: {exc}", str(path)),), 0, 0)
+    if is_generated(text):
+        return None
+    return analyze_source(text, str(path), flipped=flipped)
+
+
+def _codes(value: str) -> frozenset[str]:
+    codes = frozenset(code.strip().upper() for code in value.split(",") if code.strip())
+    unknown = sorted(codes - CODES.keys())
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown code {unknown[0]!r}; known codes: {', '.join(CODES)}"
+        )
+    return codes
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``check`` on an ``argparse`` subparsers object."""
+    parser = subparsers.add_parser(
+        "check",
+        help="lint for migration hazards (exit 1 on findings)",
+        description="Lint Python files for migration hazards. Codes: "
+        + "; ".join(f"{code} {text}" for code, text in CODES.items())
+        + ". Suppress one on its line with '# migrate: ignore[CODE]'.",
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or directories")
+    parser.add_argument("--json", action="store_true", help="print a JSON report on stdout")
+    parser.add_argument("--select", type=_codes, action="append", default=[], metavar="CODES",
+                        help="only report these codes (comma-separated, repeatable)")  # fmt: skip
+    parser.add_argument("--ignore", type=_codes, action="append", default=[], metavar="CODES",
+                        help="never report these codes (comma-separated, repeatable)")  # fmt: skip
+    parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                        help="skip paths matching this gitignore-style pattern (repeatable)")  # fmt: skip
+    parser.set_defaults(func=handler)
+
+
+def _fail(message: str) -> int:
+    print(f"migrate check: {message}", file=sys.stderr)
+    return 2
+
+
+def handler(args: argparse.Namespace) -> int:
+    """Run ``migrate check``; return 0 when clean, 1 on findings, 2 on usage errors."""
+    paths: list[Path] = args.paths
+    missing = [p for p in paths if not os.path.lexists(p)]
+    if missing:
+        return _fail(f"no such file or directory: {str(missing[0])!r}")
+    selected: frozenset[str] = frozenset().union(*args.select) if args.select else frozenset(CODES)
+    ignored: frozenset[str] = frozenset().union(*args.ignore)
+    wanted = selected - ignored
+    found = discover(paths, excludes=args.exclude)
+    findings: list[Finding] = []
+    checked = 0
+    try:
+        indexes = {p: ServiceIndex.for_path(p) for p in paths}
+        for path in found.files:
+            index = next((i for p, i in indexes.items() if _under(path, p)), None)
+            service = index.service_of(path) if index else None
+            flipped = bool(index and service and index.flipped(service))
+            analysis = analyze_file(path, flipped=flipped)
+            if analysis is None:
+                continue
+            checked += 1
+            findings.extend(f for f in analysis.findings if f.code in wanted)
+    except FlagError as exc:
+        return _fail(str(exc))
+    for skipped, reason in found.skipped:
+        print(f"{skipped}: skipped: {reason}", file=sys.stderr)
+    findings.sort(key=lambda f: (f.filename, f.line, f.col, f.code))
+    if args.json:
+        print(json.dumps(_report(findings, checked), indent=2))
+    else:
+        for finding in findings:
+            print(finding.format())
+        files = len({f.filename for f in findings})
+        summary = f"{len(findings)} finding{'s' * (len(findings) != 1)} in {files} file{'s' * (files != 1)}"
+        print(f"{summary} ({checked} checked)" if findings else f"clean ({checked} files checked)",
+              file=sys.stderr)  # fmt: skip
+    return 1 if findings else 0
+
+
+def _under(path: Path, given: Path) -> bool:
+    full, root = Path(os.path.abspath(path)), Path(os.path.abspath(given))
+    return full == root or full.is_relative_to(root)
+
+
+def _report(findings: Sequence[Finding], checked: int) -> dict[str, Any]:
+    return {
+        "files_checked": checked,
+        "counts": dict(sorted(Counter(f.code for f in findings).items())),
+        "findings": [
+            {"path": f.filename, "line": f.line, "col": f.col, "code": f.code, "message": f.message}
+            for f in findings
+        ],
+    }
