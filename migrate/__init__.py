@@ -1,4 +1,5 @@
-"""The ``migrate`` command line."""
+"""The ``migrate`` command line: codemods, scan, check, flags, parity, demo."""
 
-def main(argv: list[str] | None = None) -> int:
-    raise SystemExit("migrate: not built yet")
+from ._cli import main as main
+
+__all__ = ["main"]

@@ -1,0 +1,122 @@
+"""The ``migrate`` command line: argument parsing, subcommand wiring, error policy.
+
+Every subcommand module exposes ``add_parser(subparsers)``, which registers
+the subcommand and ``set_defaults(func=handler)`` with ``handler(args) -> int``.
+Error policy: a user error is one line on stderr (``migrate: error: ...``)
+and an exit code, never a traceback. Exit codes: 0 success, 1 the command
+found something (failures, pending changes, findings, mismatches), 2 usage or
+configuration error, 130 interrupted. ``MIGRATE_DEBUG=1`` re-raises
+unexpected exceptions so a bug in the tool shows its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from shims import ShimError
+
+__all__ = ["build_parser", "main"]
+
+# Subcommand modules in help order; the lint ones may not exist yet.
+SUBCOMMANDS = (
+    "migrate._codemod",
+    "migrate._scan",
+    "migrate._check",
+    "migrate._flagscmd",
+    "migrate._parity",
+    "migrate._demo",
+)
+OPTIONAL = {"migrate._scan": "scan", "migrate._check": "check"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the full ``migrate`` parser with every available subcommand registered."""
+    parser = _Parser(
+        prog="migrate",
+        description=(
+            "Move services from an in-house async scheduler to asyncio/uvloop, one service "
+            "at a time: codemods, readiness scan, lints, per-service flags, parity runs."
+        ),
+        epilog="Exit codes: 0 ok, 1 something to act on (failures, pending changes, "
+        "findings, mismatches), 2 usage or configuration error.",
+    )
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue  # not built yet
+            _register_broken(subparsers, name, exc)
+            continue
+        except Exception as exc:  # a broken subcommand must not take the others down
+            _register_broken(subparsers, name, exc)
+            continue
+        module.add_parser(subparsers)
+    return parser
+
+
+def _register_broken(subparsers: Any, module: str, exc: BaseException) -> None:
+    command = OPTIONAL.get(module) or module.rsplit("_", 1)[-1]
+    parser = subparsers.add_parser(command, help=f"(unavailable: {type(exc).__name__})")
+    reason = f"{type(exc).__name__}: {exc}"
+
+    def unavailable(args: argparse.Namespace) -> int:
+        print(f"migrate {command}: error: unavailable, {module} fails to import ({reason})",
+              file=sys.stderr)  # fmt: skip
+        return 2
+
+    parser.set_defaults(func=unavailable)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``migrate`` command line and return its exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        code: int = args.func(args)
+        return code
+    except KeyboardInterrupt:
+        print("migrate: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `migrate codemod ... --diff | head`
+        _silence_stdout()
+        return 1
+    except ShimError as exc:
+        print(f"migrate: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"migrate: error:{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if os.environ.get("MIGRATE_DEBUG") == "1":
+            raise
+        print(
+            f"migrate: internal error: {type(exc).__name__}: {exc} "
+            "(rerun with MIGRATE_DEBUG=1 for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return 3
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout at exit; after EPIPE that flush would print a traceback.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

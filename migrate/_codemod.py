@@ -1,0 +1,254 @@
+"""``migrate codemod NAME PATH...``: run one codemod over a tree, fast and safely.
+
+Theory of operation: files are discovered (``_discover``), then read once in
+this process for two cheap checks that avoid parsing: an ``@generated``
+marker in the first lines, and the command's text prefilter
+(``Cls.prefilter(**options)``: a file containing none of the returned byte
+strings cannot need a change). Only the remaining candidates are parsed, in
+``--jobs`` worker processes fed in chunks (``_worker``); a worker process
+that dies takes only its own file down: its chunk is re-run file by file,
+each in a fresh process. A few candidates are processed in this process,
+since starting workers would cost more than it saves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from libcst.codemod import CodemodContext
+
+from ._discover import discover
+from ._report import Progress, RunReport, stderr_is_terminal
+from ._source import SourceError, read_source
+from ._worker import FileResult, Job, init_worker, load_command, process_chunk, process_file
+
+__all__ = ["add_parser", "run_codemod"]
+
+GENERATED_MARKER = b"@generated"
+GENERATED_LINES = 10
+IN_PROCESS_MAX = 4  # candidates at or below this are not worth starting workers for
+PROGRESS_MIN = 50  # a run parsing fewer files than this shows no progress bar
+PRESETS = ("legacy", "tornado", "asyncio")
+
+
+class UsageError(Exception):
+    """The command line asks for something impossible (exit code 2)."""
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``migrate codemod``."""
+    parser = subparsers.add_parser(
+        "codemod",
+        help="rewrite code with a codemod (legacy-to-shim, generators-to-async, shim-to-asyncio)",
+        description=(
+            "Run one codemod over files and directories. Directories are walked for *.py "
+            "files, skipping what .gitignore ignores, generated files (@generated in the first "
+            "lines), --exclude patterns and symlinks. Files are rewritten in place atomically "
+            "unless --diff or --check is given. Exit codes: 0 done, 1 a file failed or (with "
+            "--check) changes are pending, 2 usage error."
+        ),
+    )
+    parser.add_argument(
+        "name",
+        metavar="NAME",
+        help="legacy-to-shim, generators-to-async, shim-to-asyncio, or a dotted "
+        "module.Class path to any libcst Codemod",
+    )
+    parser.add_argument("paths", metavar="PATH", nargs="+", type=Path, help="files or directories")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--diff", action="store_true", help="print a unified diff, write nothing")
+    mode.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if any file would change"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print a machine-readable JSON report on stdout"
+    )
+    parser.add_argument(
+        "-j", "--jobs", type=_positive_int, default=os.cpu_count() or 1,
+        help="worker processes (default: the number of CPUs, %(default)s here)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--exclude", action="append", default=[], metavar="PATTERN",
+        help="skip paths matching this .gitignore-style pattern, relative to each PATH "
+        "(repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--preset", choices=PRESETS, default=None,
+        help="generators-to-async: which coroutine style to convert (default: legacy)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--spec", type=Path, default=None, metavar="TOML",
+        help="legacy-to-shim: mapping spec for your runtime (default: the bundled "
+        "legacy.runtime spec)",
+    )  # fmt: skip
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also list generated files that were skipped"
+    )
+    parser.set_defaults(func=_handle)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _handle(args: argparse.Namespace) -> int:
+    mode = "diff" if args.diff else "check" if args.check else "write"
+    try:
+        job, tokens = _prepare(args.name, mode, preset=args.preset, spec=args.spec)
+    except UsageError as exc:
+        print(f"migrate codemod: error: {exc}", file=sys.stderr)
+        return 2
+    report = run_codemod(
+        job, tokens, args.paths, jobs=args.jobs, excludes=args.exclude,
+        json_output=args.json, verbose=args.verbose,
+    )  # fmt: skip
+    return report.exit_code()
+
+
+def _prepare(
+    name: str, mode: str, *, preset: str | None, spec: Path | None
+) -> tuple[Job, tuple[bytes, ...]]:
+    try:
+        cls = load_command(name)
+    except LookupError as exc:
+        raise UsageError(str(exc)) from exc
+    options: dict[str, Any] = {}
+    dotted = "." in name
+    if spec is not None:
+        if not dotted and name != "legacy-to-shim":
+            raise UsageError(f"--spec only applies to legacy-to-shim, not {name!r}")
+        if not spec.is_file():
+            raise UsageError(f"--spec {str(spec)!r} is not a file")
+        options["spec"] = str(spec.resolve())
+    if preset is not None and not dotted and name != "generators-to-async":
+        raise UsageError(f"--preset only applies to generators-to-async, not {name!r}")
+    if name == "generators-to-async" or preset is not None:
+        options["preset"] = preset or "legacy"
+    try:
+        cls(CodemodContext(), **options)  # fail early on a bad spec, not once per file
+        prefilter: Callable[..., tuple[bytes, ...]] | None = getattr(cls, "prefilter", None)
+        tokens = tuple(prefilter(**options)) if prefilter is not None else ()
+    except Exception as exc:
+        raise UsageError(f"cannot set up {name}: {exc}") from exc
+    return Job(name, tuple(sorted(options.items())), mode), tokens
+
+
+def run_codemod(
+    job: Job,
+    tokens: tuple[bytes, ...],
+    paths: Sequence[Path],
+    *,
+    jobs: int,
+    excludes: Sequence[str] = (),
+    json_output: bool = False,
+    verbose: bool = False,
+) -> RunReport:
+    """Discover, filter and process files; print lines, diffs, summary or JSON; return the report."""
+    start = time.perf_counter()
+    report = RunReport(codemod=job.command, mode=job.mode)
+    found = discover(paths, excludes=excludes)
+    report.seen = len(found.files) + len(found.skipped)
+    report.ignored = found.ignored
+    quiet = json_output
+    out = Progress(0, stream=sys.stderr, enabled=False, label="")
+
+    def emit(result: FileResult) -> None:
+        report.add(result)
+        if quiet:
+            return
+        if result.diff:
+            out.close()
+            sys.stdout.write(result.diff)
+            sys.stdout.flush()
+        for line in report.file_lines(result, verbose=verbose):
+            out.print(line)
+
+    for path, reason in found.skipped:
+        emit(FileResult(str(path), "skipped", reason))
+    candidates = []
+    for path in found.files:
+        early = _cheap_checks(path, tokens)
+        if early is None:
+            candidates.append(str(path))
+        else:
+            emit(early)
+    out = Progress(
+        len(candidates), stream=sys.stderr, label=f"{job.command}",
+        enabled=not quiet and len(candidates) >= PROGRESS_MIN and stderr_is_terminal(),
+    )  # fmt: skip
+    _dispatch(job, candidates, jobs, emit, out)
+    out.close()
+    report.elapsed = time.perf_counter() - start
+    if json_output:
+        print(report.to_json())
+    else:
+        print(report.summary(), file=sys.stderr)
+    return report
+
+
+def _cheap_checks(path: Path, tokens: tuple[bytes, ...]) -> FileResult | None:
+    """Return a final result when the file needs no parse, else None."""
+    try:
+        data, _ = read_source(path)
+    except SourceError as exc:
+        return FileResult(str(path), "failed", str(exc))
+    head = data[:4096].split(b"\n", GENERATED_LINES)[:GENERATED_LINES]
+    if any(GENERATED_MARKER in line for line in head):
+        return FileResult(str(path), "skipped", "generated file (@generated marker)")
+    if tokens and not any(token in data for token in tokens):
+        return FileResult(str(path), "unchanged")
+    return None
+
+
+def _dispatch(
+    job: Job, paths: list[str], jobs: int, emit: Callable[[FileResult], None], out: Progress
+) -> None:
+    if jobs == 1 or len(paths) <= IN_PROCESS_MAX:
+        init_worker(job)
+        for path in paths:
+            emit(process_file(path))
+            out.advance()
+        return
+    size = max(1, min(32, len(paths) // (jobs * 4)))
+    chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
+    crashed: list[list[str]] = []
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(chunks)), initializer=init_worker, initargs=(job,)
+    ) as pool:
+        futures: list[Future[list[FileResult]]] = [pool.submit(process_chunk, c) for c in chunks]
+        for chunk, future in zip(chunks, futures, strict=True):
+            try:
+                results = future.result()
+            except BrokenProcessPool:
+                crashed.append(chunk)
+                continue
+            for result in results:
+                emit(result)
+            out.advance(len(results))
+    for chunk in crashed:
+        for path in chunk:
+            emit(_isolated(job, path))
+            out.advance()
+
+
+def _isolated(job: Job, path: str) -> FileResult:
+    """Process one file in a fresh process, so a crash is pinned on the file that caused it."""
+    with ProcessPoolExecutor(max_workers=1, initializer=init_worker, initargs=(job,)) as pool:
+        try:
+            return pool.submit(process_file, path).result()
+        except BrokenProcessPool:
+            return FileResult(path, "failed", "the worker process crashed on this file")

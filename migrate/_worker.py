@@ -1,0 +1,164 @@
+"""Run one codemod on one file, in whatever process it is handed to.
+
+Theory of operation: ``Job`` names the command (a ``codemods.CODEMODS`` name
+or a dotted ``module.Class`` path), its options and the mode (``write``,
+``diff``, ``check``). ``init_worker`` builds it once per process;
+``process_chunk`` handles a list of files and returns one ``FileResult`` per
+file. Every failure is confined to its file and turned into a result with a
+one-line reason: nothing a file contains can stop the run.
+
+Per file: read bytes and stamp -> decode (coding cookie, BOM, NUL check) ->
+``libcst.parse_module`` -> ``transform_module`` (warnings are refusals) ->
+if the code changed: compile it with CPython (a result that does not parse or
+compile is never written) -> encode back -> diff, or ``replace_atomically``
+(which refuses if the file changed since it was read).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import libcst
+from libcst.codemod import Codemod, CodemodContext, SkipFile
+
+from ._source import SourceError, decode_source, encode_source, read_source, replace_atomically
+
+__all__ = ["FileResult", "Job", "init_worker", "load_command", "process_chunk", "process_file"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to run: the command's name, its options, and what to do with a change."""
+
+    command: str
+    options: tuple[tuple[str, Any], ...] = ()
+    mode: str = "write"  # "write" | "diff" | "check"
+
+
+@dataclass
+class FileResult:
+    """What happened to one file.
+
+    ``status`` is ``unchanged``, ``changed``, ``skipped`` or ``failed``;
+    ``warnings`` are the codemod's refusals (constructs left unchanged).
+    """
+
+    path: str
+    status: str
+    reason: str = ""
+    warnings: list[str] = field(default_factory=list)
+    diff: str = ""
+    parsed: bool = False
+
+
+def load_command(name: str) -> type[Codemod]:
+    """Return the command class for a registry name or a dotted ``module.Class`` path.
+
+    Raises:
+        LookupError: no such codemod (the message lists the known names).
+    """
+    import codemods
+
+    registry: dict[str, type[Codemod]] = dict(getattr(codemods, "CODEMODS", {}))
+    if name in registry:
+        return registry[name]
+    if "." in name:
+        module_name, _, class_name = name.rpartition(".")
+        try:
+            found = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError) as exc:
+            raise LookupError(f"cannot import codemod {name!r}: {exc}") from exc
+        if isinstance(found, type) and issubclass(found, Codemod):
+            return found
+        raise LookupError(f"{name!r} is not a libcst Codemod class")
+    known = ", ".join(sorted(registry)) or "none registered yet"
+    raise LookupError(
+        f"unknown codemod {name!r}; known: {known} (or a dotted path to a libcst Codemod class)"
+    )
+
+
+_state: dict[str, Any] = {}
+
+
+def init_worker(job: Job) -> None:
+    """Prepare this process to run ``job`` (called once per worker process)."""
+    _state["job"] = job
+    _state["cls"] = load_command(job.command)
+
+
+def process_chunk(paths: list[str]) -> list[FileResult]:
+    """Process each file in ``paths``; a failure stays with its file."""
+    return [process_file(path) for path in paths]
+
+
+def process_file(path: str) -> FileResult:
+    """Process one file according to the job set by ``init_worker``."""
+    try:
+        return _process(Path(path), _state["job"], _state["cls"])
+    except SourceError as exc:
+        return FileResult(path, "failed", str(exc))
+    except Exception as exc:  # per-file isolation: a codemod bug fails only this file
+        return FileResult(path, "failed", f"codemod crashed: {type(exc).__name__}: {exc}")
+
+
+def _process(path: Path, job: Job, cls: type[Codemod]) -> FileResult:
+    original, stamp = read_source(path)
+    decoded = decode_source(original)
+    try:
+        tree = libcst.parse_module(decoded.text)
+    except libcst.ParserSyntaxError as exc:
+        return FileResult(
+            str(path), "failed", f"syntax error at line {exc.raw_line}: {exc.message}"
+        )
+    context = CodemodContext(filename=str(path), full_module_name=None)
+    command = cls(context, **dict(job.options))
+    try:
+        new_tree = command.transform_module(tree)
+    except SkipFile as exc:
+        return FileResult(str(path), "skipped", f"codemod skipped it: {exc}", parsed=True)
+    result = FileResult(str(path), "unchanged", parsed=True, warnings=list(context.warnings))
+    new_text = new_tree.code
+    if new_text == decoded.text:
+        return result
+    problem = _compile_problem(new_text, str(path))
+    if problem is not None:
+        result.status = "failed"
+        result.reason = f"result would not compile ({problem}); file left unchanged"
+        return result
+    new_bytes = encode_source(new_text, decoded)
+    result.status = "changed"
+    if job.mode == "diff":
+        result.diff = _unified_diff(str(path), decoded.text, new_text)
+    elif job.mode == "write":
+        replace_atomically(path, new_bytes, original=original, stamp=stamp)
+    return result
+
+
+def _compile_problem(text: str, filename: str) -> str | None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. invalid escape sequences the input already had
+        try:
+            compile(text, filename, "exec", dont_inherit=True)
+        except SyntaxError as exc:
+            return f"line {exc.lineno}: {exc.msg}"
+        except (ValueError, RecursionError, MemoryError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _unified_diff(path: str, old: str, new: str) -> str:
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True),
+        new.splitlines(keepends=True),
+        fromfile=f"a/{path}",
+        tofile=f"b/{path}",
+    )
+    out = []
+    for line in lines:
+        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(out)
