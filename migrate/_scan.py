@@ -1,0 +1,234 @@
+"""``migrate scan [PATH]``: per-service migration readiness.
+
+Theory of operation: the config file in effect for PATH (``find_config``)
+lists the services and their ``paths``. Every Python file under those paths
+(the codemod runner's walker: ``.gitignore`` respected, no symlinks) is read
+and analysed once by the lint engine; a file counts for the service with the
+most specific ``paths`` entry containing it, so nested services are never
+counted twice. When PATH is inside the project, only files under PATH count.
+The flag column is ``resolve_backend`` for that service, exactly what
+``shims.run`` would pick in this environment, with its source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shims import FlagError
+from shims._flags import find_config, load_config, resolve_backend
+
+from ._check import FLIPPED_BACKENDS, ServiceIndex, analyze_file
+from ._discover import discover
+
+__all__ = ["ServiceReport", "add_parser", "handler", "render_table", "scan_path"]
+
+
+@dataclass(frozen=True)
+class ServiceReport:
+    """One service's readiness, as ``migrate scan`` shows it.
+
+    ``backend``/``source`` are the flag as resolved now (``source`` says
+    where it came from); ``configured_backend``/``rollout`` are the service's
+    table in the config file. ``findings`` maps lint codes to counts.
+    ``ready`` is True when no legacy call site and no generator coroutine is
+    left, i.e. flipping the flag cannot break on legacy API.
+    """
+
+    name: str
+    paths: tuple[str, ...]
+    files: int
+    legacy_sites: int
+    generator_coroutines: int
+    findings: Mapping[str, int]
+    backend: str
+    source: str
+    configured_backend: str
+    rollout: int | None
+    ready: bool
+    verdict: str
+    errors: tuple[str, ...] = field(default=())
+
+
+def _verdict(
+    *,
+    files: int,
+    legacy: int,
+    generators: int,
+    flipped: bool,
+    configured: str,
+    rollout: int | None,
+    error: str,
+) -> str:
+    if error:
+        return "flag error"
+    if files == 0:
+        return "no Python files under its paths"
+    left = []
+    if legacy:
+        left.append(f"{legacy} legacy call site{'s' * (legacy != 1)}")
+    if generators:
+        left.append(f"{generators} generator coroutine{'s' * (generators != 1)}")
+    if flipped:
+        if left:
+            return "flipped but still uses legacy API: " + ", ".join(left)
+        if configured in FLIPPED_BACKENDS and rollout is not None and rollout < 100:
+            return f"rolling out ({rollout}%)"
+        return "flipped"
+    if left:
+        return "not ready: " + ", ".join(left) + " left"
+    return "ready to flip"
+
+
+def scan_path(
+    path: Path | str = ".", *, environ: Mapping[str, str] | None = None
+) -> list[ServiceReport]:
+    """Return a readiness report for every service of the config file in effect for ``path``.
+
+    Services come in config file order. ``environ`` defaults to
+    ``os.environ`` (it holds the flag overrides and ``MIGRATE_CONFIG``).
+
+    Raises:
+        FlagError: no config file was found for ``path``, or it is malformed
+            or invalid.
+    """
+    where = Path(path)
+    if not where.exists():
+        raise FlagError(f"no such file or directory: {str(where)!r}")
+    start = Path(os.path.abspath(where if where.is_dir() else where.parent))
+    config_path = find_config(start, environ)
+    if config_path is None:
+        raise FlagError(
+            f"no migrate config found from {str(where)!r} upward; add "
+            "[tool.migrate.services.<name>] tables to pyproject.toml or create migrate.toml"
+        )
+    config = load_config(config_path)
+    index = ServiceIndex(config, environ)
+    roots = [r for name in config.services for r in config.service_paths(name) if r.exists()]
+    files = [f for f in discover(roots).files if _under(f, start)] if roots else []
+    per_service: dict[str, list[Path]] = {name: [] for name in config.services}
+    for file in files:
+        owner = index.service_of(file)
+        if owner is not None:
+            per_service[owner].append(file)
+    return [_report(index, name, per_service[name]) for name in config.services]
+
+
+def _under(path: Path, root: Path) -> bool:
+    full = Path(os.path.abspath(path))
+    return full == root or full.is_relative_to(root)
+
+
+def _report(index: ServiceIndex, name: str, files: Sequence[Path]) -> ServiceReport:
+    entry = index.config.services[name]
+    error = ""
+    try:
+        decision = resolve_backend(name, environ=index.environ)
+        backend, source = decision.backend, decision.source
+        flipped = index.flipped(name)
+    except FlagError as exc:
+        backend, source, flipped, error = "?", str(exc), False, str(exc)
+    counts: Counter[str] = Counter()
+    legacy = generators = analysed = 0
+    for file in files:
+        analysis = analyze_file(file, flipped=flipped)
+        if analysis is None:  # @generated
+            continue
+        analysed += 1
+        legacy += analysis.legacy_sites
+        generators += analysis.generator_coroutines
+        counts.update(f.code for f in analysis.findings)
+    return ServiceReport(
+        name=name,
+        paths=entry.paths,
+        files=analysed,
+        legacy_sites=legacy,
+        generator_coroutines=generators,
+        findings=dict(sorted(counts.items())),
+        backend=backend,
+        source=source,
+        configured_backend=entry.backend,
+        rollout=entry.rollout,
+        ready=not error and analysed > 0 and legacy == 0 and generators == 0,
+        verdict=_verdict(
+            files=analysed,
+            legacy=legacy,
+            generators=generators,
+            flipped=flipped,
+            configured=entry.backend,
+            rollout=entry.rollout,
+            error=error,
+        ),
+        errors=(error,) if error else (),
+    )
+
+
+_COLUMNS = ("SERVICE", "BACKEND", "ROLLOUT", "FILES", "LEGACY", "GENERATORS", "FINDINGS",
+            "VERDICT", "FLAG SOURCE")  # fmt: skip
+_NUMERIC = frozenset({"ROLLOUT", "FILES", "LEGACY", "GENERATORS"})
+
+
+def render_table(reports: Sequence[ServiceReport], *, cwd: Path | None = None) -> str:
+    """Return the reports as an aligned text table (one row per service).
+
+    Absolute paths in the flag source are shown relative to ``cwd`` when
+    they lie under it, to keep rows short.
+    """
+    base = str(Path(os.path.abspath(cwd or Path.cwd()))) + os.sep
+    rows = [_COLUMNS]
+    for r in reports:
+        findings = " ".join(f"{code}:{n}" for code, n in r.findings.items()) or "-"
+        rollout = "-" if r.rollout is None else f"{r.rollout}%"
+        rows.append((r.name, r.backend, rollout, str(r.files), str(r.legacy_sites),
+                     str(r.generator_coroutines), findings, r.verdict,
+                     r.source.replace(base, "")))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(width) if column in _NUMERIC and row is not rows[0] else cell.ljust(width)
+            for cell, width, column in zip(row, widths, _COLUMNS, strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``scan`` on an ``argparse`` subparsers object."""
+    parser = subparsers.add_parser(
+        "scan",
+        help="show each service's migration readiness",
+        description="Per service from [tool.migrate.services]: legacy call sites left, "
+        "generator coroutines left, lint findings by code, the current flag and "
+        "rollout, and a verdict.",
+    )
+    parser.add_argument("path", nargs="?", default=Path("."), type=Path, metavar="PATH",
+                        help="project directory or a part of it (default: .)")  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print a JSON report for dashboards")
+    parser.set_defaults(func=handler)
+
+
+def handler(args: argparse.Namespace) -> int:
+    """Run ``migrate scan``; return 0, or 2 on a configuration error (one line on stderr)."""
+    try:
+        reports = scan_path(args.path)
+    except FlagError as exc:
+        print(f"migrate scan: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        payload = {"services": [dataclasses.asdict(r) for r in reports]}
+        print(json.dumps(payload, indent=2))
+    else:
+        print(render_table(reports) if reports else "no services configured")
+    for report in reports:
+        for error in report.errors:
+            print(f"migrate scan: service {report.name!r}: {error}", file=sys.stderr)
+    return 2 if any(r.errors for r in reports) else 0
