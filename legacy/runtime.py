@@ -16,48 +16,21 @@ the private modules; this module is the public surface::
 
 from __future__ import annotations
 
+from ._connection import Connection
 from ._errors import (
-    Cancelled as Cancelled,
+    Cancelled,
+    ConnectError,
+    ConnectionClosedError,
+    ConnectRefusedError,
+    LimitExceededError,
+    PeerClosedError,
+    PeerResetError,
+    Timeout,
 )
-from ._errors import (
-    ConnectError as ConnectError,
-)
-from ._errors import (
-    ConnectionClosedError as ConnectionClosedError,
-)
-from ._errors import (
-    ConnectRefusedError as ConnectRefusedError,
-)
-from ._errors import (
-    LimitExceededError as LimitExceededError,
-)
-from ._errors import (
-    PeerClosedError as PeerClosedError,
-)
-from ._errors import (
-    PeerResetError as PeerResetError,
-)
-from ._errors import (
-    Timeout as Timeout,
-)
-from ._scheduler import Future as Future
-from ._scheduler import Handle as Handle
-from ._scheduler import Scheduler as Scheduler
-from ._scheduler import get_scheduler as get_scheduler
-from ._scheduler import monotonic as monotonic
-from ._sync import Channel as Channel
-from ._sync import ChannelEmpty as ChannelEmpty
-from ._sync import ChannelFull as ChannelFull
-from ._sync import Event as Event
-from ._sync import Lock as Lock
-from ._tasks import Task as Task
-from ._tasks import call_later as call_later
-from ._tasks import coroutine as coroutine
-from ._tasks import run as run
-from ._tasks import sleep as sleep
-from ._tasks import spawn as spawn
-from ._tasks import wait_all as wait_all
-from ._tasks import with_timeout as with_timeout
+from ._net import Listener, connect, listen
+from ._scheduler import Future, Handle, Scheduler, get_scheduler, monotonic
+from ._sync import Channel, ChannelEmpty, ChannelFull, Event, Lock
+from ._tasks import Task, call_later, coroutine, run, sleep, spawn, wait_all, with_timeout
 
 __all__ = [
     "Cancelled",
@@ -66,18 +39,24 @@ __all__ = [
     "ChannelFull",
     "ConnectError",
     "ConnectRefusedError",
+    "Connection",
     "ConnectionClosedError",
+    "Event",
     "Future",
     "Handle",
     "LimitExceededError",
+    "Listener",
+    "Lock",
     "PeerClosedError",
     "PeerResetError",
     "Scheduler",
     "Task",
     "Timeout",
     "call_later",
+    "connect",
     "coroutine",
     "get_scheduler",
+    "listen",
     "monotonic",
     "run",
     "sleep",
