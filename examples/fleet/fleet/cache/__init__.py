@@ -1,0 +1,1 @@
+"""The cache service: counters and cached values in Redis."""

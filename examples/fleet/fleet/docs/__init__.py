@@ -1,0 +1,1 @@
+"""The docs service: documents stored in MariaDB."""

@@ -1,0 +1,1 @@
+"""The pdf-export service: a renderer server and the RPC client that calls it."""

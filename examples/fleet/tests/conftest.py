@@ -1,0 +1,37 @@
+"""The fleet's test fixtures: where the real servers are, skipping when they are not there."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+from fleet import config
+
+
+def _require(name, host, port):
+    try:
+        with socket.create_connection((host, port), timeout=2.0):
+            return
+    except OSError:
+        pass
+    reason = f"{name} is not reachable at {host}:{port}; start it or set MIGRATE_{name.upper()}_HOST/_PORT"
+    if os.environ.get("MIGRATE_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason} (MIGRATE_REQUIRE_SERVICES=1 forbids skipping)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def mariadb():
+    """The docs database settings, once the server answers."""
+    settings = config.mariadb()
+    _require("mariadb", settings.host, settings.port)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def redis():
+    """The cache settings, once the server answers."""
+    settings = config.redis()
+    _require("redis", settings.host, settings.port)
+    return settings

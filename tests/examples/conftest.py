@@ -1,0 +1,55 @@
+"""Fixtures for the fleet tests: a converted copy of examples/fleet, importable in-process."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import ModuleType
+
+import pytest
+from fleet_support import Conversion, convert, copy_fleet
+
+
+@pytest.fixture(scope="session")
+def converted_fleet(tmp_path_factory: pytest.TempPathFactory) -> Conversion:
+    """The fleet converted to the shim, in a scratch directory (once per session)."""
+    return convert(copy_fleet(tmp_path_factory.mktemp("converted") / "fleet"))
+
+
+@dataclass
+class Fleet:
+    """The converted fleet's modules, imported in this process."""
+
+    pool: ModuleType
+    mysql: ModuleType
+    docs: ModuleType
+    redis: ModuleType
+    cache: ModuleType
+    client: ModuleType
+    renderer: ModuleType
+
+
+@pytest.fixture(scope="session")
+def fleet(converted_fleet: Conversion) -> Iterator[Fleet]:
+    """Import the converted fleet (package ``fleet``) from its scratch directory."""
+    if "fleet" in sys.modules:
+        pytest.fail(
+            "a package named 'fleet' is already imported; the converted fleet needs the name"
+        )
+    sys.path.insert(0, str(converted_fleet.root))
+    try:
+        yield Fleet(
+            pool=importlib.import_module("fleet.pool"),
+            mysql=importlib.import_module("fleet.docs.mysql"),
+            docs=importlib.import_module("fleet.docs.service"),
+            redis=importlib.import_module("fleet.cache.redis"),
+            cache=importlib.import_module("fleet.cache.service"),
+            client=importlib.import_module("fleet.pdf_export.client"),
+            renderer=importlib.import_module("fleet.pdf_export.renderer"),
+        )
+    finally:
+        sys.path.remove(str(converted_fleet.root))
+        for name in [m for m in sys.modules if m == "fleet" or m.startswith("fleet.")]:
+            del sys.modules[name]
