@@ -24,6 +24,7 @@ from typing import Any
 from shims import FlagError
 from shims._flags import MigrateConfig, find_config, load_config, resolve_backend
 
+from ._codemod import GENERATED_LINES, GENERATED_MARKER
 from ._discover import discover
 from ._lint_rules import CODES
 from ._lints import FileAnalysis, Finding, analyze_source, lint_source
@@ -42,12 +43,13 @@ __all__ = [
 ]
 
 FLIPPED_BACKENDS = frozenset({"asyncio", "uvloop"})
-_GENERATED_WINDOW = 2048  # "@generated" must appear this close to the top
 
 
 def is_generated(text: str) -> bool:
-    """Return True for a file marked ``@generated`` in its first lines (not ours to lint)."""
-    return "@generated" in text[:_GENERATED_WINDOW]
+    """Return True for a file marked ``@generated`` in its first lines (the codemod runner's rule)."""
+    head = text[:4096].split("\n", GENERATED_LINES)[:GENERATED_LINES]
+    marker = GENERATED_MARKER.decode()
+    return any(marker in line for line in head)
 
 
 class ServiceIndex:
@@ -156,7 +158,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _fail(message: str) -> int:
-    print(f"migrate check: {message}", file=sys.stderr)
+    print(f"migrate check: error: {message}", file=sys.stderr)
     return 2
 
 

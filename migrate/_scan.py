@@ -221,7 +221,7 @@ def handler(args: argparse.Namespace) -> int:
     try:
         reports = scan_path(args.path)
     except FlagError as exc:
-        print(f"migrate scan: {exc}", file=sys.stderr)
+        print(f"migrate scan: error: {exc}", file=sys.stderr)
         return 2
     if args.json:
         payload = {"services": [dataclasses.asdict(r) for r in reports]}
@@ -230,5 +230,5 @@ def handler(args: argparse.Namespace) -> int:
         print(render_table(reports) if reports else "no services configured")
     for report in reports:
         for error in report.errors:
-            print(f"migrate scan: service {report.name!r}: {error}", file=sys.stderr)
+            print(f"migrate scan: error: service {report.name!r}: {error}", file=sys.stderr)
     return 2 if any(r.errors for r in reports) else 0
