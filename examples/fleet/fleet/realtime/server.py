@@ -26,7 +26,7 @@ class Session:
     def push(self, message):
         return self.outbox.put(json.dumps(message).encode() + b"\n")
 
-    async def drain(self):
+    async def deliver(self):
         while True:
             data = await self.outbox.get()
             await self.conn.write(data, timeout=10.0)
@@ -69,7 +69,7 @@ class RealtimeServer:
     def _handle(self, conn):
         session = Session(conn)
         self.sessions.add(session)
-        writer = runtime.spawn(self._drain(session))
+        writer = runtime.spawn(self._deliver(session))
         try:
             while True:
                 line = yield conn.read_until(b"\n", limit=65536)
@@ -92,9 +92,9 @@ class RealtimeServer:
             writer.cancel()
             conn.close()
 
-    async def _drain(self, session):
+    async def _deliver(self, session):
         try:
-            await session.drain()
+            await session.deliver()
         except (EOFError, ConnectionError, TimeoutError):
             session.conn.close()  # the reader sees the close and cleans up
 
