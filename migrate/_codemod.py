@@ -108,6 +108,9 @@ def _positive_int(text: str) -> int:
 def _handle(args: argparse.Namespace) -> int:
     mode = "diff" if args.diff else "check" if args.check else "write"
     try:
+        missing = [str(p) for p in args.paths if not os.path.lexists(p)]
+        if missing:
+            raise UsageError(f"no such file or directory: {', '.join(map(repr, missing))}")
         job, tokens = _prepare(args.name, mode, preset=args.preset, spec=args.spec)
     except UsageError as exc:
         print(f"migrate codemod: error: {exc}", file=sys.stderr)

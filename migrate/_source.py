@@ -19,6 +19,7 @@ import codecs
 import contextlib
 import io
 import os
+import re
 import stat
 import tempfile
 import tokenize
@@ -34,6 +35,10 @@ __all__ = [
     "read_source",
     "replace_atomically",
 ]
+
+
+# PEP 263's regular expression, on bytes.
+_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+", re.MULTILINE)
 
 
 class SourceError(Exception):
@@ -104,7 +109,9 @@ def decode_source(data: bytes) -> Decoded:
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as exc:
-        raise SourceError(f"bad coding declaration: {exc.msg}") from exc
+        if _COOKIE.search(b"\n".join(data.split(b"\n", 2)[:2])):
+            raise SourceError(f"bad coding declaration: {exc.msg}") from exc
+        encoding = "utf-8"  # no cookie: the first lines are not UTF-8; say so precisely below
     bom = data.startswith(codecs.BOM_UTF8)
     if bom:
         data = data[len(codecs.BOM_UTF8) :]

@@ -16,8 +16,10 @@ compile is never written) -> encode back -> diff, or ``replace_atomically``
 
 from __future__ import annotations
 
+import ast
 import difflib
 import importlib
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,9 +114,7 @@ def _process(path: Path, job: Job, cls: type[Codemod]) -> FileResult:
     try:
         tree = libcst.parse_module(decoded.text)
     except libcst.ParserSyntaxError as exc:
-        return FileResult(
-            str(path), "failed", f"syntax error at line {exc.raw_line}: {exc.message}"
-        )
+        return FileResult(str(path), "failed", _syntax_reason(decoded.text, exc), parsed=True)
     context = CodemodContext(filename=str(path), full_module_name=None)
     command = cls(context, **dict(job.options))
     try:
@@ -137,6 +137,20 @@ def _process(path: Path, job: Job, cls: type[Codemod]) -> FileResult:
     elif job.mode == "write":
         replace_atomically(path, new_bytes, original=original, stamp=stamp)
     return result
+
+
+def _syntax_reason(text: str, exc: libcst.ParserSyntaxError) -> str:
+    """Prefer CPython's own message; say so when only libcst cannot parse the file."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ast.parse(text)
+        except SyntaxError as cpython:
+            return f"syntax error at line {cpython.lineno}: {cpython.msg}"
+        except (ValueError, RecursionError, MemoryError):
+            pass
+    detail = re.sub(r"^(parser error: )?(error at \d+:\d+: )?", "", exc.message)
+    return f"libcst cannot parse it at line {exc.raw_line}, column {exc.raw_column}: {detail}"
 
 
 def _compile_problem(text: str, filename: str) -> str | None:
