@@ -1,0 +1,220 @@
+"""``migrate check`` end to end: the real CLI on real files in a temporary tree."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from migrate import main
+
+BLOCKING = "import time\n\nasync def handler():\n    time.sleep(1)\n"
+LEGACY = "from legacy import runtime\n\nasync def handler():\n    await runtime.sleep(1)\n"
+CLEAN = "import shims\n\nasync def handler():\n    await shims.sleep(1)\n"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Run in the tree, with no flag overrides from the developer's environment."""
+    for name in list(os.environ):
+        if name.startswith("MIGRATE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("MIGRATE_INSTANCE", "test-instance")
+    monkeypatch.chdir(tmp_path)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def services(tmp_path: Path, body: str) -> None:
+    write(tmp_path / "pyproject.toml", "[tool.migrate]\n" + textwrap.dedent(body))
+
+
+def test_clean_tree_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path / "pkg" / "a.py", CLEAN)
+    assert main(["check", "pkg"]) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "clean (1 files checked)" in err
+
+
+def test_findings_print_path_line_col_code_and_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path / "pkg" / "a.py", BLOCKING)
+    write(tmp_path / "pkg" / "b.py", CLEAN)
+    assert main(["check", "pkg"]) == 1
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{Path('pkg', 'a.py')}:4:5: MIG002 `time.sleep()` blocks")
+    assert "1 finding in 1 file (2 checked)" in err
+
+
+def test_json_report_shape(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path / "a.py", BLOCKING + "\nasync def g(w):\n    return not w.is_closing()\n")
+    assert main(["check", "--json", "a.py"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["files_checked"] == 1
+    assert report["counts"] == {"MIG001": 1, "MIG002": 1}
+    assert [(f["code"], f["line"], f["col"]) for f in report["findings"]] == [
+        ("MIG002", 4, 5),
+        ("MIG001", 7, 16),
+    ]
+    assert set(report["findings"][0]) == {"path", "line", "col", "code", "message"}
+    assert report["findings"][0]["path"] == "a.py"
+
+
+def test_select_and_ignore(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path / "a.py", BLOCKING + "\nasync def g(w):\n    return not w.is_closing()\n")
+    assert main(["check", "--select", "MIG001", "a.py"]) == 1
+    assert [line.split()[1] for line in capsys.readouterr().out.splitlines()] == ["MIG001"]
+    assert main(["check", "--ignore", "mig001,MIG002", "a.py"]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["check", "--select", "MIG001,MIG002", "--ignore", "MIG001", "a.py"]) == 1
+    assert [line.split()[1] for line in capsys.readouterr().out.splitlines()] == ["MIG002"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        pytest.param(["check", "--select", "MIG999", "."], "unknown code 'MIG999'", id="code"),
+        pytest.param(["check", "missing"], "no such file or directory: 'missing'", id="path"),
+        pytest.param(["check"], "required", id="no-path"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_bad_files_are_findings_and_do_not_stop_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path / "a_syntax.py", "def broken(:\n")
+    (tmp_path / "b_latin1.py").write_bytes(b"x = '\xe9'\n")  # no coding cookie: invalid UTF-8
+    (tmp_path / "c_cookie.py").write_bytes(
+        b"# -*- coding: latin-1 -*-\nimport time\nasync def f():\n    time.sleep(1)  # \xe9\n"
+    )
+    write(tmp_path / "d_last.py", BLOCKING)
+    assert main(["check", "."]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(": ", 1)[1].split()[0] for line in out] == [
+        "MIG000",
+        "MIG000",
+        "MIG002",
+        "MIG002",
+    ]
+    assert out[0].startswith("a_syntax.py:1:")
+    assert "could not read: cannot decode as utf-8" in out[1]
+    assert out[2].startswith("c_cookie.py:4:5: MIG002")
+
+
+def test_gitignored_and_generated_files_are_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / ".git").mkdir()
+    write(tmp_path / ".gitignore", "build/\n")
+    write(tmp_path / "build" / "a.py", BLOCKING)
+    write(tmp_path / "gen.py", "# This file is @generated by protoc.\n" + BLOCKING)
+    write(tmp_path / "real.py", BLOCKING)
+    assert main(["check", "."]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out] == ["real.py"]
+
+
+def test_suppression_comment_through_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path / "a.py", BLOCKING.replace("sleep(1)", "sleep(1)  # migrate: ignore[MIG002]"))
+    assert main(["check", "a.py"]) == 0
+
+
+def test_legacy_use_is_reported_only_in_flipped_services(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    services(
+        tmp_path,
+        """
+        [tool.migrate.services.api]
+        backend = "asyncio"
+        paths = ["services/api"]
+        [tool.migrate.services.batch]
+        backend = "legacy"
+        paths = ["services/batch"]
+        [tool.migrate.services.api-admin]
+        backend = "legacy"
+        paths = ["services/api/admin"]
+        """,
+    )
+    write(tmp_path / "services" / "api" / "main.py", LEGACY)
+    write(tmp_path / "services" / "api" / "admin" / "main.py", LEGACY)
+    write(tmp_path / "services" / "batch" / "main.py", LEGACY)
+    write(tmp_path / "tools" / "main.py", LEGACY)
+    assert main(["check", "."]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1
+    assert out[0].startswith(f"{Path('services', 'api', 'main.py')}:4:11: MIG003 ")
+
+
+def test_environment_override_flips_a_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    services(tmp_path, '[tool.migrate.services.batch]\nbackend = "legacy"\npaths = ["batch"]\n')
+    write(tmp_path / "batch" / "main.py", LEGACY)
+    assert main(["check", "batch"]) == 0
+    monkeypatch.setenv("MIGRATE_BACKEND_BATCH", "asyncio")
+    assert main(["check", "batch"]) == 1
+    assert " MIG003 " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("rollout", "expected"), [(30, 1), (0, 0)])
+def test_partial_rollout_counts_as_flipped(
+    tmp_path: Path, rollout: int, expected: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    services(
+        tmp_path,
+        f'[tool.migrate.services.api]\nbackend = "asyncio"\nrollout = {rollout}\npaths = ["api"]\n',
+    )
+    write(tmp_path / "api" / "main.py", LEGACY)
+    assert main(["check", "api"]) == expected
+
+
+def test_invalid_config_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    services(tmp_path, '[tool.migrate.services.api]\nbackend = "trio"\npaths = ["api"]\n')
+    write(tmp_path / "api" / "main.py", CLEAN)
+    assert main(["check", "api"]) == 2
+    err = capsys.readouterr().err
+    assert "trio" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_python_dash_m_migrate_check(tmp_path: Path) -> None:
+    write(tmp_path / "a.py", BLOCKING)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIGRATE_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "migrate", "check", "--json", "a.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert json.loads(proc.stdout)["counts"] == {"MIG002": 1}
