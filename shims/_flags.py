@@ -47,6 +47,7 @@ __all__ = [
     "in_rollout",
     "instance_id",
     "load_config",
+    "parse_config",
     "resolve_backend",
     "service_env_var",
 ]
@@ -183,7 +184,19 @@ def load_config(path: Path) -> MigrateConfig:
             key, a value of the wrong type, an unknown backend or a rollout
             outside 0-100.
     """
-    data = _read_toml(path)
+    return parse_config(_read_text(path), path)
+
+
+def parse_config(text: str, path: Path) -> MigrateConfig:
+    """Validate config ``text`` as if it were the contents of ``path`` (its name picks the form).
+
+    Raises:
+        FlagError: as ``load_config``, for everything but reading the file.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise FlagError(f"{path}: malformed TOML: {exc}") from exc
     where = str(path)
     if path.name == "pyproject.toml":
         tool = data.get("tool", {})
@@ -319,15 +332,18 @@ def _reject_unknown(table: dict[str, Any], known: tuple[str, ...], where: str) -
             raise FlagError(f"{where}: unknown key {key!r}; {hint}known keys: {', '.join(known)}")
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_bytes().decode("utf-8")
+        return path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise FlagError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise FlagError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(text)
+        return tomllib.loads(_read_text(path))
     except tomllib.TOMLDecodeError as exc:
         raise FlagError(f"{path}: malformed TOML: {exc}") from exc
 
