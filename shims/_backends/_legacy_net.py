@@ -1,0 +1,278 @@
+"""Sockets for the legacy backend: a transport, connect and listen over the legacy scheduler.
+
+Theory of operation: ``_SocketTransport`` gives the neutral ``Connection``
+the same transport contract asyncio's transports give it, so the connection
+code is shared. While reading is not paused the socket stays registered with
+``add_reader``: a 0-byte ``recv`` is the peer's FIN and becomes ``_on_eof``
+at once, an ``OSError`` becomes ``_on_lost(exc)``. ``write`` sends what the
+kernel takes right away and queues the rest behind ``add_writer``, telling
+the connection ``_on_pause_writing``/``_on_resume_writing`` (the asyncio
+transport does the same with a write buffer limit of 0). A send error is
+reported on the next turn, as asyncio reports it through ``connection_lost``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import socket
+from collections.abc import Callable
+from typing import Any, Literal
+
+from legacy import runtime
+
+from .._connection import Connection
+from .._errors import ConnectError, ConnectTimeout
+
+__all__ = ["connect", "listen"]
+
+_RECV_SIZE = 256 * 1024
+
+
+class _SocketTransport:
+    """The backend contract's ``Transport`` over a non-blocking socket."""
+
+    def __init__(self, sock: socket.socket, sched: runtime.Scheduler) -> None:
+        self._sock = sock
+        self._sched = sched
+        self._conn: Connection | None = None
+        self._wbuf = bytearray()
+        self._reading = False
+        self._closed = False
+        self._eof_pending = False
+        self._close_pending = False
+
+    def attach(self, conn: Connection) -> None:
+        self._conn = conn
+        self.resume_reading()
+
+    # -- events from the scheduler ------------------------------------------
+
+    def _on_readable(self) -> None:
+        try:
+            data = self._sock.recv(_RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._lost(exc)
+            return
+        conn = self._conn
+        assert conn is not None
+        if data:
+            conn._on_data(data)
+        else:
+            self.pause_reading()
+            conn._on_eof()
+
+    def _on_writable(self) -> None:
+        try:
+            sent = self._sock.send(self._wbuf)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._lost(exc)
+            return
+        del self._wbuf[:sent]
+        if self._wbuf:
+            return
+        self._sched.remove_writer(self._sock)
+        if self._close_pending:
+            self._really_close()
+            return
+        if self._eof_pending:
+            self._shutdown()
+        if self._conn is not None:
+            self._conn._on_resume_writing()
+
+    def _lost(self, exc: BaseException | None) -> None:
+        self._really_close()
+        if self._conn is not None:
+            self._conn._on_lost(exc)
+
+    # -- the Transport contract ----------------------------------------------
+
+    def write(self, data: bytes | bytearray | memoryview, /) -> None:
+        if self._closed or self._close_pending:
+            return
+        if self._wbuf:
+            self._wbuf += data
+            return
+        try:
+            sent = self._sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            self._sched.call_soon(self._lost, exc)
+            return
+        if sent < len(data):
+            self._wbuf += memoryview(data)[sent:]
+            self._sched.add_writer(self._sock, self._on_writable)
+            if self._conn is not None:
+                self._conn._on_pause_writing()
+
+    def _shutdown(self) -> None:
+        with contextlib.suppress(OSError):  # already gone: the reader reports it
+            self._sock.shutdown(socket.SHUT_WR)
+
+    def write_eof(self) -> None:
+        if self._closed:
+            return
+        if self._wbuf:
+            self._eof_pending = True
+        else:
+            self._shutdown()
+
+    def pause_reading(self) -> None:
+        if self._reading and not self._closed:
+            self._reading = False
+            self._sched.remove_reader(self._sock)
+
+    def resume_reading(self) -> None:
+        if not self._reading and not self._closed:
+            self._reading = True
+            self._sched.add_reader(self._sock, self._on_readable)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        if self._wbuf:
+            self.pause_reading()
+            self._close_pending = True  # flush first, as asyncio's close() does
+        else:
+            self._really_close()
+
+    def abort(self) -> None:
+        self._really_close()
+
+    def _really_close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._wbuf.clear()
+        if self._sock.fileno() >= 0:
+            self._sched.remove_reader(self._sock)
+            self._sched.remove_writer(self._sock)
+        self._sock.close()
+
+
+def _make_connection(
+    sock: socket.socket,
+    sched: runtime.Scheduler,
+    initiated_by: Literal["local", "peer"],
+    peer: tuple[str, int],
+    duplex: bool,
+) -> Connection:
+    transport = _SocketTransport(sock, sched)
+    conn = Connection(
+        transport,
+        sched,
+        backend="legacy",
+        initiated_by=initiated_by,
+        peer=peer,
+        fd=sock.fileno(),
+        duplex=duplex,
+    )
+    transport.attach(conn)
+    return conn
+
+
+async def _connect_sock(sched: runtime.Scheduler, sock: socket.socket, addr: Any) -> None:
+    err = sock.connect_ex(addr)
+    if err in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
+        fut: runtime.Future[None] = sched.create_future()
+        sched.add_writer(sock, lambda: None if fut.done() else fut.set_result(None))
+        try:
+            await fut
+        finally:
+            sched.remove_writer(sock)
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if err:
+        raise OSError(err, errno.errorcode.get(err, str(err)))
+
+
+async def connect(host: str, port: int, *, timeout: float | None, duplex: bool) -> Connection:  # noqa: ASYNC109
+    """Dial ``host:port`` on the legacy scheduler; see ``shims.connect``."""
+    sched = runtime.get_scheduler()
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ConnectError(f"could not resolve {host!r} port {port!r}: {exc}") from exc
+    family, type_, proto, _, addr = infos[0]
+    sock = socket.socket(family, type_, proto)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if timeout is None:
+            await _connect_sock(sched, sock, addr)
+        else:
+            await runtime.with_timeout(timeout, _connect_sock(sched, sock, addr))
+    except runtime.Timeout as exc:
+        sock.close()
+        raise ConnectTimeout(
+            f"connect to {host!r} port {port!r} did not complete within timeout={timeout!r} s"
+        ) from exc
+    except OSError as exc:
+        sock.close()
+        raise ConnectError(
+            f"could not connect to {host!r} port {port!r}: {exc.strerror or exc}"
+        ) from exc
+    except BaseException:
+        sock.close()
+        raise
+    return _make_connection(sock, sched, "local", (str(addr[0]), int(addr[1])), duplex)
+
+
+class _Listener:
+    """The listening half of ``shims.Server`` on the legacy scheduler."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        sched: runtime.Scheduler,
+        duplex: bool,
+        on_accept: Callable[[Connection], object],
+    ) -> None:
+        self._sock = sock
+        self._sched = sched
+        self._duplex = duplex
+        self._on_accept = on_accept
+        self.host, self.port = sock.getsockname()[:2]
+        sched.add_reader(sock, self._accept_ready)
+
+    def _accept_ready(self) -> None:
+        for _ in range(64):
+            try:
+                conn_sock, addr = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return  # e.g. ECONNABORTED: the client gave up; keep listening
+            conn_sock.setblocking(False)
+            conn_sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn = _make_connection(
+                conn_sock, self._sched, "peer", (str(addr[0]), int(addr[1])), self._duplex
+            )
+            self._on_accept(conn)
+
+    def close(self) -> None:
+        if self._sock.fileno() >= 0:
+            self._sched.remove_reader(self._sock)
+            self._sock.close()
+
+    async def wait_closed(self) -> None:
+        return None
+
+
+async def listen(
+    host: str, port: int, *, duplex: bool, on_accept: Callable[[Connection], object]
+) -> _Listener:
+    """Listen on ``host:port``; call ``on_accept(conn)`` for each accepted connection."""
+    sched = runtime.get_scheduler()
+    try:
+        sock = socket.create_server((host, port), backlog=512)
+    except OSError as exc:
+        raise ConnectError(
+            f"could not listen on {host!r} port {port!r}: {exc.strerror or exc}"
+        ) from exc
+    sock.setblocking(False)
+    return _Listener(sock, sched, duplex, on_accept)

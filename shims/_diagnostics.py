@@ -1,0 +1,48 @@
+"""Process-wide diagnostics the parity plugin reads at test teardown.
+
+- ``live_connections()``: every shim ``Connection`` created in this process
+  that still holds its socket (state not ``CLOSED``). Held through weak
+  references, so a collected connection vanishes from the list.
+- ``UNHANDLED``: exceptions nobody retrieved: a spawned task that failed with
+  nobody awaiting it (asyncio: the loop exception handler ``shims.run``
+  installs; legacy: the scheduler's exception handler), a server handler that
+  raised, an ``on_close`` callback that raised. Tests clear it themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._connection import Connection
+
+__all__ = ["UNHANDLED", "live_connections", "record_unhandled"]
+
+logger = logging.getLogger("shims")
+
+UNHANDLED: list[BaseException] = []
+
+_LIVE: weakref.WeakSet[Connection] = weakref.WeakSet()
+
+
+def live_connections() -> list[Connection]:
+    """Return every shim connection that has not reached ``CLOSED`` yet (a leak if a test ended)."""
+    return list(_LIVE)
+
+
+def track(conn: Connection) -> None:
+    """Start tracking ``conn`` (called once by the connection's constructor)."""
+    _LIVE.add(conn)
+
+
+def untrack(conn: Connection) -> None:
+    """Stop tracking ``conn`` (called when it reaches ``CLOSED``)."""
+    _LIVE.discard(conn)
+
+
+def record_unhandled(exc: BaseException, what: str, *args: Any) -> None:
+    """Append ``exc`` to ``UNHANDLED`` and log it on the ``shims`` logger with ``what % args``."""
+    UNHANDLED.append(exc)
+    logger.error(what, *args, exc_info=(type(exc), exc, exc.__traceback__))
