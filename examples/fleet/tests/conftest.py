@@ -8,6 +8,8 @@ import socket
 import pytest
 from fleet import config
 
+from legacy import runtime
+
 
 def _require(name, host, port):
     try:
@@ -35,3 +37,17 @@ def redis():
     settings = config.redis()
     _require("redis", settings.host, settings.port)
     return settings
+
+
+async def _wait_until(predicate, within=5.0):
+    """Wait until ``predicate()`` holds, polling; fail after ``within`` seconds."""
+    deadline = runtime.monotonic() + within
+    while not predicate():
+        assert runtime.monotonic() < deadline, f"{predicate!r} still false after {within} s"
+        await runtime.sleep(0.01)
+
+
+@pytest.fixture
+def wait_until():
+    """``await wait_until(predicate)``: wait for a condition the test cannot be told about."""
+    return _wait_until

@@ -8,21 +8,11 @@ import pytest
 from fleet.cache import redis as resp
 from fleet.cache.service import cached, count_view, make_client
 
-from legacy import runtime
-
 pytestmark = pytest.mark.services
 
 
 def unique(name):
     return f"fleet:test:{name}:{uuid.uuid4().hex[:12]}"
-
-
-async def wait_until(predicate, within=5.0):
-    """Wait (polling the event) until ``predicate()`` holds; fail after ``within`` seconds."""
-    deadline = runtime.monotonic() + within
-    while not predicate():
-        assert runtime.monotonic() < deadline, "condition not met in time"
-        await runtime.sleep(0.01)
 
 
 @pytest.mark.parity
@@ -85,13 +75,15 @@ async def test_subscribe_receives_pushes_and_cleans_up_on_peer_close(redis, pari
 
 
 @pytest.mark.parity
-async def test_pooled_connection_closed_by_server_is_cleaned_up_and_replaced(redis, parity):
+async def test_pooled_connection_closed_by_server_is_cleaned_up_and_replaced(
+    redis, parity, wait_until
+):
     client = make_client(redis, max_size=1)
     try:
         await client.ping()
         (rconn,) = client.live
         client_id = await client.pool.run(lambda c: c.call("CLIENT", "ID"))
-        await client.pool.run(lambda c: c.call("CLIENT", "KILL", "ID", client_id))
+        await client.pool.run(lambda c: c.call("CLIENT", "KILL", "ID", client_id, "SKIPME", "no"))
         await wait_until(rconn.closed)
         # Idle in the pool and dead: checkout must notice, clean it up and dial anew.
         parity.record("ping", await client.ping())

@@ -33,7 +33,7 @@ async def test_render_round_trips(parity):
 
 
 @pytest.mark.parity
-async def test_overloaded_renderer_that_closes_fails_fast_and_recovers(parity):
+async def test_overloaded_renderer_that_closes_fails_fast_and_recovers(parity, wait_until):
     renderer = Renderer(max_active=1, overload="close", work_seconds=0.2)
     port = await renderer.start()
     busy = RenderClient("127.0.0.1", port)
@@ -45,6 +45,8 @@ async def test_overloaded_renderer_that_closes_fails_fast_and_recovers(parity):
         with pytest.raises(EOFError):
             await client.render("rejected")
         parity.record("slow result", (await slow)["doc"])
+        busy.close()  # its idle connection was what kept the renderer busy
+        await wait_until(lambda: renderer.active == 0)
         parity.record("after overload", (await client.render("accepted"))["doc"])
     finally:
         busy.close()
