@@ -1,0 +1,335 @@
+"""One read-only pass that gathers what the generators-to-async plan needs.
+
+Theory of operation: the codemod decides per function, from how the
+function is written and used in the file, so it first walks the whole
+module once and records raw facts keyed by the original nodes: every
+function with its own-scope ``yield``s, ``return``s and ``raise``s (a
+``yield`` inside a nested ``def``, ``lambda`` or class belongs to that
+scope), the ``try`` bodies enclosing each ``raise``, ``with (yield ...)``
+statements, every call with whether its result is consumed (awaited,
+yielded, gathered, handed to a runner or returned), ``yield from`` calls
+(who consumes which coroutine as a generator), dead bare ``yield``
+statements, the kinds of values assigned to local names, and the imports.
+Nothing is resolved here: decorators and ``gen.Return`` are matched against
+the import table only once it is complete, in ``_gen_plan``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from ._gen_imports import ImportTable
+
+__all__ = ["CallFact", "Facts", "FuncFacts", "RaiseFact", "callee_name", "collect_facts"]
+
+# Calls whose arguments are awaited/scheduled by the callee, so a coroutine
+# object passed to them runs (Tornado's gen.multi, asyncio.gather, runners).
+_RUNNERS = frozenset(
+    {
+        "multi",
+        "multi_future",
+        "gather",
+        "wait",
+        "wait_for",
+        "shield",
+        "ensure_future",
+        "create_task",
+        "run",
+        "run_until_complete",
+        "run_sync",
+        "convert_yielded",
+        "spawn",
+        "spawn_callback",
+        "with_timeout",
+        "as_completed",
+        "wait_all",
+    }
+)
+
+
+def callee_name(call: cst.Call) -> str | None:
+    """Return the simple name a call targets: ``f`` for ``f()`` and ``obj.f()``."""
+    func = call.func
+    if isinstance(func, cst.Name):
+        return func.value
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    return None
+
+
+@dataclass(eq=False)
+class FuncFacts:
+    """What one ``def`` contains in its own scope."""
+
+    node: cst.FunctionDef
+    parent: FuncFacts | None
+    yields: list[cst.Yield] = field(default_factory=list)
+    returns: list[cst.Return] = field(default_factory=list)
+    withs: list[cst.With] = field(default_factory=list)
+    kinds: dict[str, set[str]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The function's name."""
+        return self.node.name.value
+
+
+@dataclass(frozen=True, eq=False)
+class RaiseFact:
+    """A ``raise X`` and the ``try`` statements whose body encloses it."""
+
+    node: cst.Raise
+    scope: FuncFacts | None
+    tries: tuple[cst.Try | cst.TryStar, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class CallFact:
+    """A call, its scope, and whether its result is consumed right there."""
+
+    node: cst.Call
+    name: str | None
+    scope: FuncFacts | None
+    consumed: bool
+    returned: bool
+
+
+@dataclass
+class Facts:
+    """Everything ``collect_facts`` found in one module."""
+
+    imports: ImportTable
+    funcs: list[FuncFacts]
+    raises: list[RaiseFact]
+    calls: list[CallFact]
+    yield_from_calls: list[tuple[str, FuncFacts | None, cst.Yield]]
+    dead_stmts: set[int]
+    dead_ifs: set[int]
+    yield_stmt: dict[int, cst.Expr]
+    loop_calls: list[cst.Call]
+    with_items: set[int]
+
+
+@dataclass
+class _Frame:
+    func: FuncFacts | None
+    tries: list[cst.Try | cst.TryStar] = field(default_factory=list)
+
+
+def _is_bare_yield_stmt(stmt: cst.BaseSmallStatement) -> bool:
+    return (
+        isinstance(stmt, cst.Expr)
+        and isinstance(stmt.value, cst.Yield)
+        and stmt.value.value is None
+    )
+
+
+def _is_false(test: cst.BaseExpression) -> bool:
+    if isinstance(test, cst.Name):
+        return test.value == "False"
+    return isinstance(test, cst.Integer) and test.value == "0"
+
+
+class _Collector(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.facts = Facts(ImportTable(), [], [], [], [], set(), set(), {}, [], set())
+        self.frames: list[_Frame] = []
+        self.consumed: set[int] = set()
+        self.returned: set[int] = set()
+
+    # -- scopes ---------------------------------------------------------------
+    def _func(self) -> FuncFacts | None:
+        return self.frames[-1].func if self.frames else None
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if not self.frames:
+            self.facts.imports.add_other_binding(node.name.value)
+        parent = next((f.func for f in reversed(self.frames) if f.func is not None), None)
+        func = FuncFacts(node, parent)
+        for param in (*node.params.params, *node.params.kwonly_params, *node.params.posonly_params):
+            func.kinds.setdefault(param.name.value, set()).add("param")
+        self.facts.funcs.append(func)
+        self.frames.append(_Frame(func))
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self.frames.pop()
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        self.consumed.add(id(node.body))
+        self.frames.append(_Frame(None))
+
+    def leave_Lambda(self, original_node: cst.Lambda) -> None:
+        self.frames.pop()
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        if not self.frames:
+            self.facts.imports.add_other_binding(node.name.value)
+        self.frames.append(_Frame(None))
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self.frames.pop()
+
+    def visit_Try_body(self, node: cst.Try) -> None:
+        if self.frames:
+            self.frames[-1].tries.append(node)
+
+    def leave_Try_body(self, node: cst.Try) -> None:
+        if self.frames:
+            self.frames[-1].tries.pop()
+
+    def visit_TryStar_body(self, node: cst.TryStar) -> None:
+        if self.frames:
+            self.frames[-1].tries.append(node)
+
+    def leave_TryStar_body(self, node: cst.TryStar) -> None:
+        if self.frames:
+            self.frames[-1].tries.pop()
+
+    # -- bindings -------------------------------------------------------------
+    def visit_Import(self, node: cst.Import) -> None:
+        self.facts.imports.add_import(node)
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        self.facts.imports.add_import(node)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        func = self._func()
+        for target in node.targets:
+            if not isinstance(target.target, cst.Name):
+                continue
+            name = target.target.value
+            if not self.frames:
+                self.facts.imports.add_other_binding(name)
+            elif func is not None:
+                func.kinds.setdefault(name, set()).add(_kind_of(node.value))
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if not self.frames and isinstance(node.target, cst.Name):
+            self.facts.imports.add_other_binding(node.target.value)
+
+    # -- statements -----------------------------------------------------------
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        dead = False
+        for stmt in node.body:
+            if not isinstance(stmt, cst.SimpleStatementLine):
+                if dead:
+                    self._mark_dead(stmt)
+                continue
+            for small in stmt.body:
+                if dead and _is_bare_yield_stmt(small):
+                    self.facts.dead_stmts.add(id(small))
+                if isinstance(small, cst.Return | cst.Raise | cst.Continue | cst.Break):
+                    dead = True
+
+    def _mark_dead(self, stmt: cst.BaseStatement) -> None:
+        if isinstance(stmt, cst.If) and isinstance(stmt.body, cst.IndentedBlock):
+            self._mark_dead_block(stmt.body)
+
+    def _mark_dead_block(self, block: cst.IndentedBlock) -> None:
+        for line in block.body:
+            if isinstance(line, cst.SimpleStatementLine):
+                for small in line.body:
+                    if _is_bare_yield_stmt(small):
+                        self.facts.dead_stmts.add(id(small))
+
+    def visit_If(self, node: cst.If) -> None:
+        if not _is_false(node.test) or not isinstance(node.body, cst.IndentedBlock):
+            return
+        self._mark_dead_block(node.body)
+        only_yields = all(
+            isinstance(line, cst.SimpleStatementLine)
+            and all(_is_bare_yield_stmt(s) or isinstance(s, cst.Pass) for s in line.body)
+            for line in node.body.body
+        )
+        if only_yields and node.orelse is None:
+            self.facts.dead_ifs.add(id(node))
+
+    def visit_Expr(self, node: cst.Expr) -> None:
+        if isinstance(node.value, cst.Yield):
+            self.facts.yield_stmt[id(node.value)] = node
+
+    def visit_Return(self, node: cst.Return) -> None:
+        func = self._func()
+        if func is not None:
+            func.returns.append(node)
+        if node.value is not None:
+            self.returned.add(id(node.value))
+
+    def visit_Raise(self, node: cst.Raise) -> None:
+        if node.exc is not None and self.frames:
+            frame = self.frames[-1]
+            self.facts.raises.append(RaiseFact(node, frame.func, tuple(frame.tries)))
+
+    def visit_With(self, node: cst.With) -> None:
+        func = self._func()
+        yield_items = [i for i in node.items if isinstance(i.item, cst.Yield)]
+        if yield_items and func is not None:
+            func.withs.append(node)
+            self.facts.with_items.update(id(i.item) for i in yield_items)
+
+    # -- expressions ----------------------------------------------------------
+    def visit_Yield(self, node: cst.Yield) -> None:
+        func = self._func()
+        if func is not None:
+            func.yields.append(node)
+        value = node.value
+        if isinstance(value, cst.From):
+            self.consumed.add(id(value.item))
+            if isinstance(value.item, cst.Call):
+                name = callee_name(value.item)
+                if name is not None:
+                    self.facts.yield_from_calls.append((name, func, node))
+        elif value is not None:
+            self._consume(value)
+
+    def visit_Await(self, node: cst.Await) -> None:
+        self.consumed.add(id(node.expression))
+
+    def _consume(self, value: cst.BaseExpression) -> None:
+        self.consumed.add(id(value))
+        if isinstance(value, (cst.List | cst.Tuple, cst.Dict)):
+            self.consumed.update(id(e.value) for e in value.elements)
+        elif isinstance(value, cst.ListComp):
+            self.consumed.add(id(value.elt))
+        elif isinstance(value, cst.DictComp):
+            self.consumed.add(id(value.value))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        name = callee_name(node)
+        if name in _RUNNERS:
+            for arg in node.args:
+                self._consume(arg.value)
+        func = self._func()
+        if func is not None and name in ("append", "extend", "insert"):
+            target = node.func.value if isinstance(node.func, cst.Attribute) else None
+            if isinstance(target, cst.Name):
+                func.kinds.setdefault(target.value, set()).add("list")
+        if any(a.keyword is not None and a.keyword.value == "loop" for a in node.args):
+            self.facts.loop_calls.append(node)
+        self.facts.calls.append(
+            CallFact(node, name, func, id(node) in self.consumed, id(node) in self.returned)
+        )
+
+
+def _kind_of(value: cst.BaseExpression) -> str:
+    if isinstance(value, cst.List | cst.ListComp):
+        return "list"
+    if isinstance(value, cst.Dict | cst.DictComp):
+        return "dict"
+    if (
+        isinstance(value, cst.Call)
+        and isinstance(value.func, cst.Name)
+        and value.func.value in ("list", "dict")
+    ):
+        return value.func.value
+    return "other"
+
+
+def collect_facts(module: cst.Module) -> Facts:
+    """Walk ``module`` once and return its facts (nodes are the module's own)."""
+    collector = _Collector()
+    module.visit(collector)
+    return collector.facts

@@ -1,0 +1,360 @@
+"""Decide, per function, what generators-to-async does with it.
+
+Theory of operation: ``make_plan`` takes the raw facts of one module and a
+preset, finds the coroutine functions (decorated with the preset's
+decorator, matched alias-aware through the import table), and classifies
+each as converted to ``async def``, kept a generator under
+``@types.coroutine``, or refused. Refusals come from the function itself (a
+``raise gen.Return`` under a broad ``except``, a yielded value it cannot
+type, a returned value it cannot tell is awaitable, ...) and from how the
+file uses it (a plain generator consumes it with ``yield from``; a Tornado
+coroutine called outside a coroutine without being yielded). Those second
+reasons depend on which other functions are converted, so classification
+runs to a fixpoint. Only then are node-level actions, keyed by ``id()`` of
+the original nodes, emitted for the converted functions; a refused function
+gets no action at all and so stays byte-identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from ._gen_facts import Facts, FuncFacts, callee_name
+from ._gen_imports import Binding
+from ._gen_presets import Preset
+from ._gen_yields import Refuse, classify_return, classify_with, classify_yield
+
+__all__ = ["FuncAction", "Plan", "Warning_", "make_plan"]
+
+
+@dataclass(frozen=True)
+class Warning_:
+    """A report anchored at a node; ``{0}``... in the text are the lines of ``refs``."""
+
+    node: cst.CSTNode
+    text: str
+    refs: tuple[cst.CSTNode, ...] = ()
+
+
+@dataclass(frozen=True)
+class FuncAction:
+    """What happens to one ``def``: ``async`` or ``types`` (keep generator), and which decorator goes."""
+
+    kind: str
+    decorator: int
+
+
+@dataclass
+class Plan:
+    """Node-level actions for the transformer, keyed by ``id()`` of original nodes."""
+
+    funcs: dict[int, FuncAction] = field(default_factory=dict)
+    yields: dict[int, tuple[str, str]] = field(default_factory=dict)
+    remove: set[int] = field(default_factory=set)
+    raises: set[int] = field(default_factory=set)
+    return_await: set[int] = field(default_factory=set)
+    calls: dict[int, str] = field(default_factory=dict)
+    withs: set[int] = field(default_factory=set)
+    needs: set[str] = field(default_factory=set)
+    removals: list[Binding] = field(default_factory=list)
+    warnings: list[Warning_] = field(default_factory=list)
+    runtime: str = "asyncio"
+    dead_ifs: set[int] = field(default_factory=set)
+
+    def empty(self) -> bool:
+        """Tell whether the plan changes nothing."""
+        return not (self.funcs or self.calls)
+
+
+def _decorator_index(func: FuncFacts, facts: Facts, preset: Preset) -> int | None:
+    for index, deco in enumerate(func.node.decorators):
+        if facts.imports.resolve(deco.decorator) in preset.decorators:
+            return index
+    return None
+
+
+def _broad(
+    handler: cst.ExceptHandler | cst.ExceptStarHandler, facts: Facts, preset: Preset
+) -> bool:
+    kind = handler.type
+    if kind is None:
+        return True
+    kinds = [e.value for e in kind.elements] if isinstance(kind, cst.Tuple) else [kind]
+    for k in kinds:
+        if isinstance(k, cst.Name) and k.value in ("Exception", "BaseException"):
+            return True
+        if facts.imports.resolve(k) in preset.returns:
+            return True
+    return False
+
+
+class _Planner:
+    def __init__(self, facts: Facts, preset: Preset) -> None:
+        self.facts = facts
+        self.preset = preset
+        self.plan = Plan()
+        self.deco: dict[int, int] = {}
+        for func in facts.funcs:
+            index = _decorator_index(func, facts, preset)
+            if index is not None:
+                self.deco[id(func.node)] = index
+        self.cands = [f for f in facts.funcs if id(f.node) in self.deco]
+        self.cand_names = {f.name for f in self.cands}
+        self.refused: dict[int, Warning_] = {}
+        self.kept: dict[int, Warning_] = {}
+
+    def returns_of(self, raise_node: cst.Raise) -> bool:
+        exc = raise_node.exc
+        target = exc.func if isinstance(exc, cst.Call) else exc
+        return target is not None and self.facts.imports.resolve(target) in self.preset.returns
+
+    def refuse(self, func: FuncFacts, warning: Warning_) -> None:
+        self.refused.setdefault(id(func.node), warning)
+
+    def converting(self, func: FuncFacts | None) -> bool:
+        if func is None or id(func.node) not in self.deco:
+            return False
+        key = id(func.node)
+        return key not in self.refused and key not in self.kept
+
+    def local_reasons(self) -> None:
+        helpers: dict[str, cst.Raise] = {}
+        for fact in self.facts.raises:
+            if not self.returns_of(fact.node):
+                continue
+            scope = fact.scope
+            if scope is not None and id(scope.node) in self.deco:
+                handlers = [h for t in fact.tries for h in t.handlers]
+                if any(_broad(h, self.facts, self.preset) for h in handlers):
+                    self.refuse(
+                        scope,
+                        Warning_(
+                            fact.node,
+                            "raise gen.Return(...) inside a try whose broad except would catch it; as a return it would not: rewrite that except clause first",
+                        ),
+                    )
+                continue
+            outer = scope.parent if scope is not None else None
+            while outer is not None and id(outer.node) not in self.deco:
+                outer = outer.parent
+            if outer is not None:
+                helper = repr(scope.name) if scope is not None else "lambda"
+                self.refuse(
+                    outer,
+                    Warning_(
+                        fact.node,
+                        f"raise gen.Return(...) in nested helper {helper} ends the enclosing coroutine; an async def cannot be ended from a helper: return a value from the helper instead",
+                    ),
+                )
+            elif scope is not None:
+                helpers[scope.name] = fact.node
+        for call in self.facts.calls:
+            if call.name in helpers and call.scope is not None and id(call.scope.node) in self.deco:
+                self.refuse(
+                    call.scope,
+                    Warning_(
+                        call.node,
+                        f"{call.name}() raises gen.Return to end this coroutine (line {{0}}); make it return a value instead",
+                        (helpers[call.name],),
+                    ),
+                )
+        for func in self.cands:
+            if func.node.asynchronous is not None:
+                continue
+            try:
+                self.classify_body(func, dry=True)
+            except Refuse as refusal:
+                self.refuse(func, Warning_(refusal.node, refusal.reason))
+
+    def usage_reasons(self) -> bool:
+        changed = False
+        for name, scope, node in self.facts.yield_from_calls:
+            if name not in self.cand_names or self.converting(scope):
+                continue
+            if scope is not None and id(scope.node) in self.kept:
+                continue  # @types.coroutine generators may yield from native coroutines
+            for func in self.cands:
+                if func.name != name or not self.converting(func):
+                    continue
+                changed = True
+                where = (
+                    "a plain generator"
+                    if scope is None or id(scope.node) not in self.deco
+                    else "a coroutine left as a generator"
+                )
+                if scope is not None and scope.name in ("__iter__", "__await__"):
+                    where = f"{scope.name}"
+                if self.preset.keep_generator_with is not None:
+                    self.kept[id(func.node)] = Warning_(
+                        func.node.decorators[self.deco[id(func.node)]],
+                        f"kept {name!r} a generator with @{self.preset.keep_generator_with}: {where} consumes it with yield from (line {{0}})",
+                        (node,),
+                    )
+                else:
+                    self.refuse(
+                        func,
+                        Warning_(
+                            func.node.decorators[self.deco[id(func.node)]],
+                            f"{name!r} is consumed with yield from by {where} (line {{0}}); an async def cannot be: convert that consumer first",
+                            (node,),
+                        ),
+                    )
+        if not self.preset.eager:
+            return changed
+        for call in self.facts.calls:
+            if call.name not in self.cand_names or call.consumed or self.converting(call.scope):
+                continue
+            if call.returned:
+                continue
+            for func in self.cands:
+                if func.name == call.name and self.converting(func):
+                    changed = True
+                    self.refuse(
+                        func,
+                        Warning_(
+                            func.node.decorators[self.deco[id(func.node)]],
+                            f"{call.name}() is called without yield outside a coroutine (line {{0}}); Tornado started it at once, an async def would never run: schedule it with IOLoop.spawn_callback or convert the caller first",
+                            (call.node,),
+                        ),
+                    )
+        return changed
+
+    def classify_body(self, func: FuncFacts, *, dry: bool) -> None:
+        plan = self.plan
+        generator = bool(func.yields)
+        for node in func.yields:
+            if id(node) in self.facts.with_items:
+                continue
+            action = classify_yield(node, func, self.facts, self.preset)
+            if not dry:
+                if action[0] == "remove":
+                    plan.remove.add(id(self.facts.yield_stmt[id(node)]))
+                else:
+                    plan.yields[id(node)] = action
+                self._note_needs(action[0], node)
+        for with_node in func.withs:
+            classify_with(with_node, self.preset)
+            if not dry:
+                plan.withs.add(id(with_node))
+        if not generator and self.preset.awaits_returned:
+            for ret in func.returns:
+                if classify_return(ret, self.facts, self.cand_names) and not dry:
+                    plan.return_await.add(id(ret))
+
+    def _note_needs(self, kind: str, node: cst.Yield) -> None:
+        if kind == "tornado_sleep":
+            self.plan.needs.add("asyncio")
+        elif kind not in ("await", "remove"):
+            self.plan.needs.add(self.preset.runtime)
+        value = node.value
+        converted = kind in ("tornado_sleep", "sleep0") or kind.startswith("gather")
+        if converted and isinstance(value, cst.Call | cst.Attribute):
+            target = value.func if isinstance(value, cst.Call) else value
+            binding = self.facts.imports.head_binding(target)
+            if binding is not None:
+                self.plan.removals.append(binding)
+
+    def emit(self) -> Plan:
+        plan = self.plan
+        for func in self.cands:
+            key = id(func.node)
+            deco = func.node.decorators[self.deco[key]]
+            binding = self.facts.imports.head_binding(deco.decorator)
+            if key in self.refused:
+                plan.warnings.append(self.refused[key])
+                continue
+            if key in self.kept:
+                plan.warnings.append(self.kept[key])
+                plan.funcs[key] = FuncAction("types", self.deco[key])
+                plan.needs.add("types")
+            else:
+                plan.funcs[key] = FuncAction("async", self.deco[key])
+                if func.node.asynchronous is None:
+                    self.classify_body(func, dry=False)
+                self._emit_raises(func)
+            if binding is not None:
+                plan.removals.append(binding)
+        if self.preset.eager:
+            for call in self.facts.calls:
+                if (
+                    call.name in self.cand_names
+                    and not call.consumed
+                    and self.converting(call.scope)
+                ) and any(f.name == call.name and self.converting(f) for f in self.cands):
+                    plan.calls[id(call.node)] = "ensure_future"
+                    plan.needs.add("asyncio")
+        if self.preset.drop_loop_kwarg:
+            self._emit_loop_drops()
+        return plan
+
+    def _emit_raises(self, func: FuncFacts) -> None:
+        for fact in self.facts.raises:
+            if fact.scope is func and self.returns_of(fact.node):
+                self.plan.raises.add(id(fact.node))
+                exc = fact.node.exc
+                target = exc.func if isinstance(exc, cst.Call) else exc
+                if target is not None:
+                    binding = self.facts.imports.head_binding(target)
+                    if binding is not None:
+                        self.plan.removals.append(binding)
+
+    def _emit_loop_drops(self) -> None:
+        from ._gen_presets import LOOP_REMOVED
+
+        for call in self.facts.loop_calls:
+            if self.facts.imports.resolve(call.func) not in LOOP_REMOVED:
+                continue
+            arg = next(a for a in call.args if a.keyword is not None and a.keyword.value == "loop")
+            if isinstance(arg.value, cst.Name | cst.Attribute):
+                self.plan.calls[id(call)] = "drop_loop"
+            else:
+                self.plan.warnings.append(
+                    Warning_(
+                        call,
+                        f"loop= of {callee_name(call)}() was removed in Python 3.10, but its value may have side effects: remove it by hand",
+                    )
+                )
+
+
+def make_plan(facts: Facts, preset: Preset) -> Plan:
+    """Classify every coroutine function of the module and return the node actions."""
+    planner = _Planner(facts, preset)
+    planner.local_reasons()
+    for _ in range(len(planner.cands) + 1):
+        if not planner.usage_reasons():
+            break
+    plan = planner.emit()
+    plan.dead_ifs = facts.dead_ifs
+    _check_names(plan, facts, preset)
+    return plan
+
+
+def _check_names(plan: Plan, facts: Facts, preset: Preset) -> None:
+    """Pick the local spelling of the runtime module, or refuse when its name is taken."""
+    if "legacy" in plan.needs:
+        local = facts.imports.local_name_for("legacy.runtime")
+        if local is None:
+            plan.runtime = "runtime"
+            plan.needs.add("legacy.runtime")
+        else:
+            plan.runtime = local
+    taken = [
+        name
+        for name, qual in (
+            ("asyncio", "asyncio"),
+            ("types", "types"),
+            ("legacy.runtime", "legacy.runtime"),
+        )
+        if name in plan.needs and not facts.imports.is_free_or(name.rsplit(".", 1)[-1], qual)
+    ]
+    if taken:
+        plan.funcs.clear()
+        plan.calls.clear()
+        plan.warnings.append(
+            Warning_(
+                facts.funcs[0].node if facts.funcs else cst.Module([]),
+                f"the conversion needs the name {taken[0]!r}, which this module binds to something else; rename it first",
+            )
+        )

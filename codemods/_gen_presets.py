@@ -1,0 +1,140 @@
+"""Presets of the generators-to-async codemod: what each generator-coroutine dialect meant.
+
+Each preset records, as data, how its coroutine decorator treated the
+function it wrapped, because that decides what the equivalent ``async def``
+must say:
+
+- ``awaits_returned``: ``@asyncio.coroutine`` awaited an awaitable returned by
+  a function with no ``yield`` (``res = yield from res``), so the conversion
+  must write ``return await x``. ``legacy.runtime.coroutine`` and Tornado's
+  ``gen.coroutine`` hand a plain function's return value through unchanged.
+- ``eager``: calling a Tornado coroutine starts it at once (it runs to its
+  first ``yield`` and returns a running Future); calling an ``async def``
+  only creates a coroutine object that runs when awaited. Calls that are not
+  awaited right away are wrapped in ``asyncio.ensure_future`` so work that
+  ran concurrently still does.
+- ``bare_yield``: what a reachable bare ``yield`` is (a scheduling point in
+  every dialect here) and the awaitable that replaces it.
+- ``collections``: whether a yielded list (or dict) meant "wait for all".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["LOOP_REMOVED", "PRESETS", "Preset", "get_preset"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One generator-coroutine dialect and the rules for converting it."""
+
+    name: str
+    decorators: frozenset[str]
+    returns: frozenset[str]
+    prefilter: tuple[bytes, ...]
+    awaits_returned: bool
+    eager: bool
+    value_yield: bool
+    lists: bool
+    dicts: bool
+    # "asyncio" -> ``await asyncio.sleep(0)``; "legacy" -> ``await runtime.sleep(0)``
+    runtime: str
+    # Decorator that keeps a generator awaitable when plain generators consume it
+    # with ``yield from`` (None: refuse to convert such a function).
+    keep_generator_with: str | None
+    drop_loop_kwarg: bool
+
+
+PRESETS: dict[str, Preset] = {
+    "legacy": Preset(
+        name="legacy",
+        decorators=frozenset({"legacy.runtime.coroutine"}),
+        returns=frozenset(),
+        prefilter=(b"coroutine",),
+        awaits_returned=False,
+        eager=False,
+        value_yield=True,
+        lists=True,
+        dicts=False,
+        runtime="legacy",
+        keep_generator_with=None,
+        drop_loop_kwarg=False,
+    ),
+    "tornado": Preset(
+        name="tornado",
+        decorators=frozenset({"tornado.gen.coroutine"}),
+        returns=frozenset({"tornado.gen.Return"}),
+        prefilter=(b"coroutine",),
+        awaits_returned=False,
+        eager=True,
+        value_yield=True,
+        lists=True,
+        dicts=True,
+        runtime="asyncio",
+        keep_generator_with=None,
+        drop_loop_kwarg=False,
+    ),
+    "asyncio": Preset(
+        name="asyncio",
+        decorators=frozenset({"asyncio.coroutine", "asyncio.coroutines.coroutine"}),
+        returns=frozenset(),
+        prefilter=(b"coroutine", b"loop"),
+        awaits_returned=True,
+        eager=False,
+        value_yield=False,
+        lists=False,
+        dicts=False,
+        runtime="asyncio",
+        keep_generator_with="types.coroutine",
+        drop_loop_kwarg=True,
+    ),
+}
+
+# asyncio callables whose ``loop`` parameter Python 3.10 removed (bpo-42392);
+# the others that still take ``loop=`` (ensure_future, Future, Task,
+# StreamReader, wrap_future, run_coroutine_threadsafe) are left alone.
+LOOP_REMOVED: frozenset[str] = frozenset(
+    "asyncio." + name
+    for name in (
+        "sleep",
+        "wait_for",
+        "wait",
+        "gather",
+        "shield",
+        "as_completed",
+        "open_connection",
+        "start_server",
+        "open_unix_connection",
+        "start_unix_server",
+        "create_subprocess_exec",
+        "create_subprocess_shell",
+        "Queue",
+        "LifoQueue",
+        "PriorityQueue",
+        "Lock",
+        "Event",
+        "Condition",
+        "Semaphore",
+        "BoundedSemaphore",
+    )
+)
+
+# Tornado helpers rewritten when yielded inside a converted coroutine.
+TORNADO_SLEEP = "tornado.gen.sleep"
+TORNADO_MOMENT = "tornado.gen.moment"
+TORNADO_MULTI = frozenset({"tornado.gen.multi", "tornado.gen.multi_future"})
+
+
+def get_preset(name: str) -> Preset:
+    """Return the preset called ``name``.
+
+    Raises ``ValueError`` naming the valid presets when ``name`` is unknown.
+    """
+    try:
+        return PRESETS[name]
+    except KeyError:
+        valid = ", ".join(sorted(PRESETS))
+        raise ValueError(
+            f"unknown generators-to-async preset {name!r}; choose one of: {valid}"
+        ) from None

@@ -1,0 +1,260 @@
+"""Convert generator-based coroutines to ``async def``/``await`` (legacy, Tornado, asyncio).
+
+Theory of operation: ``transform_module`` costs one parse (done by the
+caller) plus one read-only walk (``_gen_facts``) for every file that passes
+``prefilter``; only a file with something to change gets the second,
+rewriting walk. ``_gen_plan`` decides per function, from how the file
+writes and uses it, whether it becomes ``async def``, stays a generator
+under ``@types.coroutine`` (asyncio preset, when a plain generator consumes
+it with ``yield from``), or is refused; the transformer below then applies
+node actions keyed by ``id()`` of the original nodes. No libcst metadata
+provider runs on this path: names are resolved by our own import table,
+and line numbers for warnings are computed (``PositionProvider``) only when
+there is a warning to print. The result must compile; if it does not, the
+file is left untouched and the reason reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+
+import libcst as cst
+from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
+from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from . import _gen_build as build
+from ._gen_facts import collect_facts
+from ._gen_plan import Plan, make_plan
+from ._gen_presets import PRESETS, get_preset
+from ._gen_yields import with_target
+
+__all__ = ["GeneratorsToAsyncCommand"]
+
+
+class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
+    """Rewrite ``@runtime.coroutine``/``@gen.coroutine``/``@asyncio.coroutine`` generators as ``async def``."""
+
+    DESCRIPTION: str = (
+        "Convert generator-based coroutines (legacy, tornado, asyncio presets) to async def/await."
+    )
+
+    def __init__(self, context: CodemodContext, preset: str = "legacy") -> None:
+        """Create the command for one file; raise ``ValueError`` for an unknown ``preset``."""
+        super().__init__(context)
+        self.preset = get_preset(preset)
+        self._plan = Plan()
+
+    @staticmethod
+    def add_args(arg_parser: argparse.ArgumentParser) -> None:
+        """Declare ``--preset``."""
+        arg_parser.add_argument(
+            "--preset",
+            dest="preset",
+            choices=sorted(PRESETS),
+            default="legacy",
+            help="which generator-coroutine dialect the code is written in (default: legacy)",
+        )
+
+    @classmethod
+    def prefilter(cls, **options: object) -> tuple[bytes, ...]:
+        """Return byte strings one of which a file must contain to need this codemod."""
+        return get_preset(str(options.get("preset", "legacy"))).prefilter
+
+    # -- driving --------------------------------------------------------------
+    def transform_module(self, tree: cst.Module) -> cst.Module:
+        """Convert ``tree``; return it unchanged (same object) when nothing applies.
+
+        Unlike the base class this does not deep-copy the module into a
+        ``MetadataWrapper`` (this command needs no metadata), and it compiles
+        the result: a result that would not compile is dropped and reported.
+        """
+        wrapper = MetadataWrapper(tree, unsafe_skip_copy=True)
+        self.context = replace(self.context, wrapper=wrapper)
+        try:
+            new_tree = self.transform_module_impl(tree)
+        finally:
+            self.context = replace(self.context, wrapper=None)
+        if new_tree is tree:
+            return tree
+        for key, transform in (
+            (AddImportsVisitor.CONTEXT_KEY, AddImportsVisitor),
+            (RemoveImportsVisitor.CONTEXT_KEY, RemoveImportsVisitor),
+        ):
+            if key in self.context.scratch:
+                new_tree = transform(self.context).transform_module(new_tree)
+        try:
+            compile(new_tree.code, self.context.filename or "<codemod>", "exec", dont_inherit=True)
+        except SyntaxError as exc:
+            self.warn(
+                f"line {exc.lineno or 1}: the converted file would not compile ({exc.msg}); left unchanged"
+            )
+            return tree
+        return new_tree
+
+    def transform_module_impl(self, tree: cst.Module) -> cst.Module:
+        """Plan from one read-only walk, then rewrite only when the plan changes something."""
+        self._plan = plan = make_plan(collect_facts(tree), self.preset)
+        self._report(tree, plan)
+        if plan.empty():
+            return tree
+        for binding in plan.removals:
+            RemoveImportsVisitor.remove_unused_import(
+                self.context, binding.module, binding.obj, binding.asname
+            )
+        for need in sorted(plan.needs):
+            if need == "legacy.runtime":
+                AddImportsVisitor.add_needed_import(self.context, "legacy", "runtime")
+            elif need in ("asyncio", "types"):
+                AddImportsVisitor.add_needed_import(self.context, need)
+        new_tree = tree.visit(self)
+        return new_tree if not new_tree.deep_equals(tree) else tree
+
+    def _report(self, tree: cst.Module, plan: Plan) -> None:
+        if not plan.warnings:
+            return
+        positions = MetadataWrapper(tree, unsafe_skip_copy=True).resolve(PositionProvider)
+
+        def line(node: cst.CSTNode) -> int:
+            pos = positions.get(node)
+            return pos.start.line if pos is not None else 1
+
+        seen: set[str] = set()
+        for warning in sorted(plan.warnings, key=lambda w: line(w.node)):
+            text = warning.text.format(*(line(ref) for ref in warning.refs))
+            message = f"line {line(warning.node)}: {text}"
+            if message not in seen:
+                seen.add(message)
+                self.warn(message)
+
+    # -- rewriting ------------------------------------------------------------
+    def _prefix(self) -> str:
+        return self._plan.runtime if self.preset.runtime == "legacy" else "asyncio"
+
+    def leave_FunctionDef(
+        self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
+    ) -> cst.FunctionDef:
+        action = self._plan.funcs.get(id(original_node))
+        if action is None:
+            return updated_node
+        decorators = list(updated_node.decorators)
+        removed = decorators[action.decorator]
+        if action.kind == "types":
+            decorators[action.decorator] = removed.with_changes(
+                decorator=cst.parse_expression("types.coroutine")
+            )
+            return updated_node.with_changes(decorators=decorators)
+        del decorators[action.decorator]
+        changes: dict[str, object] = {"decorators": decorators}
+        if removed.leading_lines:
+            if action.decorator < len(decorators):
+                following = decorators[action.decorator]
+                decorators[action.decorator] = following.with_changes(
+                    leading_lines=(*removed.leading_lines, *following.leading_lines)
+                )
+            else:
+                changes["lines_after_decorators"] = (
+                    *removed.leading_lines,
+                    *updated_node.lines_after_decorators,
+                )
+        if updated_node.asynchronous is None:
+            changes["asynchronous"] = cst.Asynchronous()
+        return updated_node.with_changes(**changes)
+
+    def leave_Yield(self, original_node: cst.Yield, updated_node: cst.Yield) -> cst.BaseExpression:
+        action = self._plan.yields.get(id(original_node))
+        if action is None:
+            return updated_node
+        kind, source = action
+        value = updated_node.value
+        if isinstance(value, cst.From):
+            return build.await_(value.item, updated_node)
+        prefix = self._prefix()
+        if kind == "sleep0":
+            return build.await_(build.sleep0(prefix), updated_node)
+        assert value is not None
+        if kind == "await":
+            return build.await_(value, updated_node)
+        if kind == "tornado_sleep":
+            assert isinstance(value, cst.Call)
+            return build.await_(build.call("asyncio.sleep", value.args), updated_node)
+        if source == "multi":
+            assert isinstance(value, cst.Call)
+            value = value.args[0].value
+        if kind == "wait_all":
+            return build.await_(build.call(f"{prefix}.wait_all", [cst.Arg(value)]), updated_node)
+        if kind in ("gather", "gather_star"):
+            return build.await_(build.gather_list(prefix, value), updated_node)
+        if kind == "gather_dict":
+            assert isinstance(value, cst.Dict)
+            return build.gather_dict(prefix, value).with_changes(
+                lpar=updated_node.lpar, rpar=updated_node.rpar
+            )
+        return build.gather_dict_name(prefix, value).with_changes(
+            lpar=updated_node.lpar, rpar=updated_node.rpar
+        )
+
+    def leave_Expr(
+        self, original_node: cst.Expr, updated_node: cst.Expr
+    ) -> cst.Expr | cst.RemovalSentinel:
+        if id(original_node) in self._plan.remove:
+            return cst.RemovalSentinel.REMOVE
+        return updated_node
+
+    def leave_If(
+        self, original_node: cst.If, updated_node: cst.If
+    ) -> cst.BaseStatement | cst.RemovalSentinel:
+        # ``if False: yield`` (only there to make a generator) goes as a whole.
+        if id(original_node) in self._plan.dead_ifs and isinstance(
+            original_node.body, cst.IndentedBlock
+        ):
+            smalls = [
+                s
+                for line in original_node.body.body
+                if isinstance(line, cst.SimpleStatementLine)
+                for s in line.body
+                if isinstance(s, cst.Expr)
+            ]
+            if all(id(s) in self._plan.remove for s in smalls):
+                return cst.RemovalSentinel.REMOVE
+        return updated_node
+
+    def leave_Raise(
+        self, original_node: cst.Raise, updated_node: cst.Raise
+    ) -> cst.Raise | cst.Return:
+        if id(original_node) not in self._plan.raises:
+            return updated_node
+        exc = updated_node.exc
+        value: cst.BaseExpression | None = None
+        if isinstance(exc, cst.Call) and exc.args:
+            value = exc.args[0].value
+        return cst.Return(value=value, semicolon=updated_node.semicolon)
+
+    def leave_Return(self, original_node: cst.Return, updated_node: cst.Return) -> cst.Return:
+        if id(original_node) in self._plan.return_await and updated_node.value is not None:
+            return updated_node.with_changes(value=build.await_(updated_node.value))
+        return updated_node
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        action = self._plan.calls.get(id(original_node))
+        if action == "drop_loop":
+            args = [a for a in updated_node.args if a.keyword is None or a.keyword.value != "loop"]
+            if args and updated_node.args[-1] not in args:
+                args[-1] = args[-1].with_changes(comma=updated_node.args[-1].comma)
+            return updated_node.with_changes(args=args)
+        if action == "ensure_future":
+            inner = updated_node.with_changes(lpar=(), rpar=())
+            return build.call("asyncio.ensure_future", [cst.Arg(inner)]).with_changes(
+                lpar=updated_node.lpar, rpar=updated_node.rpar
+            )
+        return updated_node
+
+    def leave_With(self, original_node: cst.With, updated_node: cst.With) -> cst.With:
+        if id(original_node) not in self._plan.withs:
+            return updated_node
+        items = []
+        for item in updated_node.items:
+            assert isinstance(item.item, cst.Yield)
+            items.append(item.with_changes(item=with_target(item.item)))
+        return updated_node.with_changes(asynchronous=cst.Asynchronous(), items=items)
