@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from shims import FlagError
-from shims._flags import MigrateConfig, find_config, load_config, resolve_backend
+from shims import FlagError, find_config, load_config, resolve_backend
+from shims._flags import MigrateConfig  # not re-exported by shims (yet)
 
 from ._codemod import GENERATED_LINES, GENERATED_MARKER
 from ._discover import discover

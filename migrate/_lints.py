@@ -1,14 +1,17 @@
 """The lint engine behind ``migrate check`` and ``migrate scan``.
 
 Theory of operation: a file is parsed once with libcst and walked once by
-``_Linter``, a plain ``CSTVisitor``. No metadata provider runs on that walk:
+``_Linter``, a read-only walk (not libcst's node-rebuilding visitor). No
+metadata provider runs on that walk:
 imports are tracked by hand (``import a.b as c``, ``from a import b as c``,
 imports inside functions), so every dotted name resolves to a qualified name
 alias-aware and cheaply. The walk records findings as *nodes*; only when a
 file has at least one finding are positions computed, with one
 ``PositionProvider`` pass over the same tree (``unsafe_skip_copy`` keeps node
 identity). A file that cannot mention anything a rule looks for is not parsed
-by libcst at all, only syntax-checked with the much faster ``ast``.
+by libcst at all, only syntax-checked with the much faster ``ast``. The walk
+itself and the import tracking live in ``_lint_tree``; the rule tables and
+messages in ``_lint_rules``.
 
 Rules decide from one statement or call at a time, plus two pieces of scope
 state: whether the innermost function is a coroutine (``async def`` or a
@@ -21,14 +24,12 @@ friends and never set non-blocking in the same scope).
 from __future__ import annotations
 
 import ast
-import dataclasses
 import io
 import re
 import tokenize
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import libcst as cst
 from libcst.helpers import get_full_name_for_node
@@ -49,6 +50,7 @@ from ._lint_rules import (
     legacy_message,
     spawn_message,
 )
+from ._lint_tree import Walker, bindings, imported_names, module_imports
 
 __all__ = ["FileAnalysis", "Finding", "analyze_source", "lint_source"]
 
@@ -98,77 +100,6 @@ class _Scope:
     timeout_depth: int = 0
 
 
-# Fields that only ever hold whitespace, comments or punctuation.
-_SKIP_FIELDS = frozenset(
-    {"lpar", "rpar", "leading_lines", "lines_after_decorators", "header", "footer", "comma",
-     "semicolon", "newline", "trailing_whitespace", "default_indent", "default_newline",
-     "encoding", "has_trailing_newline"}
-)  # fmt: skip
-_CHILD_FIELDS: dict[type[cst.CSTNode], tuple[str, ...]] = {}
-
-
-def _child_fields(cls: type[cst.CSTNode]) -> tuple[str, ...]:
-    names = _CHILD_FIELDS.get(cls)
-    if names is None:
-        names = tuple(
-            f.name
-            for f in dataclasses.fields(cls)
-            if f.name not in _SKIP_FIELDS and "whitespace" not in f.name
-        )
-        _CHILD_FIELDS[cls] = names
-    return names
-
-
-class _Walker:
-    """Walk a tree calling ``visit_<Node>``/``leave_<Node>`` methods, like ``CSTVisitor``.
-
-    libcst's own visitor rebuilds every node on the way back up (it is the
-    transformer machinery); this walk only reads, which makes linting about
-    three times faster. It uses an explicit stack, so deeply nested
-    expressions cannot hit the recursion limit. A ``visit_`` returning
-    ``False`` skips the children (and the matching ``leave_``).
-    """
-
-    def __init__(self) -> None:
-        self._visits: dict[type[cst.CSTNode], Callable[[Any], bool | None]] = {}
-        self._leaves: dict[type[cst.CSTNode], Callable[[Any], None]] = {}
-        for name in dir(type(self)):
-            kind, _, node = name.partition("_")
-            cls = getattr(cst, node, None)
-            if kind in ("visit", "leave") and isinstance(cls, type):
-                table: dict[type[cst.CSTNode], Any] = (
-                    self._visits if kind == "visit" else self._leaves
-                )
-                table[cls] = getattr(self, name)
-
-    def walk(self, root: cst.CSTNode) -> None:
-        """Visit ``root`` and everything below it, depth first, in source order."""
-        stack: list[tuple[cst.CSTNode, bool]] = [(root, False)]
-        visits, leaves = self._visits, self._leaves
-        while stack:
-            node, leaving = stack.pop()
-            cls = type(node)
-            if leaving:
-                leaves[cls](node)
-                continue
-            visit = visits.get(cls)
-            if visit is not None and visit(node) is False:
-                continue
-            if cls in leaves:
-                stack.append((node, True))
-            children: list[tuple[cst.CSTNode, bool]] = []
-            for name in _child_fields(cls):
-                value = getattr(node, name)
-                if isinstance(value, cst.CSTNode):
-                    children.append((value, False))
-                elif isinstance(value, tuple | list):
-                    children.extend(
-                        (item, False) for item in value if isinstance(item, cst.CSTNode)
-                    )
-            children.reverse()
-            stack.extend(children)
-
-
 def _dotted(node: cst.CSTNode) -> str | None:
     return get_full_name_for_node(node) if isinstance(node, cst.Name | cst.Attribute) else None
 
@@ -185,7 +116,7 @@ def _nonblocking_arg(call: cst.Call) -> bool:
     return False
 
 
-class _Linter(_Walker):
+class _Linter(Walker):
     def __init__(self, imports: dict[str, str]) -> None:
         super().__init__()
         self.imports = imports
@@ -210,9 +141,9 @@ class _Linter(_Walker):
         return f"{target}.{rest}" if rest else target
 
     def _add_imports(self, node: cst.Import | cst.ImportFrom) -> None:
-        for bound, qualified in _import_bindings(node):
+        for bound, qualified in bindings(node):
             self.imports[bound] = qualified
-        for imported in _imported_names(node):
+        for imported in imported_names(node):
             if imported == LEGACY or imported.startswith(LEGACY + "."):
                 self.legacy_imports.append((node, imported))
 
@@ -462,74 +393,6 @@ def _only_closes(stmt: cst.CSTNode, receiver: cst.BaseExpression) -> bool:
     return True
 
 
-def _import_bindings(node: cst.Import | cst.ImportFrom) -> list[tuple[str, str]]:
-    """Return ``(bound name, qualified name)`` pairs an import statement creates."""
-    pairs: list[tuple[str, str]] = []
-    if isinstance(node, cst.Import):
-        for alias in node.names:
-            full = get_full_name_for_node(alias.name)
-            if full is None:
-                continue
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                pairs.append((alias.asname.name.value, full))
-            else:
-                head = full.partition(".")[0]
-                pairs.append((head, head))
-        return pairs
-    if node.relative or node.module is None or isinstance(node.names, cst.ImportStar):
-        if isinstance(node.names, cst.ImportStar) and node.module is not None:
-            module = get_full_name_for_node(node.module)
-            if module is not None and not node.relative:
-                pairs.append(("*", f"{module}.*"))
-        return pairs
-    module = get_full_name_for_node(node.module)
-    for alias in node.names:
-        name = get_full_name_for_node(alias.name)
-        if module is None or name is None:
-            continue
-        bound = name
-        if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-            bound = alias.asname.name.value
-        pairs.append((bound, f"{module}.{name}"))
-    return pairs
-
-
-def _imported_names(node: cst.Import | cst.ImportFrom) -> list[str]:
-    """Return the full dotted names an import statement loads (``a.b`` for ``import a.b``)."""
-    if isinstance(node, cst.Import):
-        return [n for alias in node.names if (n := get_full_name_for_node(alias.name))]
-    if node.relative or node.module is None:
-        return []
-    module = get_full_name_for_node(node.module) or ""
-    if isinstance(node.names, cst.ImportStar):
-        return [f"{module}.*"]
-    return [f"{module}.{get_full_name_for_node(alias.name)}" for alias in node.names]
-
-
-def _module_imports(module: cst.Module) -> dict[str, str]:
-    """Collect module-level imports (also under ``if``/``try``) before the walk."""
-    imports: dict[str, str] = {}
-    pending: list[cst.CSTNode] = list(module.body)
-    while pending:
-        stmt = pending.pop(0)
-        if isinstance(stmt, cst.SimpleStatementLine):
-            for small in stmt.body:
-                if isinstance(small, cst.Import | cst.ImportFrom):
-                    imports.update(_import_bindings(small))
-        elif isinstance(stmt, cst.If | cst.Try | cst.Else | cst.Finally | cst.ExceptHandler):
-            body = stmt.body
-            if isinstance(body, cst.IndentedBlock):
-                pending.extend(body.body)
-            orelse = getattr(stmt, "orelse", None)
-            if isinstance(orelse, cst.If | cst.Else):
-                pending.append(orelse)
-            if isinstance(stmt, cst.Try):
-                pending.extend(stmt.handlers)
-                if stmt.finalbody is not None:
-                    pending.append(stmt.finalbody)
-    return imports
-
-
 def _suppressions(source: str) -> dict[int, frozenset[str] | None]:
     """Map line -> suppressed codes (None: all) from ``# migrate: ignore`` comments."""
     if "migrate:" not in source:
@@ -590,7 +453,7 @@ def analyze_source(source: str, filename: str, *, flipped: bool = False) -> File
     except RecursionError:
         return FileAnalysis((Finding("MIG000", 1, 1, "could not parse: nested too deeply",
                                      filename),), 0, 0)  # fmt: skip
-    linter = _Linter(_module_imports(module))
+    linter = _Linter(module_imports(module))
     linter.walk(module)
     legacy = linter.legacy_refs or linter.legacy_imports
     raw = list(linter.raw)

@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shims import FlagError
-from shims._flags import find_config, load_config, resolve_backend
+from shims import FlagError, find_config, load_config, resolve_backend
 
 from ._check import FLIPPED_BACKENDS, ServiceIndex, analyze_file
 from ._discover import discover
