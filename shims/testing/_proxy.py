@@ -117,7 +117,7 @@ class FaultProxy:
         """
         import shims  # lazily: the proxy itself needs no event loop
 
-        sleep: Callable[[float], Awaitable[None]] = shims.sleep  # type: ignore[attr-defined]
+        sleep: Callable[[float], Awaitable[None]] = shims.sleep
         deadline = time.monotonic() + timeout
         delay = 0.001
         while not predicate(self):
