@@ -53,7 +53,8 @@ async def test_subscribe_receives_pushes_and_cleans_up_on_peer_close(redis, pari
     try:
         parity.record("channels", sorted(sub.channels) == [channel])
         parity.record("receivers", await client.publish(channel, "hello"))
-        parity.record("message", await sub.next_message(timeout=5.0))
+        got_channel, data = await sub.next_message(timeout=5.0)
+        parity.record("message", (got_channel == channel, data))
         # The server drops the subscriber: the cleanup must run on this peer close too.
         listing = await client.pool.run(lambda c: c.call("CLIENT", "LIST", "TYPE", "pubsub"))
         (sub_id,) = [
