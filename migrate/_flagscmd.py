@@ -202,6 +202,8 @@ def set_flag(path: Path, service: str, backend: str, *, rollout: int | None) -> 
         table.add(tomlkit.nl())
         services[service] = table
     text = tomlkit.dumps(doc)
+    if not original.endswith(b"\n\n"):  # a new table's blank separator must not trail
+        text = text.rstrip("\n") + "\n"
     config: MigrateConfig = parse_config(text, path)  # validate before writing
     header = config.table_name(service)
     before = _describe(old_backend, old_rollout)
