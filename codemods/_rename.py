@@ -1,0 +1,157 @@
+"""The spec-driven rename/reshape engine shared by legacy-to-shim and shim-to-asyncio.
+
+Theory of operation: ``transform_module`` (1) scans the tree once
+(:mod:`._scan`), (2) plans: resolves every recorded reference to the import
+that binds it, decides convert / keep / refuse per reference, picks local
+names and the import edits, and records a replacement per changed node plus
+the ids of its ancestors, (3) rewrites with a libcst transformer that only
+descends into those ancestors, so unchanged subtrees are neither visited nor
+copied, and (4) regenerates the code and compiles it; a result that does not
+compile is discarded and reported. Nothing uses libcst metadata providers,
+and the defensive deep copy libcst makes for metadata is skipped because no
+metadata is computed (positions are resolved lazily, only for warnings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+import libcst as cst
+from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from ._plan import Planner
+from ._scan import Scanner
+from ._spec import Spec, load_spec
+
+SPECS_DIR = Path(__file__).parent / "specs"
+Replacement = Callable[[cst.CSTNode], cst.CSTNode | cst.RemovalSentinel | cst.FlattenSentinel[cst.CSTNode]]
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_spec(path: str) -> Spec:
+    return load_spec(path)
+
+
+class SpecRenameCommand(VisitorBasedCodemodCommand):
+    """Base class: rename and reshape the source module's API as a spec says.
+
+    Subclasses set ``DEFAULT_SPEC`` (a file in ``codemods/specs``).
+    """
+
+    DEFAULT_SPEC: ClassVar[str] = ""
+    DESCRIPTION: str = "Rename a module's API as a TOML spec says."
+
+    @staticmethod
+    def add_args(arg_parser: argparse.ArgumentParser) -> None:
+        """Add ``--spec PATH`` (default: the bundled spec)."""
+        arg_parser.add_argument(
+            "--spec", dest="spec", default=None, metavar="PATH",
+            help="TOML spec describing the API mapping (default: the bundled spec)",
+        )
+
+    def __init__(self, context: CodemodContext, spec: str | Path | None = None) -> None:
+        """Load the spec (cached per path); raises SpecError if it is invalid."""
+        super().__init__(context)
+        self.spec: Spec = type(self).load(spec)
+        self._replace: dict[int, Replacement] = {}
+        self._ancestors: set[int] = set()
+
+    @classmethod
+    def load(cls, spec: str | Path | None = None) -> Spec:
+        """Return the validated spec at ``spec`` or the bundled default; raises SpecError."""
+        return _cached_spec(str(spec) if spec else str(SPECS_DIR / cls.DEFAULT_SPEC))
+
+    @classmethod
+    def prefilter(cls, **options: object) -> tuple[bytes, ...]:
+        """Return byte strings one of which every file this command could change contains.
+
+        Every import form of ``a.b`` spells its top package ``a``.
+        """
+        spec = options.get("spec")
+        loaded = cls.load(spec if isinstance(spec, str | Path) else None)
+        return (loaded.source.split(".")[0].encode(),)
+
+    # -- libcst entry points ---------------------------------------------------
+
+    def transform_module(self, tree: cst.Module) -> cst.Module:
+        """Rewrite ``tree``; unchanged input comes back as the very same object."""
+        # No metadata dependencies, so libcst's defensive deep copy (which alone
+        # costs more than the parse) is not needed; the wrapper only serves self.module.
+        old = self.context
+        self.context = dataclasses.replace(
+            self.context, wrapper=MetadataWrapper(tree, unsafe_skip_copy=True)
+        )
+        try:
+            return self.transform_module_impl(tree)
+        finally:
+            self.context = dataclasses.replace(self.context, wrapper=old.wrapper)
+
+    def transform_module_impl(self, tree: cst.Module) -> cst.Module:
+        """Scan, plan, rewrite and verify; see the module docstring."""
+        scan = Scanner(self.spec.source).scan(tree)
+        if not scan.bindings and not scan.stars:
+            return tree
+        planner = Planner(self.spec, scan)
+        planner.plan()
+        result = tree
+        notes = list(planner.warnings)
+        if planner.replace:
+            self._replace, self._ancestors = planner.replace, planner.ancestors
+            try:
+                result = tree.visit(self)
+            finally:
+                self._replace, self._ancestors = {}, set()
+            problem = _compile_error(result, self.context.filename or "<codemod>")
+            if problem is not None:
+                notes = [(tree, f"the rewritten file would not compile ({problem}); "
+                               "file left unchanged"), *notes]
+                result = tree
+        if notes:
+            self._report(tree, notes)
+        return result
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        """Descend only into ancestors of a node that changes."""
+        return id(node) in self._ancestors
+
+    def on_leave(  # type: ignore[override]
+        self, original_node: cst.CSTNode, updated_node: cst.CSTNode
+    ) -> cst.CSTNode | cst.RemovalSentinel | cst.FlattenSentinel[cst.CSTNode]:
+        """Apply the planned replacement of ``original_node``, if any."""
+        build = self._replace.get(id(original_node))
+        return build(updated_node) if build is not None else updated_node
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _report(self, tree: cst.Module, notes: list[tuple[cst.CSTNode, str]]) -> None:
+        positions = MetadataWrapper(tree, unsafe_skip_copy=True).resolve(PositionProvider)
+        seen: set[tuple[int, str]] = set()
+        lines = []
+        for node, text in notes:
+            pos = positions.get(node)
+            line = pos.start.line if pos is not None else 1
+            if (line, text) not in seen:
+                seen.add((line, text))
+                lines.append((line, text))
+        for line, text in sorted(lines):
+            self.warn(f"line {line}: {text}")
+
+
+def _compile_error(module: cst.Module, filename: str) -> str | None:
+    """Return why ``module``'s code does not compile, or None if it does."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(module.code, filename, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:
+        lineno = getattr(exc, "lineno", None)
+        where = f" at line {lineno}" if lineno else ""
+        return f"{type(exc).__name__}{where}: {getattr(exc, 'msg', exc)}"
+    return None
