@@ -360,7 +360,7 @@ class TestRefusals(GenCase):
             def pipeline():
                 yield from step()
             """,
-            [r"^line 3: 'step' is consumed with yield from by a plain generator \\(line 8\\)"],
+            [r"^line 3: 'step' is consumed with yield from by a plain generator \(line 8\)"],
         )
 
     def test_consumed_by_iter_is_refused_and_others_still_convert(self) -> None:
@@ -394,7 +394,7 @@ class TestRefusals(GenCase):
             async def unrelated():
                 await runtime.sleep(0)
             """,
-            [r"^line 4: 'run' is consumed with yield from by __iter__ \\(line 9\\)"],
+            [r"^line 4: 'run' is consumed with yield from by __iter__ \(line 9\)"],
         )
 
     def test_with_yield_is_refused(self) -> None:
