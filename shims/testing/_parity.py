@@ -21,7 +21,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from typing import Any
 import pytest
 
 from ._parity_compare import ParityRecorder, describe_mismatch
-from ._parity_run import Deferred
+from ._parity_run import Deferred, importable
 
 KNOWN_BACKENDS = ("legacy", "asyncio", "uvloop")
 BACKEND_FIXTURE = "parity_backend"
@@ -86,9 +85,7 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--backends {raw!r} repeats {', '.join(duplicates)}")
         config.stash[_STATE] = _State(names, explicit=True)
     else:
-        installed = [
-            n for n in KNOWN_BACKENDS if n != "uvloop" or importlib.util.find_spec("uvloop")
-        ]
+        installed = [n for n in KNOWN_BACKENDS if n != "uvloop" or importable("uvloop")]
         config.stash[_STATE] = _State(installed, explicit=False)
 
 
@@ -145,6 +142,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if _is_parity(item):
             assert isinstance(item, pytest.Function)
             state.groups.setdefault(_group_key(item), _Group()).members.add(item.nodeid)
+    if state.groups and state.explicit:
+        import shims
+
+        from ._parity_run import backend_problem
+
+        for name in state.backends:
+            problem = backend_problem(shims, name)
+            if problem is not None and problem[0] == "unknown":
+                raise pytest.UsageError(problem[1])
 
 
 # -- fixtures --------------------------------------------------------------------
@@ -156,8 +162,8 @@ def parity_backend(request: pytest.FixtureRequest) -> str:
     name: str = getattr(request, "param", "")
     if not name:
         pytest.fail(
-            f"{request.node.name!r} requested parity_backend but is not marked "
-            "@pytest.mark.parity; mark it, or use shims.current_backend() inside the test",
+            f"{request.node.name!r} uses the parity fixtures but is not marked "
+            "@pytest.mark.parity; mark it (async def tests only)",
             pytrace=False,
         )
     _check_backend(request.node, name)
@@ -172,16 +178,20 @@ def parity(request: pytest.FixtureRequest, parity_backend: str) -> ParityRecorde
     return recorder
 
 
+def _name(item: pytest.Item) -> str:
+    return getattr(item, "originalname", item.name)
+
+
 def _check_backend(item: pytest.Item, name: str) -> None:
     """Skip when ``name`` cannot run here; fail on misuse."""
     if item.get_closest_marker("asyncio") is not None:
         pytest.fail(
-            f"{item.name!r} is marked both parity and asyncio: a parity test runs on each "
+            f"{_name(item)!r} is marked both parity and asyncio: a parity test runs on each "
             "shim backend itself; remove @pytest.mark.asyncio",
             pytrace=False,
         )
     if not inspect.iscoroutinefunction(getattr(item, "obj", None)):
-        pytest.fail(f"{item.name!r} is marked parity but is not an async def test", pytrace=False)
+        pytest.fail(f"{_name(item)!r} is marked parity but is not an async def test", pytrace=False)
     import shims
 
     from ._parity_run import backend_problem

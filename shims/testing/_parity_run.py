@@ -42,9 +42,9 @@ def backend_problem(shims: ModuleType, name: str) -> tuple[str, str] | None:
             "unknown",
             f"unknown backend {name!r} in --backends; choose from {', '.join(valid)}",
         )
-    if name == "uvloop" and importlib.util.find_spec("uvloop") is None:
+    if name == "uvloop" and not importable("uvloop"):
         return ("skip", "uvloop is not installed: pip install 'migrate-toolkit[uvloop]'")
-    if name == "legacy" and importlib.util.find_spec("legacy") is None:
+    if name == "legacy" and not importable("legacy.runtime"):
         return ("skip", "the legacy runtime is not installed (package 'legacy')")
     resolve = getattr(shims, "resolve_backend", None)
     if resolve is not None:
@@ -53,6 +53,15 @@ def backend_problem(shims: ModuleType, name: str) -> tuple[str, str] | None:
         except Exception as exc:  # FlagError: the backend cannot start here
             return ("skip", f"backend {name!r} is unavailable: {exc}")
     return None
+
+
+def importable(module: str) -> bool:
+    """Return whether ``module`` imports (a real import: installed is not enough)."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
 
 
 def baseline(shims: ModuleType) -> list[Any]:

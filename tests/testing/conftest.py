@@ -1,0 +1,3 @@
+"""Enable pytester, to run the parity plugin on generated test files."""
+
+pytest_plugins = ["pytester"]
