@@ -25,8 +25,9 @@ from typing import Any
 
 from shims import FlagError, find_config, load_config, resolve_backend
 
-from ._check import FLIPPED_BACKENDS, ServiceIndex, analyze_file
+from ._check import FLIPPED_BACKENDS, ServiceIndex, analyze_files, positive_int
 from ._discover import discover
+from ._lints import FileAnalysis
 
 __all__ = ["ServiceReport", "add_parser", "handler", "render_table", "scan_path"]
 
@@ -88,12 +89,16 @@ def _verdict(
 
 
 def scan_path(
-    path: Path | str = ".", *, environ: Mapping[str, str] | None = None
+    path: Path | str = ".", *, environ: Mapping[str, str] | None = None, jobs: int = 1
 ) -> list[ServiceReport]:
     """Return a readiness report for every service of the config file in effect for ``path``.
 
     Services come in config file order. ``environ`` defaults to
-    ``os.environ`` (it holds the flag overrides and ``MIGRATE_CONFIG``).
+    ``os.environ`` (it holds the flag overrides and ``MIGRATE_CONFIG``);
+    ``jobs`` > 1 parses files in that many worker processes. A service whose
+    flag cannot be resolved gets the "flag error" verdict and the message in
+    ``errors`` rather than an exception, so one bad override does not hide
+    every other service.
 
     Raises:
         FlagError: no config file was found for ``path``, or it is malformed
@@ -109,16 +114,17 @@ def scan_path(
             f"no migrate config found from {str(where)!r} upward; add "
             "[tool.migrate.services.<name>] tables to pyproject.toml or create migrate.toml"
         )
-    config = load_config(config_path)
-    index = ServiceIndex(config, environ)
-    roots = [r for name in config.services for r in config.service_paths(name) if r.exists()]
+    index = ServiceIndex(load_config(config_path), environ)
+    flags = {name: _flag(index, name) for name in index.config.services}
+    roots = [r for name in flags for r in index.config.service_paths(name) if r.exists()]
     files = [f for f in discover(roots).files if _under(f, start)] if roots else []
-    per_service: dict[str, list[Path]] = {name: [] for name in config.services}
-    for file in files:
-        owner = index.service_of(file)
-        if owner is not None:
-            per_service[owner].append(file)
-    return [_report(index, name, per_service[name]) for name in config.services]
+    owned = [(file, owner) for file in files if (owner := index.service_of(file)) is not None]
+    results = analyze_files([(file, flags[owner][2]) for file, owner in owned], jobs=jobs)
+    per_service: dict[str, list[FileAnalysis]] = {name: [] for name in flags}
+    for (_, owner), result in zip(owned, results, strict=True):
+        if result is not None:  # None: an @generated file
+            per_service[owner].append(result)
+    return [_report(index, name, flags[name], per_service[name]) for name in flags]
 
 
 def _under(path: Path, root: Path) -> bool:
@@ -126,29 +132,30 @@ def _under(path: Path, root: Path) -> bool:
     return full == root or full.is_relative_to(root)
 
 
-def _report(index: ServiceIndex, name: str, files: Sequence[Path]) -> ServiceReport:
-    entry = index.config.services[name]
-    error = ""
+def _flag(index: ServiceIndex, name: str) -> tuple[str, str, bool, str]:
+    """Return (backend, source, flipped, error) for one service."""
     try:
         decision = resolve_backend(name, environ=index.environ)
-        backend, source = decision.backend, decision.source
-        flipped = index.flipped(name)
+        return decision.backend, decision.source, index.flipped(name), ""
     except FlagError as exc:
-        backend, source, flipped, error = "?", str(exc), False, str(exc)
-    counts: Counter[str] = Counter()
-    legacy = generators = analysed = 0
-    for file in files:
-        analysis = analyze_file(file, flipped=flipped)
-        if analysis is None:  # @generated
-            continue
-        analysed += 1
-        legacy += analysis.legacy_sites
-        generators += analysis.generator_coroutines
-        counts.update(f.code for f in analysis.findings)
+        return "?", str(exc), False, str(exc)
+
+
+def _report(
+    index: ServiceIndex,
+    name: str,
+    flag: tuple[str, str, bool, str],
+    results: Sequence[FileAnalysis],
+) -> ServiceReport:
+    entry = index.config.services[name]
+    backend, source, flipped, error = flag
+    counts = Counter(f.code for r in results for f in r.findings)
+    legacy = sum(r.legacy_sites for r in results)
+    generators = sum(r.generator_coroutines for r in results)
     return ServiceReport(
         name=name,
         paths=entry.paths,
-        files=analysed,
+        files=len(results),
         legacy_sites=legacy,
         generator_coroutines=generators,
         findings=dict(sorted(counts.items())),
@@ -156,9 +163,9 @@ def _report(index: ServiceIndex, name: str, files: Sequence[Path]) -> ServiceRep
         source=source,
         configured_backend=entry.backend,
         rollout=entry.rollout,
-        ready=not error and analysed > 0 and legacy == 0 and generators == 0,
+        ready=not error and len(results) > 0 and legacy == 0 and generators == 0,
         verdict=_verdict(
-            files=analysed,
+            files=len(results),
             legacy=legacy,
             generators=generators,
             flipped=flipped,
@@ -212,13 +219,15 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("path", nargs="?", default=Path("."), type=Path, metavar="PATH",
                         help="project directory or a part of it (default: .)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print a JSON report for dashboards")
+    parser.add_argument("-j", "--jobs", type=positive_int, default=os.cpu_count() or 1,
+                        help="worker processes (default: the number of CPUs)")  # fmt: skip
     parser.set_defaults(func=handler)
 
 
 def handler(args: argparse.Namespace) -> int:
     """Run ``migrate scan``; return 0, or 2 on a configuration error (one line on stderr)."""
     try:
-        reports = scan_path(args.path)
+        reports = scan_path(args.path, jobs=args.jobs)
     except FlagError as exc:
         print(f"migrate scan: error: {exc}", file=sys.stderr)
         return 2

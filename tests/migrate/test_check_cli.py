@@ -218,3 +218,22 @@ def test_python_dash_m_migrate_check(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1, proc.stderr
     assert json.loads(proc.stdout)["counts"] == {"MIG002": 1}
+
+
+def test_parallel_run_reports_exactly_what_a_serial_run_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for i in range(40):  # above the in-process threshold, so workers are used
+        write(tmp_path / "pkg" / f"m{i:02}.py", BLOCKING if i % 3 else CLEAN)
+    write(tmp_path / "pkg" / "zz_bad.py", "def (:\n")
+    assert main(["check", "--jobs", "1", "pkg"]) == 1
+    serial = capsys.readouterr().out
+    assert main(["check", "--jobs", "2", "pkg"]) == 1
+    parallel = capsys.readouterr().out
+    assert parallel == serial
+    assert len(serial.splitlines()) == 27  # 26 blocking files + the unparsable one
+
+
+def test_jobs_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--jobs", "0", "."]) == 2
+    assert "expected a positive integer, got '0'" in capsys.readouterr().err

@@ -222,3 +222,11 @@ def test_cli_unresolvable_flag_is_reported_and_exits_2(
     out, err = capsys.readouterr()
     assert "flag error" in out
     assert "service 'search'" in err and "gevent" in err
+
+
+def test_parallel_scan_matches_serial(repo: Path) -> None:
+    for i in range(30):
+        write(repo / "services" / "billing" / "more" / f"m{i}.py", LEGACY_ASYNC)
+    serial = scan_path(repo, jobs=1)
+    assert serial[0].legacy_sites == 4 + 30 * 2
+    assert scan_path(repo, jobs=2) == serial
