@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 import shims
 from shims.testing import FaultProxy
 
@@ -56,12 +54,11 @@ def test_render_to_a_renderer_that_stopped_reading_fails_at_the_write_deadline(
     assert outcome["after"]["key"] == "k2"
 
 
-@pytest.mark.parametrize("overload", ["stop_reading"])
 def test_overloaded_renderer_that_stops_reading_fails_at_the_write_deadline(
-    backend: str, fleet: Any, overload: str
+    backend: str, fleet: Any
 ) -> None:
     async def main() -> tuple[type[BaseException] | None, float]:
-        renderer = fleet.renderer.Renderer(max_active=0, overload=overload)
+        renderer = fleet.renderer.Renderer(max_active=0, overload="stop_reading")
         port = await renderer.start()
         client = fleet.client.RenderClient("127.0.0.1", port, write_timeout=WRITE_TIMEOUT)
         started = shims.monotonic()

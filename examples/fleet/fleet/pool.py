@@ -90,6 +90,10 @@ class Pool:
         self.stats["discarded"] += 1
         conn.close()
 
+    def idle(self):
+        """Return the connections waiting in the pool (for monitoring)."""
+        return tuple(self._idle)
+
     def close(self):
         """Close every idle connection; connections in use close when returned."""
         self._closed = True
