@@ -1,0 +1,364 @@
+"""generators-to-async, preset asyncio: ``@asyncio.coroutine``, ``yield from``, removed ``loop=``."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+
+import pytest
+from test_generators_to_async import GenCase
+
+from codemods._gen_presets import LOOP_REMOVED
+
+
+class TestCoroutines(GenCase):
+    PRESET = "asyncio"
+
+    def test_yield_from_becomes_await(self) -> None:
+        self.convert(
+            """
+            import asyncio
+
+            @asyncio.coroutine
+            def echo(reader, writer):
+                data = yield from reader.readline()
+                writer.write(data)
+                yield from writer.drain()
+                yield from asyncio.sleep(0.1)
+            """,
+            """
+            import asyncio
+
+            async def echo(reader, writer):
+                data = await reader.readline()
+                writer.write(data)
+                await writer.drain()
+                await asyncio.sleep(0.1)
+            """,
+        )
+
+    def test_aliased_asyncio_and_from_import(self) -> None:
+        self.convert(
+            """
+            import asyncio as aio
+            from asyncio import coroutine
+
+            @aio.coroutine
+            def one():
+                yield from aio.sleep(0)
+
+            @coroutine
+            def two():
+                yield from one()
+            """,
+            """
+            import asyncio as aio
+
+            async def one():
+                await aio.sleep(0)
+
+            async def two():
+                await one()
+            """,
+        )
+
+    def test_noop_for_native_code_and_other_decorators(self) -> None:
+        self.noop(
+            """
+            import asyncio
+            from tornado import gen
+
+            @gen.coroutine
+            def tornado_style():
+                yield gen.sleep(1)
+
+            async def native():
+                await asyncio.sleep(1)
+            """
+        )
+
+    def test_bare_yield_is_a_scheduling_point(self) -> None:
+        self.convert(
+            """
+            import asyncio
+
+            @asyncio.coroutine
+            def spin():
+                while busy():
+                    yield
+            """,
+            """
+            import asyncio
+
+            async def spin():
+                while busy():
+                    await asyncio.sleep(0)
+            """,
+        )
+
+    def test_no_yield_returning_an_awaitable_uses_return_await(self) -> None:
+        # @asyncio.coroutine awaited what a plain function returned.
+        self.convert(
+            """
+            import asyncio
+
+            @asyncio.coroutine
+            def later(loop, fn):
+                return loop.run_in_executor(None, fn)
+
+            @asyncio.coroutine
+            def pause():
+                return asyncio.sleep(1)
+
+            @asyncio.coroutine
+            def chained():
+                return pause()
+
+            @asyncio.coroutine
+            def constant():
+                return {"answer": 42}
+            """,
+            """
+            import asyncio
+
+            async def later(loop, fn):
+                return await loop.run_in_executor(None, fn)
+
+            async def pause():
+                return await asyncio.sleep(1)
+
+            async def chained():
+                return await pause()
+
+            async def constant():
+                return {"answer": 42}
+            """,
+        )
+
+    def test_no_yield_returning_maybe_awaitable_is_refused(self) -> None:
+        self.refuse(
+            """
+            import asyncio
+
+            @asyncio.coroutine
+            def lookup(cache, key):
+                return cache.get(key)
+            """,
+            [r"^line 5: this coroutine has no yield and returns a value that may be awaitable"],
+        )
+
+    def test_yield_with_a_value_is_refused(self) -> None:
+        self.refuse(
+            """
+            import asyncio
+
+            @asyncio.coroutine
+            def wrong(fut):
+                yield fut
+            """,
+            [r"^line 5: yield with a value in an @asyncio.coroutine generator"],
+        )
+
+    def test_with_yield_from_lock_becomes_async_with(self) -> None:
+        self.convert(
+            """
+            import asyncio
+
+            @asyncio.coroutine
+            def guarded(lock, cond):
+                with (yield from lock):
+                    yield from asyncio.sleep(0)
+                with (yield from lock) as held, (yield from cond):
+                    pass
+            """,
+            """
+            import asyncio
+
+            async def guarded(lock, cond):
+                async with lock:
+                    await asyncio.sleep(0)
+                async with lock as held, cond:
+                    pass
+            """,
+        )
+
+    def test_with_yield_mixed_is_refused(self) -> None:
+        self.refuse(
+            """
+            import asyncio
+
+            @asyncio.coroutine
+            def guarded(lock):
+                with (yield from lock), open("f"):
+                    pass
+            """,
+            [r"^line 5: a with statement mixing \(yield \.\.\.\) and plain context managers"],
+        )
+
+
+class TestConsumers(GenCase):
+    PRESET = "asyncio"
+
+    def test_consumed_by_await_method_keeps_a_types_coroutine(self) -> None:
+        self.convert(
+            """
+            import asyncio
+
+            @asyncio.coroutine
+            def _wait(self):
+                yield from asyncio.sleep(0)
+                return 1
+
+            class Waiter:
+                def __await__(self):
+                    return (yield from _wait(self))
+
+            @asyncio.coroutine
+            def user():
+                value = yield from Waiter()
+                return value
+            """,
+            """
+            import asyncio
+            import types
+
+            @types.coroutine
+            def _wait(self):
+                yield from asyncio.sleep(0)
+                return 1
+
+            class Waiter:
+                def __await__(self):
+                    return (yield from _wait(self))
+
+            async def user():
+                value = await Waiter()
+                return value
+            """,
+            [r"^line 3: kept '_wait' a generator with @types.coroutine: __await__ consumes it with yield from \(line 10\)"],
+        )
+
+    def test_kept_generator_may_still_yield_from_native_coroutines(self) -> None:
+        self.convert(
+            """
+            import asyncio
+
+            @asyncio.coroutine
+            def leaf():
+                yield from asyncio.sleep(0)
+
+            @asyncio.coroutine
+            def middle():
+                yield from leaf()
+
+            def plain():
+                yield from middle()
+            """,
+            """
+            import asyncio
+            import types
+
+            async def leaf():
+                await asyncio.sleep(0)
+
+            @types.coroutine
+            def middle():
+                yield from leaf()
+
+            def plain():
+                yield from middle()
+            """,
+            [r"^line 7: kept 'middle' a generator"],
+        )
+
+
+class TestLoopArgument(GenCase):
+    PRESET = "asyncio"
+
+    def test_removed_loop_arguments_are_dropped(self) -> None:
+        self.convert(
+            """
+            import asyncio
+
+            async def main(loop):
+                await asyncio.sleep(1, loop=loop)
+                queue = asyncio.Queue(10, loop=loop)
+                lock = asyncio.Lock(loop=self.loop)
+                done = asyncio.Event(loop=loop)
+                await asyncio.wait_for(queue.get(), 5, loop=loop)
+                await asyncio.gather(a(), b(), loop=loop, return_exceptions=True)
+                reader, writer = await asyncio.open_connection("h", 1, loop=loop)
+                fut = asyncio.ensure_future(a(), loop=loop)
+                other = asyncio.Future(loop=loop)
+            """,
+            """
+            import asyncio
+
+            async def main(loop):
+                await asyncio.sleep(1)
+                queue = asyncio.Queue(10)
+                lock = asyncio.Lock()
+                done = asyncio.Event()
+                await asyncio.wait_for(queue.get(), 5)
+                await asyncio.gather(a(), b(), return_exceptions=True)
+                reader, writer = await asyncio.open_connection("h", 1)
+                fut = asyncio.ensure_future(a(), loop=loop)
+                other = asyncio.Future(loop=loop)
+            """,
+        )
+
+    def test_loop_argument_through_aliases(self) -> None:
+        self.convert(
+            """
+            import asyncio as aio
+            from asyncio import sleep as nap, Semaphore
+
+            @aio.coroutine
+            def main(loop):
+                yield from nap(1, loop=loop)
+                sem = Semaphore(2, loop=loop)
+                yield from aio.shield(work(), loop=loop)
+            """,
+            """
+            import asyncio as aio
+            from asyncio import sleep as nap, Semaphore
+
+            async def main(loop):
+                await nap(1)
+                sem = Semaphore(2)
+                await aio.shield(work())
+            """,
+        )
+
+    def test_noop_for_other_libraries_loop_arguments(self) -> None:
+        self.noop(
+            """
+            import aiohttp
+
+            session = aiohttp.ClientSession(loop=loop)
+            server = make_server(loop=loop)
+            """
+        )
+
+    def test_loop_argument_with_side_effects_is_refused(self) -> None:
+        self.refuse(
+            """
+            import asyncio
+
+            lock = asyncio.Lock(loop=asyncio.get_event_loop())
+            """,
+            [r"^line 3: loop= of Lock\(\) was removed in Python 3.10, but its value may have side effects"],
+        )
+
+
+@pytest.mark.parametrize("qualname", sorted(LOOP_REMOVED))
+def test_loop_removed_list_matches_this_python(qualname: str) -> None:
+    obj = getattr(asyncio, qualname.split(".", 1)[1])
+    params = inspect.signature(obj).parameters
+    assert "loop" not in params
+
+
+@pytest.mark.parametrize("name", ["ensure_future", "Future", "Task", "wrap_future"])
+def test_apis_that_still_take_loop_are_not_in_the_list(name: str) -> None:
+    assert "loop" in inspect.signature(getattr(asyncio, name)).parameters
+    assert f"asyncio.{name}" not in LOOP_REMOVED
