@@ -85,7 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``migrate`` command line and return its exit code."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        # Unknown arguments are an error, except for commands that pass them on
+        # (``migrate parity -k pool tests/`` hands ``-k pool tests/`` to pytest).
+        args, extra = parser.parse_known_args(argv)
+        if extra and not getattr(args, "passthrough", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.extra = extra
     except SystemExit as exc:  # --help, or a usage error already printed
         return exc.code if isinstance(exc.code, int) else 2
     try:
