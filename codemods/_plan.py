@@ -62,8 +62,13 @@ class Planner:
     def plan(self) -> None:
         """Fill ``replace``, ``ancestors`` and ``warnings``."""
         for star in self.scan.stars:
-            self.warnings.append((star, f"'from ... import *' of {self.source} hides which names "
-                                        "come from it; import them by name and run again"))
+            self.warnings.append(
+                (
+                    star,
+                    f"'from ... import *' of {self.source} hides which names "
+                    "come from it; import them by name and run again",
+                )
+            )
         for b in self.scan.bindings:
             self.state[id(b)] = _BindingState()
         convs = [c for ref in self.scan.refs if (c := self._classify(ref)) is not None]
@@ -110,13 +115,19 @@ class Planner:
         if not binds:
             top = self.scan.module_scope.imports.get(name)
             if top and scope is not self.scan.module_scope and self._would_convert(ref, top[0]):
-                self._warn(ref.node, f"{name!r} here is a local name that shadows the import "
-                                     f"of {top[0].qual}; left unchanged")
+                self._warn(
+                    ref.node,
+                    f"{name!r} here is a local name that shadows the import "
+                    f"of {top[0].qual}; left unchanged",
+                )
             return None
         if name in scope.bound or len({b.qual for b in binds}) > 1:
             self._keep(binds)
-            self._warn(ref.node, f"{name!r} is bound both by an import of {binds[0].qual} and "
-                                 "by something else in the same scope; left unchanged")
+            self._warn(
+                ref.node,
+                f"{name!r} is bound both by an import of {binds[0].qual} and "
+                "by something else in the same scope; left unchanged",
+            )
             return None
         binding = self._pick(binds, ref)
         qual = binding.qual
@@ -126,21 +137,28 @@ class Planner:
             self.state[id(binding)].kept += 1
             if full == src:
                 if ref.ctx == "dynamic":
-                    self._warn(ref.node, f"dynamic attribute access on {src} cannot be "
-                                         "rewritten; use the names directly")
+                    self._warn(
+                        ref.node,
+                        f"dynamic attribute access on {src} cannot be "
+                        "rewritten; use the names directly",
+                    )
                 else:
-                    self._warn(ref.node, f"{src} is used as a value (passed, stored or "
-                                         "returned); its uses cannot be followed, rewrite by hand")
+                    self._warn(
+                        ref.node,
+                        f"{src} is used as a value (passed, stored or "
+                        "returned); its uses cannot be followed, rewrite by hand",
+                    )
             return None
-        attr = full[len(src) + 1:].split(".")[0]
+        attr = full[len(src) + 1 :].split(".")[0]
         rule = self.spec.rules.get(attr)
         if rule is None:
             self.state[id(binding)].kept += 1
             if attr in self.spec.refuse:
                 self._warn(ref.node, f"{src}.{attr} is not converted: {self.spec.refuse[attr]}")
             elif attr not in self.spec.keep:
-                self._warn(ref.node, f"{src}.{attr} is not in the spec {self.spec.path}; "
-                                     "left unchanged")
+                self._warn(
+                    ref.node, f"{src}.{attr} is not in the spec {self.spec.path}; left unchanged"
+                )
             return None
         depth = len(src.split(".")) + 2 - len(qual.split("."))  # chain parts naming src.attr
         node: cst.BaseExpression = ref.node
@@ -157,22 +175,30 @@ class Planner:
         if ref.ctx == "store":
             reason = f"assignment to {shown} (monkeypatching?) is left unchanged"
         elif ref.ctx == "dynamic" or (rule.call_only and not called):
-            reason = (f"{shown} is used without being called; {_target_text(rule)} takes "
-                      "different arguments, so rewrite this use by hand")
+            reason = (
+                f"{shown} is used without being called; {_target_text(rule)} takes "
+                "different arguments, so rewrite this use by hand"
+            )
         elif called and (rule.reshapes or rule.keywords or rule.require):
             assert ref.call is not None
             plan = plan_call(rule, ref.call, shown)
             if isinstance(plan, str):
                 reason, plan = plan, None
-        if reason is None and rule.target.module == BUILTINS:
-            if rule.target.expr in self.scan.other_bound:
-                reason = (f"{rule.target.expr!r} is rebound in this file, so {shown} cannot "
-                          "become the builtin; left unchanged")
+        if (
+            reason is None
+            and rule.target.module == BUILTINS
+            and rule.target.expr in self.scan.other_bound
+        ):
+            reason = (
+                f"{rule.target.expr!r} is rebound in this file, so {shown} cannot "
+                "become the builtin; left unchanged"
+            )
         if reason is not None:
             self.state[id(binding)].kept += 1
             self._warn(ref.node, reason)
             return None
         member = qual == f"{src}.{attr}"
+        assert not isinstance(plan, str)
         conv = _Conv(ref, binding, rule, node, trail, plan, member)
         self.state[id(binding)].convs.append(conv)
         return conv
@@ -189,7 +215,9 @@ class Planner:
 
     def _would_convert(self, ref: Ref, binding: Binding) -> bool:
         full = ".".join((binding.qual, *ref.parts[1:]))
-        attr = full[len(self.source) + 1:].split(".")[0] if full.startswith(self.source + ".") else ""
+        attr = (
+            full[len(self.source) + 1 :].split(".")[0] if full.startswith(self.source + ".") else ""
+        )
         return attr in self.spec.rules
 
     # -- names ---------------------------------------------------------------------
@@ -207,8 +235,9 @@ class Planner:
             root = module.split(".")[0]
             kinds = self.scan.other_bound.get(root, set())
             clash = any(not k.startswith(f"import {root}") for k in kinds)
-            if not clash and not any(b.name == root and root != self.source.split(".")[0]
-                                     for b in self.scan.bindings):
+            if not clash and not any(
+                b.name == root and root != self.source.split(".")[0] for b in self.scan.bindings
+            ):
                 answer = (module, True)
         self._module_refs[module] = answer
         return answer
@@ -219,8 +248,11 @@ class Planner:
     def _choose_locals(self) -> None:
         for b in self.scan.bindings:
             st = self.state[id(b)]
-            members = [c for c in st.convs if c.member and c.rule.target.simple
-                       and c.rule.target.module != BUILTINS]
+            members = [
+                c
+                for c in st.convs
+                if c.member and c.rule.target.simple and c.rule.target.module != BUILTINS
+            ]
             if not members:
                 continue
             target = members[0].rule.target
@@ -238,9 +270,12 @@ class Planner:
                 for c in members:
                     st.convs.remove(c)
                     st.kept += 1
-                    self._warn(c.ref.node, f"cannot import {target.module}.{t} next to the "
-                                           f"remaining {b.qual} import: the name {t!r} is taken; "
-                                           "left unchanged")
+                    self._warn(
+                        c.ref.node,
+                        f"cannot import {target.module}.{t} next to the "
+                        f"remaining {b.qual} import: the name {t!r} is taken; "
+                        "left unchanged",
+                    )
                 continue
             st.local = local
             st.needs.append(("from", target.module, t, local))
@@ -261,10 +296,13 @@ class Planner:
             if where is None:
                 st.kept += 1
                 st.convs.remove(conv)
-                self._warn(conv.ref.node, f"the name {target.module.split('.')[0]!r} is used for "
-                                          f"something else in this file, so {self.source}."
-                                          f"{rule.name} cannot become {_target_text(rule)}; "
-                                          "left unchanged")
+                self._warn(
+                    conv.ref.node,
+                    f"the name {target.module.split('.')[0]!r} is used for "
+                    f"something else in this file, so {self.source}."
+                    f"{rule.name} cannot become {_target_text(rule)}; "
+                    "left unchanged",
+                )
                 return
             prefix, needed = where
             if needed:
@@ -272,8 +310,8 @@ class Planner:
             new = cst.parse_expression(f"{prefix}.{target.expr}")
         if new is not None:
             old = conv.node
-            replacement = new.with_changes(lpar=old.lpar, rpar=old.rpar)
-            self._register(conv.trail, lambda _u, r=replacement: r)
+            replacement: cst.CSTNode = new.with_changes(lpar=old.lpar, rpar=old.rpar)
+            self._register(conv.trail, _constant(replacement))
         if conv.plan is not None and conv.ref.call is not None:
             call_trail = conv.ref.trail[:-1]
             assert call_trail[-1] is conv.ref.call
@@ -289,8 +327,9 @@ class Planner:
             states = [self.state[id(b)] for b in binds]
             if not any(st.convs for st in states):
                 continue
-            drop = {id(b.alias) for b, st in zip(binds, states, strict=True)
-                    if st.convs and not st.kept}
+            drop = {
+                id(b.alias) for b, st in zip(binds, states, strict=True) if st.convs and not st.kept
+            }
             needs: list[ImportKey] = []
             scope = binds[0].scope
             for st in states:
@@ -318,17 +357,29 @@ class Planner:
         smalls: list[cst.BaseSmallStatement] = []
         froms = [k for k in needs if k[0] == "from"]
         dropped = [a for a in names if id(a) in drop]
-        in_place = (not remaining and isinstance(stmt, cst.ImportFrom) and froms
-                    and len({k[1] for k in froms}) == 1 and len(froms) == len(dropped))
+        in_place = (
+            not remaining
+            and isinstance(stmt, cst.ImportFrom)
+            and froms
+            and len({k[1] for k in froms}) == 1
+            and len(froms) == len(dropped)
+        )
         if in_place:
             assert isinstance(stmt, cst.ImportFrom)
             aliases = [
-                a.with_changes(name=cst.Name(k[2]),
-                               asname=None if k[2] == k[3] else cst.AsName(name=cst.Name(k[3])))
+                a.with_changes(
+                    name=cst.Name(k[2]),
+                    asname=None if k[2] == k[3] else cst.AsName(name=cst.Name(k[3])),
+                )
                 for a, k in zip(dropped, froms, strict=True)
             ]
-            smalls.append(stmt.with_changes(module=_dotted(froms[0][1]), relative=(),
-                                            names=_commas(aliases, names[-1].comma)))
+            smalls.append(
+                stmt.with_changes(
+                    module=_dotted(froms[0][1]),
+                    relative=(),
+                    names=_commas(aliases, names[-1].comma),
+                )
+            )
             needs = [k for k in needs if k[0] != "from"]
         elif remaining:
             smalls.append(stmt.with_changes(names=_commas(remaining, names[-1].comma)))
@@ -339,8 +390,11 @@ class Planner:
 
             def build_line(updated: Any) -> Any:
                 if not smalls:
-                    return (updated.with_changes(body=[cst.Pass()]) if only_child
-                            else cst.RemoveFromParent())
+                    return (
+                        updated.with_changes(body=[cst.Pass()])
+                        if only_child
+                        else cst.RemoveFromParent()
+                    )
                 first = updated.with_changes(body=[smalls[0]])
                 if len(smalls) == 1:
                     return first
@@ -350,12 +404,20 @@ class Planner:
 
             self._register(b.trail[:-1], build_line)
         else:
+
             def build_small(updated: Any) -> Any:
                 if not smalls:
                     return cst.RemoveFromParent()
                 return cst.FlattenSentinel(smalls) if len(smalls) > 1 else smalls[0]
 
             self._register(b.trail, build_small)
+
+
+def _constant(node: cst.CSTNode) -> Build:
+    def build(_updated: Any) -> cst.CSTNode:
+        return node
+
+    return build
 
 
 def _target_text(rule: Rule) -> str:

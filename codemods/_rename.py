@@ -31,7 +31,9 @@ from ._scan import Scanner
 from ._spec import Spec, load_spec
 
 SPECS_DIR = Path(__file__).parent / "specs"
-Replacement = Callable[[cst.CSTNode], cst.CSTNode | cst.RemovalSentinel | cst.FlattenSentinel[cst.CSTNode]]
+Replacement = Callable[
+    [cst.CSTNode], cst.CSTNode | cst.RemovalSentinel | cst.FlattenSentinel[cst.CSTNode]
+]
 
 
 @functools.lru_cache(maxsize=32)
@@ -52,7 +54,10 @@ class SpecRenameCommand(VisitorBasedCodemodCommand):
     def add_args(arg_parser: argparse.ArgumentParser) -> None:
         """Add ``--spec PATH`` (default: the bundled spec)."""
         arg_parser.add_argument(
-            "--spec", dest="spec", default=None, metavar="PATH",
+            "--spec",
+            dest="spec",
+            default=None,
+            metavar="PATH",
             help="TOML spec describing the API mapping (default: the bundled spec)",
         )
 
@@ -110,8 +115,13 @@ class SpecRenameCommand(VisitorBasedCodemodCommand):
                 self._replace, self._ancestors = {}, set()
             problem = _compile_error(result, self.context.filename or "<codemod>")
             if problem is not None:
-                notes = [(tree, f"the rewritten file would not compile ({problem}); "
-                               "file left unchanged"), *notes]
+                notes = [
+                    (
+                        tree,
+                        f"the rewritten file would not compile ({problem}); file left unchanged",
+                    ),
+                    *notes,
+                ]
                 result = tree
         if notes:
             self._report(tree, notes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import libcst as cst
 
@@ -17,7 +18,13 @@ from ._spec import _CALL_ITEM, Rule
 
 Plan = Callable[[cst.Call], cst.Call]
 _PURE_LEAVES = (
-    cst.Name, cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.Ellipsis, cst.Lambda,
+    cst.Name,
+    cst.Integer,
+    cst.Float,
+    cst.Imaginary,
+    cst.SimpleString,
+    cst.Ellipsis,
+    cst.Lambda,
 )
 
 
@@ -55,8 +62,10 @@ def plan_call(rule: Rule, call: cst.Call, shown: str) -> Plan | str:
                 value = _literal(a.value)
                 if value not in allowed:
                     code = cst.Module([]).code_for_node(a.value)
-                    return (f"{shown}({kw}={code}) cannot be converted: only "
-                            f"{kw}={' or '.join(map(repr, allowed))} has the same meaning")
+                    return (
+                        f"{shown}({kw}={code}) cannot be converted: only "
+                        f"{kw}={' or '.join(map(repr, allowed))} has the same meaning"
+                    )
     renamed: list[tuple[int, str | None]] = []  # keyword args kept, with their new name
     if not rule.reshapes:
         for i, a in enumerate(args):
@@ -75,7 +84,9 @@ def plan_call(rule: Rule, call: cst.Call, shown: str) -> Plan | str:
             elif rest_name is not None:
                 rest.append(i)
             else:
-                return f"{shown}() takes {len(fixed)} positional argument(s), got more; left unchanged"
+                return (
+                    f"{shown}() takes {len(fixed)} positional argument(s), got more; left unchanged"
+                )
         elif a.star == "*":
             if rest_name is None or len(bound) < len(fixed):
                 return f"{shown}(*...) hides which argument is which; left unchanged"
@@ -112,8 +123,10 @@ def plan_call(rule: Rule, call: cst.Call, shown: str) -> Plan | str:
     order = [i for _, i, extra in items for i in (i, *extra)] + [i for i, _ in renamed]
     impure = [i for i in order if not _pure(args[i].value)]
     if impure != sorted(impure):
-        return (f"{shown}(): the new argument order would evaluate the arguments in a "
-                "different order; left unchanged")
+        return (
+            f"{shown}(): the new argument order would evaluate the arguments in a "
+            "different order; left unchanged"
+        )
     return _reshaper(items, renamed)
 
 
@@ -131,14 +144,18 @@ def _renamer(renamed: list[tuple[int, str | None]]) -> Plan:
     return apply
 
 
-def _reshaper(items: list[tuple[str, int, list[int]]], renamed: list[tuple[int, str | None]]) -> Plan:
+def _reshaper(
+    items: list[tuple[str, int, list[int]]], renamed: list[tuple[int, str | None]]
+) -> Plan:
     def apply(call: cst.Call) -> cst.Call:
         src = call.args
         out: list[cst.Arg] = []
         before = call.whitespace_before_args
         for kind, i, extra in items:
             a = src[i]
-            positional = a.with_changes(keyword=None, equal=cst.MaybeSentinel.DEFAULT)
+            positional = a.with_changes(
+                keyword=None, equal=cst.MaybeSentinel.DEFAULT, comma=cst.MaybeSentinel.DEFAULT
+            )
             if kind == "keep":
                 out.append(a)
             elif kind == "pos":
@@ -152,17 +169,23 @@ def _reshaper(items: list[tuple[str, int, list[int]]], renamed: list[tuple[int, 
                         inner[-1] = inner[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
                     wrapped = cst.Call(func=a.value, args=inner)
                     out.append(positional.with_changes(value=wrapped))
-            elif isinstance(a.value, cst.List | cst.Tuple) and not a.value.lpar:
+            elif isinstance(a.value, cst.Tuple) or (
+                isinstance(a.value, cst.List) and not a.value.lpar
+            ):
                 lit = a.value
-                if not out and isinstance(lit.lbracket if isinstance(lit, cst.List) else None, cst.LeftSquareBracket):
+                if not out and isinstance(
+                    lit.lbracket if isinstance(lit, cst.List) else None, cst.LeftSquareBracket
+                ):
                     assert isinstance(lit, cst.List)
                     if not _ws_text(before):
                         before = lit.lbracket.whitespace_after
                 for el in lit.elements:
-                    star = "*" if isinstance(el, cst.StarredElement) else ""
+                    star: Literal["", "*"] = "*" if isinstance(el, cst.StarredElement) else ""
                     out.append(cst.Arg(value=el.value, star=star, comma=el.comma))
                 if out and isinstance(lit, cst.List) and _ws_text(lit.rbracket.whitespace_before):
-                    out[-1] = out[-1].with_changes(whitespace_after_arg=lit.rbracket.whitespace_before)
+                    out[-1] = out[-1].with_changes(
+                        whitespace_after_arg=lit.rbracket.whitespace_before
+                    )
             else:
                 out.append(positional.with_changes(star="*"))
         for i, new in renamed:
@@ -190,10 +213,8 @@ def _fix_commas(out: Sequence[cst.Arg], src: Sequence[cst.Arg]) -> list[cst.Arg]
             a = a.with_changes(comma=slot.comma, whitespace_after_arg=slot.whitespace_after_arg)
         elif last:
             tail = src[-1] if src else None
-            comma = tail.comma if tail is not None else cst.MaybeSentinel.DEFAULT
-            if isinstance(a.comma, cst.Comma):
-                comma = a.comma
-            a = a.with_changes(comma=comma)
+            if not isinstance(a.comma, cst.Comma):  # keep a spread list's trailing comma
+                a = a.with_changes(comma=tail.comma if tail else cst.MaybeSentinel.DEFAULT)
             if tail is not None and not _ws_text(a.whitespace_after_arg):
                 a = a.with_changes(whitespace_after_arg=tail.whitespace_after_arg)
         elif not isinstance(a.comma, cst.Comma):

@@ -24,9 +24,28 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 
 _SKIP_PREFIXES = (
-    "whitespace", "lpar", "rpar", "comma", "semicolon", "leading_lines", "trailing_whitespace",
-    "header", "footer", "lbracket", "rbracket", "lbrace", "rbrace", "operator", "equal",
-    "colon", "dot", "asynchronous", "newline", "indent", "first_line", "lines_after_decorators",
+    "whitespace",
+    "lpar",
+    "rpar",
+    "comma",
+    "semicolon",
+    "leading_lines",
+    "trailing_whitespace",
+    "header",
+    "footer",
+    "lbracket",
+    "rbracket",
+    "lbrace",
+    "rbrace",
+    "operator",
+    "equal",
+    "colon",
+    "dot",
+    "asynchronous",
+    "newline",
+    "indent",
+    "first_line",
+    "lines_after_decorators",
 )
 _FIELDS: dict[type[cst.CSTNode], tuple[str, ...]] = {}
 _DYNAMIC = frozenset({"getattr", "hasattr", "setattr", "delattr", "vars", "dir"})
@@ -149,8 +168,12 @@ class Scanner:
                     if isinstance(small, cst.Import | cst.ImportFrom):
                         found.update(b[0] for b in self._import_names(small))
             elif isinstance(stmt, cst.If | cst.Try | cst.With | cst.For | cst.While):
-                for block in (stmt.body, getattr(stmt, "orelse", None),
-                              *getattr(stmt, "handlers", ()), getattr(stmt, "finalbody", None)):
+                for block in (
+                    stmt.body,
+                    getattr(stmt, "orelse", None),
+                    *getattr(stmt, "handlers", ()),
+                    getattr(stmt, "finalbody", None),
+                ):
                     inner = getattr(block, "body", None)
                     if isinstance(inner, cst.BaseSuite):
                         inner = getattr(inner, "body", ())
@@ -162,7 +185,7 @@ class Scanner:
         self, node: cst.Import | cst.ImportFrom
     ) -> list[tuple[str, str, str, cst.ImportAlias]]:
         """Return (local, qual, path, alias) for each related binding of ``node``."""
-        out = []
+        out: list[tuple[str, str, str, cst.ImportAlias]] = []
         if isinstance(node, cst.Import):
             for alias in node.names:
                 dotted = get_full_name_for_node(alias.name) or ""
@@ -176,8 +199,10 @@ class Scanner:
             return out
         base = get_full_name_for_node(node.module) or ""
         for alias in node.names:
-            qual = f"{base}.{alias.name.value}" if isinstance(alias.name, cst.Name) else ""
-            if qual and self.related(qual):
+            if not isinstance(alias.name, cst.Name):
+                continue
+            qual = f"{base}.{alias.name.value}"
+            if self.related(qual):
                 local = _asname(alias) if alias.asname is not None else alias.name.value
                 out.append((local, qual, base, alias))
         return out
@@ -201,9 +226,14 @@ class Scanner:
         self.out.names.add(name)
         self.out.other_bound.setdefault(name, set()).add(what)
 
-    def _ref(self, parts: tuple[str, ...], node: cst.Name | cst.Attribute,
-             trail: tuple[cst.CSTNode, ...], call: cst.Call | None = None,
-             ctx: Literal["load", "store", "dynamic"] = "load") -> None:
+    def _ref(
+        self,
+        parts: tuple[str, ...],
+        node: cst.Name | cst.Attribute,
+        trail: tuple[cst.CSTNode, ...],
+        call: cst.Call | None = None,
+        ctx: Literal["load", "store", "dynamic"] = "load",
+    ) -> None:
         self.out.names.add(parts[0])
         if parts[0] in self._interesting:
             self.out.refs.append(Ref(parts, node, self.scope, trail, call, ctx))
@@ -367,8 +397,11 @@ class Scanner:
             self.stack.append(t)
             self._target(t.target)
             self.stack.pop()
-            if (self.scope.kind == "module" and isinstance(t.target, cst.Name)
-                    and t.target.value == "__all__"):
+            if (
+                self.scope.kind == "module"
+                and isinstance(t.target, cst.Name)
+                and t.target.value == "__all__"
+            ):
                 self.out.has_all = True
         self._load(node.value)
 

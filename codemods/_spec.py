@@ -103,7 +103,9 @@ def _target(path: str, key: str, value: Any, default_module: str) -> Target:
     if not _DOTTED.match(module):
         raise _fail(path, key, f"target module {module!r} is not a dotted module name")
     head = expr.split("(", 1)[0]
-    if not _DOTTED.match(head) or (expr != head and not re.match(r"^\w+(\.\w+)*\(\)(\.\w+)+$", expr)):
+    if not _DOTTED.match(head) or (
+        expr != head and not re.match(r"^\w+(\.\w+)*\(\)(\.\w+)+$", expr)
+    ):
         raise _fail(
             path, key, f"target {text!r} must be 'name', 'module:name' or 'module:f().attr'"
         )
