@@ -26,9 +26,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ._connection import Connection
+from ._coroutines import _as_coroutine
 from ._errors import ConnectError, ConnectRefusedError, Timeout
-from ._scheduler import Future, Scheduler, get_scheduler, monotonic
-from ._tasks import Task, _as_coroutine
+from ._futures import Future
+from ._scheduler import Scheduler, get_scheduler, monotonic
+from ._tasks import Task
 
 __all__ = ["Listener", "connect", "listen"]
 

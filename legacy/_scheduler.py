@@ -1,4 +1,4 @@
-"""The scheduler: a ready queue, a timer heap and a selector, plus ``Future``.
+"""The scheduler: a ready queue, a timer heap and a selector.
 
 Theory of operation
 -------------------
@@ -17,38 +17,34 @@ turn of the loop (``_run_once``):
 4. runs the callbacks that were ready at the start of the step (a ``deque``),
    so a callback that schedules another one cannot starve I/O.
 
-A ``Future`` completes once; its done callbacks are then scheduled with
-``call_soon(fn, future)``. Awaiting a pending ``Future`` yields the future
-itself to the ``Task`` driving the coroutine (see ``_tasks``), which resumes
-when it completes. An exception escaping a callback goes to the exception
+An exception escaping a callback goes to the exception
 handler (default: log to the ``legacy.runtime`` logger) and the loop goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import selectors
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from ._errors import Cancelled
+from ._futures import Future, Handle
 
 if TYPE_CHECKING:
     from ._tasks import Task
 
 __all__ = ["Future", "Handle", "Scheduler", "get_scheduler", "monotonic"]
 
-T = TypeVar("T")
 ExceptionHandler = Callable[[BaseException, "Task[Any] | None"], None]
 
 logger = logging.getLogger("legacy.runtime")
 monotonic = time.monotonic
 
-_PENDING, _FINISHED, _CANCELLED = 0, 1, 2
 _EVENT_READ, _EVENT_WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 _current: Scheduler | None = None
 
@@ -65,154 +61,6 @@ def get_scheduler() -> Scheduler:
     return _current
 
 
-class Handle:
-    """A scheduled callback; ``cancel()`` stops it from running if it has not run yet."""
-
-    __slots__ = ("_args", "_cancelled", "_fn", "_sched", "when")
-
-    def __init__(self, fn: Callable[..., object], args: tuple[Any, ...]) -> None:
-        self._fn = fn
-        self._args = args
-        self._cancelled = False
-        self._sched: Scheduler | None = None
-        self.when = 0.0
-
-    def cancel(self) -> None:
-        """Stop the callback from running; idempotent, harmless after it ran."""
-        if not self._cancelled:
-            self._cancelled = True
-            if self._sched is not None:
-                self._sched._timer_cancelled()
-
-    def cancelled(self) -> bool:
-        """Return True if ``cancel()`` was called."""
-        return self._cancelled
-
-    def __repr__(self) -> str:
-        state = " cancelled" if self._cancelled else ""
-        return f"<Handle {getattr(self._fn, '__qualname__', self._fn)!s}{state}>"
-
-
-class Future(Generic[T]):
-    """A result that arrives later; awaitable from ``async def`` and ``@coroutine`` generators.
-
-    Done callbacks are called as ``fn(future)`` through the scheduler, never
-    synchronously from ``set_result``.
-    """
-
-    __slots__ = (
-        "__weakref__",
-        "_callbacks",
-        "_exception",
-        "_log_exc",
-        "_result",
-        "_sched",
-        "_state",
-    )
-
-    def __init__(self, scheduler: Scheduler | None = None) -> None:
-        self._sched = scheduler if scheduler is not None else _current
-        self._state = _PENDING
-        self._result: T | None = None
-        self._exception: BaseException | None = None
-        self._callbacks: list[Callable[[Future[T]], object]] = []
-        self._log_exc = False
-
-    def done(self) -> bool:
-        """Return True once a result, an exception or a cancellation is set."""
-        return self._state != _PENDING
-
-    def cancelled(self) -> bool:
-        """Return True if the future was cancelled."""
-        return self._state == _CANCELLED
-
-    def result(self) -> T:
-        """Return the result; raise the exception, ``Cancelled``, or ``RuntimeError`` if pending."""
-        state = self._state
-        if state == _FINISHED:
-            self._log_exc = False
-            if self._exception is not None:
-                raise self._exception
-            return self._result  # type: ignore[return-value]
-        if state == _CANCELLED:
-            raise Cancelled(f"{self!r} was cancelled")
-        raise RuntimeError(f"{self!r} has no result yet; await it first")
-
-    def exception(self) -> BaseException | None:
-        """Return the exception (None on success); raise ``Cancelled`` or ``RuntimeError``."""
-        if self._state == _CANCELLED:
-            raise Cancelled(f"{self!r} was cancelled")
-        if self._state == _PENDING:
-            raise RuntimeError(f"{self!r} has no exception yet; await it first")
-        self._log_exc = False
-        return self._exception
-
-    def add_done_callback(self, fn: Callable[[Future[T]], object]) -> None:
-        """Call ``fn(future)`` once done (scheduled with ``call_soon`` if already done)."""
-        if self._state == _PENDING:
-            self._callbacks.append(fn)
-        else:
-            self._scheduler().call_soon(fn, self)
-
-    def remove_done_callback(self, fn: Callable[[Future[T]], object]) -> int:
-        """Remove every registration of ``fn``; return how many were removed."""
-        before = len(self._callbacks)
-        self._callbacks = [cb for cb in self._callbacks if cb != fn]
-        return before - len(self._callbacks)
-
-    def set_result(self, result: T) -> None:
-        """Complete with ``result``; raises ``RuntimeError`` if already done."""
-        if self._state != _PENDING:
-            raise RuntimeError(f"{self!r} is already done; set_result({result!r}) is not allowed")
-        self._result = result
-        self._state = _FINISHED
-        if self._callbacks:
-            self._schedule_callbacks()
-
-    def set_exception(self, exception: BaseException) -> None:
-        """Fail with ``exception`` (an instance); raises ``RuntimeError`` if already done."""
-        if self._state != _PENDING:
-            raise RuntimeError(f"{self!r} is already done; set_exception({exception!r}) failed")
-        if isinstance(exception, Cancelled):
-            raise TypeError("use cancel() instead of set_exception(Cancelled())")
-        self._exception = exception
-        self._state = _FINISHED
-        self._log_exc = True
-        if self._callbacks:
-            self._schedule_callbacks()
-
-    def cancel(self) -> bool:
-        """Cancel the future; return False if it was already done."""
-        if self._state != _PENDING:
-            return False
-        self._state = _CANCELLED
-        if self._callbacks:
-            self._schedule_callbacks()
-        return True
-
-    def _scheduler(self) -> Scheduler:
-        if self._sched is None:
-            self._sched = get_scheduler()
-        return self._sched
-
-    def _schedule_callbacks(self) -> None:
-        callbacks, self._callbacks = self._callbacks, []
-        ready = self._scheduler()._ready
-        for fn in callbacks:
-            ready.append(Handle(fn, (self,)))
-
-    def __await__(self) -> Generator[Any, None, T]:
-        if self._state == _PENDING:
-            yield self
-        return self.result()
-
-    __iter__ = __await__  # `yield from fut` in plain generators
-
-    def __repr__(self) -> str:
-        state = ("pending", "finished", "cancelled")[self._state]
-        return f"<{type(self).__name__} {state} at {id(self):#x}>"
-
-
 class Scheduler:
     """The event loop behind ``run()``; see the module docstring."""
 
@@ -222,11 +70,13 @@ class Scheduler:
         self._timer_seq = 0
         self._ncancelled = 0
         self._selector = selectors.DefaultSelector()
-        self._fds: dict[int, list[Any]] = {}  # fd -> [mask, reader, writer]
+        self._fds: dict[int, list[Any]] = {}  # fd -> [mask, reader, writer, fileobj]
         self._tasks: set[Task[Any]] = set()
         self._resources: set[Any] = set()  # open sockets' owners, closed at shutdown
         self._handler: ExceptionHandler = _default_handler
         self._closed = False
+        self._current_task: Task[Any] | None = None
+        self._wakeup: tuple[socket.socket, socket.socket] | None = None
 
     def time(self) -> float:
         """Return the scheduler's clock (``time.monotonic``)."""
@@ -282,12 +132,17 @@ class Scheduler:
     def _register(
         self, sock: socket.socket | int, slot: int, callback: Callable[[], object]
     ) -> None:
+        if self._closed:
+            raise RuntimeError("the legacy scheduler has finished; its run() returned")
         fd = sock if isinstance(sock, int) else sock.fileno()
         if fd < 0:
             raise ValueError(f"cannot watch a closed socket ({sock!r})")
         entry = self._fds.get(fd)
+        if entry is not None and _is_stale(entry[3], sock):
+            self._drop(fd)  # a closed socket left registered; its fd number was reused
+            entry = None
         if entry is None:
-            entry = [slot, None, None]
+            entry = [slot, None, None, sock]
             entry[slot] = callback
             self._selector.register(fd, slot, entry)
             self._fds[fd] = entry
@@ -298,18 +153,64 @@ class Scheduler:
                 self._selector.modify(fd, entry[0], entry)
 
     def _unregister(self, sock: socket.socket | int, slot: int) -> bool:
+        if self._closed:
+            return False
         fd = sock if isinstance(sock, int) else sock.fileno()
+        if fd < 0:  # closed already: find it by identity
+            fd = next((f for f, e in self._fds.items() if e[3] is sock), -1)
         entry = self._fds.get(fd)
         if entry is None or not entry[0] & slot:
             return False
         entry[slot] = None
         entry[0] &= ~slot
         if entry[0]:
-            self._selector.modify(fd, entry[0], entry)
+            try:
+                self._selector.modify(fd, entry[0], entry)
+            except OSError:  # the fd was closed under us: forget it entirely
+                self._drop(fd)
         else:
-            del self._fds[fd]
-            self._selector.unregister(fd)
+            self._drop(fd)
         return True
+
+    def _drop(self, fd: int) -> None:
+        del self._fds[fd]
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self._selector.unregister(fd)
+
+    def enable_threads(self) -> None:
+        """Prepare ``call_soon_threadsafe`` (a wake-up socket pair); idempotent."""
+        if self._wakeup is None:
+            pair = socket.socketpair()
+            for end in pair:
+                end.setblocking(False)
+            self._wakeup = pair
+            self.add_reader(pair[0], self._drain_wakeup)
+
+    def call_soon_threadsafe(self, fn: Callable[..., object], *args: Any) -> Handle:
+        """Like ``call_soon``, but callable from any thread; wakes the scheduler up.
+
+        Raises ``RuntimeError`` unless ``enable_threads()`` was called first
+        (from the scheduler's thread).
+        """
+        wakeup = self._wakeup
+        if wakeup is None:
+            raise RuntimeError(
+                "call Scheduler.enable_threads() from the scheduler's thread before "
+                "calling call_soon_threadsafe() from other threads"
+            )
+        handle = Handle(fn, args)
+        self._ready.append(handle)  # deque.append is atomic
+        with contextlib.suppress(OSError):  # full: the scheduler is awake anyway
+            wakeup[1].send(b"\0")
+        return handle
+
+    def _drain_wakeup(self) -> None:
+        assert self._wakeup is not None
+        try:
+            while self._wakeup[0].recv(4096):
+                pass
+        except OSError:
+            pass
 
     def _timer_cancelled(self) -> None:
         self._ncancelled += 1
@@ -323,6 +224,15 @@ class Scheduler:
             self._handler(exc, task)
         except Exception:
             logger.exception("the legacy exception handler itself failed on %r", exc)
+
+    def _close(self) -> None:
+        if self._wakeup is not None:
+            self.remove_reader(self._wakeup[0])
+            for end in self._wakeup:
+                end.close()
+        self._selector.close()
+        self._fds.clear()
+        self._closed = True
 
     def _run_once(self) -> None:
         ready, timers = self._ready, self._timers
@@ -368,6 +278,12 @@ class Scheduler:
                 raise
             except BaseException as exc:
                 self._report(exc, None)
+
+
+def _is_stale(registered: object, sock: object) -> bool:
+    return (
+        registered is not sock and isinstance(registered, socket.socket) and registered.fileno() < 0
+    )
 
 
 def _default_handler(exc: BaseException, task: Task[Any] | None) -> None:

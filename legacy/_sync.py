@@ -18,7 +18,8 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from ._errors import Cancelled
-from ._scheduler import Future, get_scheduler
+from ._futures import Future
+from ._scheduler import get_scheduler
 
 __all__ = ["Channel", "ChannelEmpty", "ChannelFull", "Event", "Lock"]
 

@@ -1,4 +1,4 @@
-"""Tasks and the task-level API: ``run``, ``spawn``, ``sleep``, ``wait_all``, ``with_timeout``.
+"""Tasks: ``Task``, ``run``, ``spawn``, ``current_task``.
 
 Theory of operation
 -------------------
@@ -13,10 +13,6 @@ returns its result or raises its exception inside the coroutine.
 its await point); if there is none it sets a flag and the next step throws
 ``Cancelled`` in. A coroutine may catch ``Cancelled`` and go on.
 
-Generator coroutines (``@coroutine``) are wrapped: calling one returns a
-native coroutine that drives the generator (``aw = gen.send(value)`` then
-``value = await aw``), throwing exceptions, ``Cancelled`` included, back in.
-
 A task that fails while nobody retrieves its exception (``result()``,
 ``exception()``, awaiting it) is reported to the scheduler's exception handler
 when it is garbage collected or when ``run()`` ends, whichever comes first.
@@ -24,27 +20,18 @@ when it is garbage collected or when ``run()`` ends, whichever comes first.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
-from types import GeneratorType
+from collections.abc import Coroutine
 from typing import Any, ParamSpec, TypeVar
 
 from . import _scheduler
-from ._errors import Cancelled, Timeout
-from ._scheduler import Future, Handle, Scheduler, get_scheduler, monotonic
+from ._coroutines import _as_coroutine
+from ._errors import Cancelled
+from ._futures import Future, Handle
+from ._scheduler import Scheduler, get_scheduler
 
-__all__ = [
-    "Task",
-    "call_later",
-    "coroutine",
-    "run",
-    "sleep",
-    "spawn",
-    "wait_all",
-    "with_timeout",
-]
+__all__ = ["Task", "current_task", "run", "spawn"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -84,6 +71,8 @@ class Task(Future[T]):
             self._must_cancel = False
             exc = Cancelled(f"task {self.name!r} was cancelled")
         self._waiter = None
+        sched = self._sched
+        sched._current_task = self  # type: ignore[union-attr]
         try:
             yielded = self._coro.send(None) if exc is None else self._coro.throw(exc)
         except StopIteration as stop:
@@ -124,6 +113,8 @@ class Task(Future[T]):
                     "coroutine (asyncio futures do not work on the legacy runtime)"
                 )
                 self._sched._ready.append(Handle(self._step, (bad,)))  # type: ignore[union-attr]
+        finally:
+            sched._current_task = None  # type: ignore[union-attr]
 
     def _wakeup(self, _future: Future[Any]) -> None:
         self._step()
@@ -151,91 +142,6 @@ class Task(Future[T]):
 _failed: weakref.WeakKeyDictionary[Scheduler, weakref.WeakSet[Task[Any]]] = (
     weakref.WeakKeyDictionary()
 )
-
-
-def coroutine(fn: Callable[P, Any]) -> Callable[P, Coroutine[Any, Any, Any]]:
-    """Turn a generator function (``x = yield aw``; ``return x``) into a coroutine function.
-
-    Calling the result returns a native coroutine, so it can be awaited from
-    ``async def``, passed to ``spawn``/``run``, or yielded from another
-    generator. The generator may yield a ``Future``/``Task``, a coroutine, a
-    list or tuple of awaitables (waited with ``wait_all``), or ``None`` (yield
-    to other tasks once). A plain function is wrapped too; its return value
-    becomes the coroutine's result.
-    """
-
-    @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-        result = fn(*args, **kwargs)
-        if isinstance(result, GeneratorType):
-            return await _drive(result)
-        return result
-
-    wrapper.__legacy_coroutine__ = True  # type: ignore[attr-defined]
-    return wrapper
-
-
-async def _drive(gen: Generator[Any, Any, T]) -> T:
-    """Run a generator coroutine: await what it yields, send results and throw errors back."""
-    try:
-        yielded = gen.send(None)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    while True:
-        try:
-            value = await _awaitable(yielded)
-        except GeneratorExit:
-            gen.close()
-            raise
-        except BaseException as exc:
-            try:
-                yielded = gen.throw(exc)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-        else:
-            try:
-                yielded = gen.send(value)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-
-
-class _YieldOnce:
-    __slots__ = ()
-
-    def __await__(self) -> Generator[None, None, None]:
-        yield None
-
-
-def _awaitable(obj: Any) -> Awaitable[Any]:
-    if isinstance(obj, Future) or inspect.isawaitable(obj):
-        return obj
-    if obj is None:
-        return _YieldOnce()
-    if isinstance(obj, GeneratorType):
-        return _drive(obj)
-    if isinstance(obj, list | tuple):
-        return wait_all(obj)
-    raise TypeError(f"a legacy coroutine yielded {obj!r}; yield a Future, Task or coroutine")
-
-
-def _as_coroutine(obj: Any) -> Coroutine[Any, Any, Any]:
-    if inspect.iscoroutine(obj):
-        return obj
-    if isinstance(obj, GeneratorType):
-        return _drive(obj)
-    if inspect.isawaitable(obj):
-
-        async def await_it() -> Any:
-            return await obj
-
-        return await_it()
-    raise TypeError(f"expected a coroutine, a generator or an awaitable, got {obj!r}")
-
-
-def _ensure_future(obj: Any, sched: Scheduler) -> Future[Any]:
-    if isinstance(obj, Future):
-        return obj
-    return Task(_as_coroutine(obj), sched)
 
 
 def run(main: Any, *args: Any) -> Any:
@@ -282,12 +188,19 @@ def _shutdown(sched: Scheduler) -> None:
             sched._run_once()
     for resource in list(sched._resources):
         resource.close()
-    sched._selector.close()
-    sched._closed = True
+    sched._close()
     for task in list(_failed.pop(sched, ())):
         if task._log_exc and task._exception is not None:
             task._log_exc = False
             sched._report(task._exception, task)
+
+
+def current_task() -> Task[Any] | None:
+    """Return the task running the caller (None in a plain callback).
+
+    Raises ``RuntimeError`` outside ``run()``.
+    """
+    return get_scheduler()._current_task
 
 
 def spawn(coro: Any, *, name: str = "") -> Task[Any]:
@@ -302,98 +215,3 @@ def spawn(coro: Any, *, name: str = "") -> Task[Any]:
             coro.close()  # no "never awaited" warning on top of the real error
         raise
     return Task(_as_coroutine(coro), sched, name=name)
-
-
-def call_later(delay: float, fn: Callable[..., object], *args: Any) -> Handle:
-    """Call ``fn(*args)`` after ``delay`` seconds; the returned handle has ``cancel()``."""
-    return get_scheduler().call_later(delay, fn, *args)
-
-
-def _resolve(fut: Future[Any], value: Any) -> None:
-    if fut._state == 0:
-        fut.set_result(value)
-
-
-async def sleep(seconds: float, result: T | None = None) -> T | None:
-    """Suspend the calling task for ``seconds`` (0: just let other tasks run)."""
-    if seconds <= 0:
-        await _YieldOnce()
-        return result
-    sched = get_scheduler()
-    fut: Future[T | None] = Future(sched)
-    handle = sched.call_at(monotonic() + seconds, _resolve, fut, result)
-    try:
-        return await fut
-    finally:
-        handle.cancel()
-
-
-async def wait_all(aws: Iterable[Any]) -> list[Any]:
-    """Wait for every awaitable; return their results in the order given.
-
-    The first failure (in completion order) propagates and the others are
-    cancelled (not waited for). Cancelling the caller cancels them all.
-    """
-    sched = get_scheduler()
-    futures = [_ensure_future(aw, sched) for aw in aws]
-    if not futures:
-        return []
-    waiter: Future[Future[Any] | None] = Future(sched)
-    remaining = len(futures)
-
-    def on_done(fut: Future[Any]) -> None:
-        nonlocal remaining
-        remaining -= 1
-        failed = fut.cancelled() or fut.exception() is not None
-        if waiter._state == 0 and (failed or remaining == 0):
-            waiter.set_result(fut if failed else None)
-
-    for fut in futures:
-        fut.add_done_callback(on_done)
-    try:
-        first_failed = await waiter
-    except Cancelled:
-        for fut in futures:
-            fut.cancel()
-        raise
-    if first_failed is not None:
-        for fut in futures:
-            fut.cancel()
-        first_failed.result()
-    return [fut.result() for fut in futures]
-
-
-async def with_timeout(seconds: float, aw: Any) -> Any:
-    """Await ``aw`` for at most ``seconds``; on expiry cancel it and raise ``Timeout``.
-
-    The inner work has finished (its ``finally`` blocks ran) by the time
-    ``Timeout`` is raised. Cancelling the caller cancels the inner work.
-    """
-    sched = get_scheduler()
-    inner = _ensure_future(aw, sched)
-    if inner._state != 0:
-        return inner.result()
-    waiter: Future[None] = Future(sched)
-
-    def on_done(_fut: Future[Any]) -> None:
-        _resolve(waiter, None)
-
-    inner.add_done_callback(on_done)
-    timer = sched.call_later(seconds, _resolve, waiter, None)
-    try:
-        await waiter
-    except Cancelled:
-        inner.cancel()
-        raise
-    finally:
-        timer.cancel()
-    if inner._state != 0:
-        return inner.result()
-    inner.cancel()
-    if isinstance(inner, Task):
-        done: Future[None] = Future(sched)
-        inner.add_done_callback(lambda _fut: _resolve(done, None))
-        await done
-    if inner.cancelled() or inner._state == 0:
-        raise Timeout(f"operation did not finish within {seconds!r} seconds and was cancelled")
-    return inner.result()

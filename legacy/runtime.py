@@ -17,6 +17,7 @@ the private modules; this module is the public surface::
 from __future__ import annotations
 
 from ._connection import Connection
+from ._coroutines import coroutine
 from ._errors import (
     Cancelled,
     ConnectError,
@@ -27,10 +28,12 @@ from ._errors import (
     PeerResetError,
     Timeout,
 )
+from ._futures import Future, Handle
 from ._net import Listener, connect, listen
-from ._scheduler import Future, Handle, Scheduler, get_scheduler, monotonic
+from ._ops import call_later, sleep, wait_all, with_timeout
+from ._scheduler import Scheduler, get_scheduler, monotonic
 from ._sync import Channel, ChannelEmpty, ChannelFull, Event, Lock
-from ._tasks import Task, call_later, coroutine, run, sleep, spawn, wait_all, with_timeout
+from ._tasks import Task, current_task, run, spawn
 
 __all__ = [
     "Cancelled",
@@ -55,6 +58,7 @@ __all__ = [
     "call_later",
     "connect",
     "coroutine",
+    "current_task",
     "get_scheduler",
     "listen",
     "monotonic",

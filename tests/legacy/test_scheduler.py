@@ -372,3 +372,74 @@ def test_awaiting_something_foreign_raises_a_clear_type_error() -> None:
 
     with pytest.raises(TypeError, match="await a legacy Future"):
         runtime.run(main)
+
+
+def test_current_task_names_the_running_task() -> None:
+    async def child() -> runtime.Task[Any] | None:
+        return runtime.current_task()
+
+    async def main() -> None:
+        task = runtime.spawn(child())
+        assert await task is task
+        assert runtime.current_task() is not task and runtime.current_task() is not None
+        seen: list[Any] = []
+        runtime.get_scheduler().call_soon(lambda: seen.append(runtime.current_task()))
+        await runtime.sleep(0)
+        assert seen == [None]
+
+    runtime.run(main)
+
+
+def test_call_soon_threadsafe_wakes_a_sleeping_scheduler() -> None:
+    import threading
+
+    async def main() -> str:
+        sched = runtime.get_scheduler()
+        with pytest.raises(RuntimeError, match="enable_threads"):
+            sched.call_soon_threadsafe(print)
+        sched.enable_threads()
+        fut = sched.create_future()
+        thread = threading.Thread(
+            target=lambda: sched.call_soon_threadsafe(fut.set_result, "from thread")
+        )
+        thread.start()
+        try:
+            return await runtime.with_timeout(10.0, fut)  # type: ignore[no-any-return]
+        finally:
+            thread.join()
+
+    assert runtime.run(main) == "from thread"
+
+
+def test_reader_and_writer_callbacks_and_stale_registrations() -> None:
+    import socket
+
+    async def main() -> None:
+        sched = runtime.get_scheduler()
+        left, right = socket.socketpair()
+        readable = sched.create_future()
+        sched.add_reader(left, lambda: readable.done() or readable.set_result(left.recv(10)))
+        writable = sched.create_future()
+        sched.add_writer(left, lambda: writable.done() or writable.set_result(True))
+        assert await runtime.with_timeout(10.0, writable) is True
+        assert sched.remove_writer(left) and not sched.remove_writer(left)
+        right.send(b"ping")
+        assert await runtime.with_timeout(10.0, readable) == b"ping"
+        fd = left.fileno()
+        left.close()  # closed while still registered for reading...
+        assert sched.remove_reader(left)  # ...is still found and unregistered
+        assert fd not in sched._fds
+        # A closed socket left registered must not break a new socket reusing its fd.
+        a, b = socket.socketpair()
+        sched.add_reader(a, lambda: None)
+        a.close()
+        c, d = socket.socketpair()
+        got = sched.create_future()
+        sched.add_reader(c, lambda: got.done() or got.set_result(c.recv(10)))
+        d.send(b"new")
+        assert await runtime.with_timeout(10.0, got) == b"new"
+        sched.remove_reader(c)
+        for s in (right, b, c, d):
+            s.close()
+
+    runtime.run(main)
