@@ -21,6 +21,7 @@ import difflib
 import importlib
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,9 +67,14 @@ def load_command(name: str) -> type[Codemod]:
     """
     import codemods
 
-    registry: dict[str, type[Codemod]] = dict(getattr(codemods, "CODEMODS", {}))
+    registry: Mapping[str, type[Codemod]] = getattr(codemods, "CODEMODS", {})
     if name in registry:
-        return registry[name]
+        try:
+            return registry[name]
+        except Exception as exc:  # the codemod's own module fails to import
+            raise LookupError(
+                f"codemod {name!r} is unavailable: {type(exc).__name__}: {exc}"
+            ) from exc
     if "." in name:
         module_name, _, class_name = name.rpartition(".")
         try:
