@@ -132,7 +132,7 @@ def test_max_idle_and_max_lifetime_recycle(run: Any) -> None:
                 pool = shims.ConnectionPool(dial, **kwargs)
                 closed: list[str | None] = []
                 async with pool.acquire() as conn:
-                    conn.on_close(lambda c: closed.append(c.close_reason))
+                    conn.on_close(lambda c, log=closed: log.append(c.close_reason))
                 await shims.sleep(0.1)  # let the limit pass (no race: 2x the limit)
                 async with pool.acquire() as fresh:
                     assert fresh is not conn
