@@ -241,7 +241,10 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
         if action == "drop_loop":
             args = [a for a in updated_node.args if a.keyword is None or a.keyword.value != "loop"]
             if args and updated_node.args[-1] not in args:
-                args[-1] = args[-1].with_changes(comma=updated_node.args[-1].comma)
+                last = updated_node.args[-1]
+                args[-1] = args[-1].with_changes(
+                    comma=last.comma, whitespace_after_arg=last.whitespace_after_arg
+                )
             return updated_node.with_changes(args=args)
         if action == "ensure_future":
             inner = updated_node.with_changes(lpar=(), rpar=())

@@ -136,9 +136,9 @@ class TestFileGuarantees:
         )
         _, out, _ = run_codemod(source, "legacy")
         assert out.encoding in ("latin-1", "iso-8859-1")
-        assert out.bytes == ("# -*- coding: latin-1 -*-\n" + LEGACY_OUT + "NAME = 'caf\xe9'\n").encode(
-            "latin-1"
-        )
+        assert out.bytes == (
+            "# -*- coding: latin-1 -*-\n" + LEGACY_OUT + "NAME = 'caf\xe9'\n"
+        ).encode("latin-1")
 
     @pytest.mark.parametrize("preset", sorted(PRESETS))
     def test_untouched_file_is_the_same_tree(self, preset: str) -> None:
@@ -153,7 +153,9 @@ class TestFileGuarantees:
         tree, out, warnings = run_codemod(source, "legacy")
         assert out is tree
         assert len(warnings) == 1
-        assert re.fullmatch(r"line \d+: the converted file would not compile .*; left unchanged", warnings[0])
+        assert re.fullmatch(
+            r"line \d+: the converted file would not compile .*; left unchanged", warnings[0]
+        )
 
     def test_warning_lines_are_the_offending_lines(self) -> None:
         source = (

@@ -235,7 +235,9 @@ class TestConsumers(GenCase):
                 value = await Waiter()
                 return value
             """,
-            [r"^line 3: kept '_wait' a generator with @types.coroutine: __await__ consumes it with yield from \(line 10\)"],
+            [
+                r"^line 3: kept '_wait' a generator with @types.coroutine: __await__ consumes it with yield from \(line 10\)"
+            ],
         )
 
     def test_kept_generator_may_still_yield_from_native_coroutines(self) -> None:
@@ -307,6 +309,35 @@ class TestLoopArgument(GenCase):
             """,
         )
 
+    def test_dropping_the_last_argument_keeps_the_layout(self) -> None:
+        self.convert(
+            """
+            import asyncio
+
+            async def main(loop):
+                await asyncio.gather(
+                    first(),
+                    second(),
+                    loop=loop,
+                )
+                await asyncio.gather(
+                    first(), second(), loop=loop
+                )
+            """,
+            """
+            import asyncio
+
+            async def main(loop):
+                await asyncio.gather(
+                    first(),
+                    second(),
+                )
+                await asyncio.gather(
+                    first(), second()
+                )
+            """,
+        )
+
     def test_loop_argument_through_aliases(self) -> None:
         self.convert(
             """
@@ -347,7 +378,9 @@ class TestLoopArgument(GenCase):
 
             lock = asyncio.Lock(loop=asyncio.get_event_loop())
             """,
-            [r"^line 3: loop= of Lock\(\) was removed in Python 3.10, but its value may have side effects"],
+            [
+                r"^line 3: loop= of Lock\(\) was removed in Python 3.10, but its value may have side effects"
+            ],
         )
 
 

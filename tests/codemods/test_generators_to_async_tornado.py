@@ -191,7 +191,9 @@ class TestDecoratorAndReturn(GenCase):
                 data = yield load()
                 finish(data)
             """,
-            [r"^line 6: raise gen.Return\(\.\.\.\) in nested helper 'finish' ends the enclosing coroutine"],
+            [
+                r"^line 6: raise gen.Return\(\.\.\.\) in nested helper 'finish' ends the enclosing coroutine"
+            ],
         )
 
     def test_coroutine_calling_a_module_helper_that_raises_return_is_refused(self) -> None:
