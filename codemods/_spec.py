@@ -8,6 +8,7 @@ key and what is wrong, before any file is touched.
 
 from __future__ import annotations
 
+import keyword
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -109,6 +110,8 @@ def _target(path: str, key: str, value: Any, default_module: str) -> Target:
         raise _fail(
             path, key, f"target {text!r} must be 'name', 'module:name' or 'module:f().attr'"
         )
+    if any(keyword.iskeyword(part) for part in re.findall(r"\w+", expr)):
+        raise _fail(path, key, f"target {text!r} uses a Python keyword")
     if module == BUILTINS and not _IDENT.match(expr):
         raise _fail(path, key, f"a builtin target must be one name, got {expr!r}")
     return Target(module, expr)
