@@ -25,16 +25,28 @@ _SKIP_FIELDS = frozenset(
      "semicolon", "newline", "trailing_whitespace", "default_indent", "default_newline",
      "encoding", "has_trailing_newline"}
 )  # fmt: skip
+# Names that label or bind rather than refer: `x.attr`, `f(keyword=...)`, a
+# parameter, a def/class name, `as name`. Walking them would make `self.runtime`
+# look like a use of an imported `runtime`.
+_LABEL_FIELDS: dict[type[cst.CSTNode], tuple[str, ...]] = {
+    cst.Attribute: ("attr",),
+    cst.Arg: ("keyword",),
+    cst.Param: ("name",),
+    cst.FunctionDef: ("name",),
+    cst.ClassDef: ("name",),
+    cst.AsName: ("name",),
+}
 _CHILD_FIELDS: dict[type[cst.CSTNode], tuple[str, ...]] = {}
 
 
 def _child_fields(cls: type[cst.CSTNode]) -> tuple[str, ...]:
     names = _CHILD_FIELDS.get(cls)
     if names is None:
+        labels = _LABEL_FIELDS.get(cls, ())
         names = tuple(
             f.name
             for f in dataclasses.fields(cls)
-            if f.name not in _SKIP_FIELDS and "whitespace" not in f.name
+            if f.name not in _SKIP_FIELDS and "whitespace" not in f.name and f.name not in labels
         )
         _CHILD_FIELDS[cls] = names
     return names
@@ -65,7 +77,7 @@ class Walker:
     def walk(self, root: cst.CSTNode) -> None:
         """Visit ``root`` and everything below it, depth first, in source order."""
         stack: list[tuple[cst.CSTNode, bool]] = [(root, False)]
-        visits, leaves = self._visits, self._leaves
+        visits, leaves, wanted = self._visits, self._leaves, _WANTED
         while stack:
             node, leaving = stack.pop()
             cls = type(node)
@@ -80,14 +92,34 @@ class Walker:
             children: list[tuple[cst.CSTNode, bool]] = []
             for name in _child_fields(cls):
                 value = getattr(node, name)
-                if isinstance(value, cst.CSTNode):
+                kind = type(value)
+                if kind is tuple or kind is list:
+                    for item in value:
+                        if wanted.get(type(item)) or _wanted(type(item)):
+                            children.append((item, False))
+                elif wanted.get(kind) or _wanted(kind):
                     children.append((value, False))
-                elif isinstance(value, tuple | list):
-                    children.extend(
-                        (item, False) for item in value if isinstance(item, cst.CSTNode)
-                    )
             children.reverse()
             stack.extend(children)
+
+
+# Node types that hold no names, calls or statements: never walked into.
+_LEAVES: tuple[type[cst.CSTNode], ...] = (
+    cst.BaseParenthesizableWhitespace, cst.TrailingWhitespace, cst.EmptyLine, cst.Newline,
+    cst.Comment, cst.Comma, cst.Dot, cst.Colon, cst.Semicolon, cst.AssignEqual,
+    cst.LeftParen, cst.RightParen, cst.LeftSquareBracket, cst.RightSquareBracket,
+    cst.LeftCurlyBrace, cst.RightCurlyBrace, cst.BaseBinaryOp, cst.BaseBooleanOp,
+    cst.BaseCompOp, cst.BaseUnaryOp, cst.BaseAugOp, cst.Integer, cst.Float, cst.Imaginary,
+    cst.SimpleString,
+)  # fmt: skip
+_WANTED: dict[type, bool] = {}
+
+
+def _wanted(kind: type) -> bool:
+    """Return (and cache) whether a value of this type is a node worth walking into."""
+    verdict = issubclass(kind, cst.CSTNode) and not issubclass(kind, _LEAVES)
+    _WANTED[kind] = verdict
+    return verdict
 
 
 def bindings(node: cst.Import | cst.ImportFrom) -> list[tuple[str, str]]:

@@ -98,6 +98,16 @@ class _Scope:
     # (call node, receiver key, method name) awaiting the end of the scope.
     socket_calls: list[tuple[cst.Call, str, str]] = field(default_factory=list)
     timeout_depth: int = 0
+    # Local names (parameters, plain assignments) that hide an import of the same name.
+    shadowed: set[str] = field(default_factory=set)
+
+
+def _params(params: cst.Parameters) -> set[str]:
+    every = [*params.posonly_params, *params.params, *params.kwonly_params]
+    for star in (params.star_arg, params.star_kwarg):
+        if isinstance(star, cst.Param):
+            every.append(star)
+    return {param.name.value for param in every}
 
 
 def _dotted(node: cst.CSTNode) -> str | None:
@@ -136,7 +146,7 @@ class _Linter(Walker):
             return None
         head, _, rest = dotted.partition(".")
         target = self.imports.get(head)
-        if target is None:
+        if target is None or any(head in scope.shadowed for scope in self.scopes):
             return None
         return f"{target}.{rest}" if rest else target
 
@@ -175,13 +185,14 @@ class _Linter(Walker):
         )
         if is_generator_coroutine:
             self.generator_coroutines += 1
-        self.scopes.append(_Scope(is_async=node.asynchronous is not None or is_generator_coroutine))
+        is_async = node.asynchronous is not None or is_generator_coroutine
+        self.scopes.append(_Scope(is_async=is_async, shadowed=_params(node.params)))
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         self._close_scope()
 
     def visit_Lambda(self, node: cst.Lambda) -> None:
-        self.scopes.append(_Scope(is_async=False))
+        self.scopes.append(_Scope(is_async=False, shadowed=_params(node.params)))
 
     def leave_Lambda(self, original_node: cst.Lambda) -> None:
         self._close_scope()
@@ -230,6 +241,10 @@ class _Linter(Walker):
                 self._bind_sockets(element.value, "socket")
 
     def visit_Assign(self, node: cst.Assign) -> None:
+        if len(self.scopes) > 1 and not self.scope.is_class:  # a function's local names
+            self.scope.shadowed.update(
+                t.target.value for t in node.targets if isinstance(t.target, cst.Name)
+            )
         kind = self._socket_value(node.value)
         if kind:
             for target in node.targets:

@@ -48,7 +48,7 @@ class ServiceReport:
     files: int
     legacy_sites: int
     generator_coroutines: int
-    findings: Mapping[str, int]
+    findings: Mapping[str, int] = field(hash=False)
     backend: str
     source: str
     configured_backend: str

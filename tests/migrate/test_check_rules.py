@@ -190,6 +190,14 @@ MIG002 = [
     ),
     pytest.param("async def f(conn):\n    conn.recv(10)\n", [], id="unknown-receiver"),
     pytest.param("async def f(self):\n    self.sleep(1)\n", [], id="method-named-sleep"),
+    pytest.param(
+        "import time\nasync def f(time):\n    time.sleep(1)\n", [], id="parameter-shadows-import"
+    ),
+    pytest.param(
+        "from time import sleep\nasync def f(clock):\n    sleep = clock.sleep\n    sleep(1)\n",
+        [],
+        id="local-shadows-import",
+    ),
     pytest.param("def sleep(s): ...\nasync def f():\n    sleep(1)\n", [], id="local-sleep"),
     pytest.param(
         "from asyncio import sleep\nasync def f():\n    await sleep(1)\n", [], id="asyncio-sleep"
@@ -437,3 +445,21 @@ def test_finding_is_frozen_and_every_code_is_documented() -> None:
 def test_scan_counts(source: str, legacy_sites: int, generators: int) -> None:
     analysis = analyze_source(source, "x.py")
     assert (analysis.legacy_sites, analysis.generator_coroutines) == (legacy_sites, generators)
+
+
+def test_attribute_keyword_and_parameter_names_are_not_references() -> None:
+    source = textwrap.dedent(
+        """
+        from legacy import runtime
+
+        class Service:
+            def __init__(self, rt):
+                self.runtime = rt
+
+            def now(self, runtime=None):
+                return self.runtime.monotonic(runtime=runtime)
+        """
+    )
+    # the parameter shadows the import inside now(); only the import line is reported
+    assert found(source, flipped=True) == [("MIG003", 2)]
+    assert analyze_source(source, "x.py").legacy_sites == 1
