@@ -11,8 +11,8 @@ Runtime calls map onto ``legacy.runtime``: ``sleep``, ``spawn`` and
 ``runtime.Timeout`` turned into a plain ``TimeoutError`` (cause kept);
 ``gather`` is written here with ``asyncio.gather``'s semantics (the first
 failure propagates, the others keep running), since ``wait_all`` cancels them;
-``timeout()`` cancels the current task at the deadline and turns that
-cancellation into ``TimeoutError``.
+``timeout()`` cancels the current task (``runtime.current_task()``) at the
+deadline and turns that cancellation into ``TimeoutError``.
 """
 
 from __future__ import annotations
@@ -113,27 +113,6 @@ async def wait_for(aw: Awaitable[Any], seconds: float | None) -> Any:
         raise TimeoutError(f"the operation did not finish within {seconds!r} s") from exc
 
 
-async def _current_task(sched: runtime.Scheduler) -> runtime.Task[Any]:
-    """Return the task running the caller.
-
-    ``legacy.runtime`` has no ``current_task()``: the waiting task registers
-    its wake-up (a bound method of the task) on the future it awaits, and a
-    callback scheduled for the next turn reads it from there.
-    """
-    fut: runtime.Future[runtime.Task[Any]] = sched.create_future()
-
-    def grab() -> None:
-        for cb in list(fut._callbacks):
-            task = getattr(cb, "__self__", None)
-            if isinstance(task, runtime.Task):
-                fut.set_result(task)
-                return
-        fut.set_exception(RuntimeError("shims.timeout() must be used inside a task"))
-
-    sched.call_soon(grab)
-    return await fut
-
-
 class Timeout:
     """``async with shims.timeout(s):`` on the legacy scheduler."""
 
@@ -151,7 +130,9 @@ class Timeout:
     async def __aenter__(self) -> Timeout:
         if self._seconds is not None:
             sched = runtime.get_scheduler()
-            self._task = await _current_task(sched)
+            self._task = runtime.current_task()
+            if self._task is None:
+                raise RuntimeError("shims.timeout() must be used inside a task")
             self._handle = sched.call_later(self._seconds, self._expire)
         return self
 
