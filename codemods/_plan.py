@@ -179,6 +179,8 @@ class Planner:
                 f"{shown} is used without being called; {_target_text(rule)} takes "
                 "different arguments, so rewrite this use by hand"
             )
+        elif called and rule.discarded and isinstance(ref.trail[-3], cst.Expr):
+            reason = f"the result of {shown}() is discarded: {rule.discarded}"
         elif called and (rule.reshapes or rule.keywords or rule.require):
             assert ref.call is not None
             plan = plan_call(rule, ref.call, shown)

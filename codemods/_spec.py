@@ -59,6 +59,7 @@ class Rule:
     args: tuple[str, ...] | None = None
     keywords: dict[str, str | None] = field(default_factory=dict)
     require: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    discarded: str | None = None  # refuse a call whose result is thrown away, for this reason
 
     @property
     def reshapes(self) -> bool:
@@ -68,7 +69,7 @@ class Rule:
     @property
     def call_only(self) -> bool:
         """Return True when only a call site (not a bare reference) can be converted."""
-        return self.reshapes or bool(self.require) or not self.target.simple
+        return self.reshapes or bool(self.require) or not self.target.simple or bool(self.discarded)
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def _call_rule(path: str, name: str, table: Any, default_module: str) -> Rule:
     key = f"calls.{name}"
     if not isinstance(table, dict):
         raise _fail(path, key, f"must be a table, got {table!r}")
-    unknown = set(table) - {"target", "params", "args", "keywords", "require"}
+    unknown = set(table) - {"target", "params", "args", "keywords", "require", "discarded"}
     if unknown:
         raise _fail(path, key, f"unknown key(s) {sorted(unknown)!r}")
     if "target" not in table:
@@ -155,7 +156,10 @@ def _call_rule(path: str, name: str, table: Any, default_module: str) -> Rule:
         raise _fail(path, f"{key}.require", f"must be a table, got {raw_req!r}")
     for kw, allowed in raw_req.items():
         require[kw] = _names(path, f"{key}.require.{kw}", allowed)
-    return Rule(name, target, params, args, keywords, require)
+    discarded = None
+    if "discarded" in table:
+        discarded = _str(path, f"{key}.discarded", table["discarded"])
+    return Rule(name, target, params, args, keywords, require, discarded)
 
 
 def _check_template(path: str, key: str, params: tuple[str, ...], args: tuple[str, ...]) -> None:

@@ -113,8 +113,8 @@ class TestShimToAsyncio(CodemodTest):
 
             async def main():
                 await nap(1)
-                spawn(connect("h", 1))
-                return monotonic()
+                t = spawn(connect("h", 1))
+                return t, monotonic()
         """
         after = """
             from shims import connect
@@ -123,8 +123,8 @@ class TestShimToAsyncio(CodemodTest):
 
             async def main():
                 await nap(1)
-                create_task(connect("h", 1))
-                return monotonic()
+                t = create_task(connect("h", 1))
+                return t, monotonic()
         """
         self.assertCodemod(before, after, expected_warnings=[])
 
@@ -166,5 +166,32 @@ class TestShimToAsyncio(CodemodTest):
             expected_warnings=[
                 "line 4: the name 'asyncio' is used for something else in this file, so "
                 "shims.Lock cannot become asyncio.Lock; left unchanged"
+            ],
+        )
+
+    def test_discarded_spawn_refused(self) -> None:
+        before = """
+            import shims
+
+            async def main():
+                shims.spawn(work())
+                task = shims.spawn(work())
+                await task
+        """
+        after = """
+            import shims
+            import asyncio
+
+            async def main():
+                shims.spawn(work())
+                task = asyncio.create_task(work())
+                await task
+        """
+        self.assertCodemod(
+            before,
+            after,
+            expected_warnings=[
+                "line 4: the result of shims.spawn() is discarded: asyncio keeps only a weak "
+                "reference to tasks; store the task (e.g. in a set) first"
             ],
         )
