@@ -39,9 +39,6 @@ from ._writer import _set_timed_out, _wake, _Writer
 __all__ = ["Connection"]
 
 _HIGH_WATER = 1 << 20  # stop reading from the kernel past this many unread bytes
-_RECV_SIZE = 256 * 1024
-_scratch = bytearray(_RECV_SIZE)  # the scheduler is single-threaded: one shared receive buffer
-_scratch_view = memoryview(_scratch)
 _RESET_ERRNOS = {errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ENOTCONN}
 
 
@@ -92,7 +89,7 @@ class Connection(_Writer):
 
     def _on_readable(self) -> None:
         try:
-            n = self.socket.recv_into(_scratch)
+            n = self.socket.recv_into(self._sched._scratch)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -100,7 +97,7 @@ class Connection(_Writer):
             return
         rbuf = self._rbuf
         if n:
-            rbuf += _scratch_view[:n]
+            rbuf += self._sched._scratch_view[:n]
             waiter = self._read_waiter
             if waiter is not None:
                 if len(rbuf) >= self._read_need:

@@ -70,7 +70,7 @@ class Future(Generic[T]):
     )
 
     def __init__(self, scheduler: Scheduler | None = None) -> None:
-        self._sched = scheduler if scheduler is not None else _sched_mod._current
+        self._sched = scheduler if scheduler is not None else _sched_mod._current.scheduler
         self._state = _PENDING
         self._result: T | None = None
         self._exception: BaseException | None = None

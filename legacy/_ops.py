@@ -81,16 +81,16 @@ async def wait_all(aws: Iterable[Any]) -> list[Any]:
     return [fut.result() for fut in futures]
 
 
-async def with_timeout(seconds: float, aw: Any) -> Any:
-    """Await ``aw`` for at most ``seconds``; on expiry cancel it and raise ``Timeout``.
+async def with_timeout(seconds: float | None, aw: Any) -> Any:
+    """Await ``aw`` for at most ``seconds`` (None: no limit); on expiry cancel it, raise ``Timeout``.
 
     The inner work has finished (its ``finally`` blocks ran) by the time
     ``Timeout`` is raised. Cancelling the caller cancels the inner work.
     """
     sched = get_scheduler()
     inner = _ensure_future(aw, sched)
-    if inner._state != 0:
-        return inner.result()
+    if inner._state != 0 or seconds is None:
+        return await inner
     waiter: Future[None] = Future(sched)
 
     def on_done(_fut: Future[Any]) -> None:

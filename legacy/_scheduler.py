@@ -28,7 +28,9 @@ import heapq
 import logging
 import selectors
 import socket
+import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -46,7 +48,15 @@ logger = logging.getLogger("legacy.runtime")
 monotonic = time.monotonic
 
 _EVENT_READ, _EVENT_WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
-_current: Scheduler | None = None
+
+
+class _Current(threading.local):
+    """The scheduler running in this thread (one ``run()`` per thread at a time)."""
+
+    scheduler: Scheduler | None = None
+
+
+_current = _Current()
 
 
 def get_scheduler() -> Scheduler:
@@ -54,11 +64,12 @@ def get_scheduler() -> Scheduler:
 
     Raises ``RuntimeError`` outside ``run()``.
     """
-    if _current is None:
+    sched = _current.scheduler
+    if sched is None:
         raise RuntimeError(
             "no legacy scheduler is running; call this from code started by runtime.run(main)"
         )
-    return _current
+    return sched
 
 
 class Scheduler:
@@ -77,6 +88,9 @@ class Scheduler:
         self._closed = False
         self._current_task: Task[Any] | None = None
         self._wakeup: tuple[socket.socket, socket.socket] | None = None
+        self._failed: weakref.WeakSet[Task[Any]] = weakref.WeakSet()  # maybe unretrieved
+        self._scratch = bytearray(256 * 1024)  # shared receive buffer of this thread's sockets
+        self._scratch_view = memoryview(self._scratch)
 
     def time(self) -> float:
         """Return the scheduler's clock (``time.monotonic``)."""
@@ -234,7 +248,7 @@ class Scheduler:
         self._fds.clear()
         self._closed = True
 
-    def _run_once(self) -> None:
+    def _run_once(self, max_wait: float | None = None) -> None:
         ready, timers = self._ready, self._timers
         if ready:
             timeout: float | None = 0.0
@@ -247,6 +261,8 @@ class Scheduler:
                 "deadlock: every task is waiting, but no timer is pending and no socket is "
                 "watched, so nothing can wake them (a Future nobody completes?)"
             )
+        if max_wait is not None and (timeout is None or timeout > max_wait):
+            timeout = max_wait
         for key, mask in self._selector.select(timeout):
             entry = key.data
             try:
@@ -292,5 +308,4 @@ def _default_handler(exc: BaseException, task: Task[Any] | None) -> None:
 
 
 def _set_current(scheduler: Scheduler | None) -> None:
-    global _current
-    _current = scheduler
+    _current.scheduler = scheduler

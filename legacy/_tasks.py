@@ -21,7 +21,6 @@ when it is garbage collected or when ``run()`` ends, whichever comes first.
 from __future__ import annotations
 
 import inspect
-import weakref
 from collections.abc import Coroutine
 from typing import Any, ParamSpec, TypeVar
 
@@ -29,9 +28,11 @@ from . import _scheduler
 from ._coroutines import _as_coroutine
 from ._errors import Cancelled
 from ._futures import Future, Handle
-from ._scheduler import Scheduler, get_scheduler
+from ._scheduler import Scheduler, get_scheduler, logger, monotonic
 
 __all__ = ["Task", "current_task", "run", "spawn"]
+
+_SHUTDOWN_GRACE = 5.0  # seconds run() gives cancelled leftover tasks to finish
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -124,7 +125,7 @@ class Task(Future[T]):
         assert sched is not None
         sched._tasks.discard(self)
         if self._log_exc:
-            _failed.setdefault(sched, weakref.WeakSet()).add(self)
+            sched._failed.add(self)
 
     def __del__(self) -> None:
         if self._log_exc and self._exception is not None and self._sched is not None:
@@ -138,12 +139,6 @@ class Task(Future[T]):
         return f"<Task {self.name!r} {state}>"
 
 
-# Failed tasks whose exception may still be unretrieved, per scheduler (for run()'s final report).
-_failed: weakref.WeakKeyDictionary[Scheduler, weakref.WeakSet[Task[Any]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def run(main: Any, *args: Any) -> Any:
     """Run ``main`` (a coroutine function called with ``args``, or a coroutine) to completion.
 
@@ -152,9 +147,9 @@ def run(main: Any, *args: Any) -> Any:
     listeners still open are closed, and failed tasks nobody retrieved are
     reported. Raises ``RuntimeError`` when called inside a running ``run()``.
     """
-    if _scheduler._current is not None:
+    if _scheduler._current.scheduler is not None:
         raise RuntimeError(
-            "runtime.run() was called while a scheduler is already running; "
+            "runtime.run() was called while a scheduler is already running in this thread; "
             "await the coroutine (or spawn it) instead of nesting run()"
         )
     if callable(main) and not isinstance(main, Future):
@@ -177,19 +172,25 @@ def run(main: Any, *args: Any) -> Any:
 
 
 def _shutdown(sched: Scheduler) -> None:
-    for _ in range(100):
-        if not sched._tasks:
-            break
+    """Cancel leftover tasks and let them finish, for at most ``_SHUTDOWN_GRACE`` seconds."""
+    deadline = monotonic() + _SHUTDOWN_GRACE
+    while sched._tasks and monotonic() < deadline:
         for task in list(sched._tasks):
             task.cancel()
         for _ in range(10):
-            if not sched._tasks or not (sched._ready or sched._fds or sched._timers):
+            left = deadline - monotonic()
+            if not sched._tasks or left <= 0 or not (sched._ready or sched._fds or sched._timers):
                 break
-            sched._run_once()
+            sched._run_once(max_wait=left)
+        if sched._tasks and not (sched._ready or sched._fds or sched._timers):
+            break  # what is left waits on something nothing can complete
+    if sched._tasks:
+        names = ", ".join(sorted(repr(t) for t in sched._tasks))
+        logger.error("run() is returning, but these tasks did not finish when cancelled: %s", names)
     for resource in list(sched._resources):
         resource.close()
     sched._close()
-    for task in list(_failed.pop(sched, ())):
+    for task in list(sched._failed):
         if task._log_exc and task._exception is not None:
             task._log_exc = False
             sched._report(task._exception, task)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
@@ -443,3 +444,51 @@ def test_reader_and_writer_callbacks_and_stale_registrations() -> None:
             s.close()
 
     runtime.run(main)
+
+
+def test_each_thread_runs_its_own_scheduler() -> None:
+    import threading
+
+    results: dict[str, Any] = {}
+    both_running = threading.Barrier(2, timeout=10)
+
+    async def main(name: str) -> str:
+        sched = runtime.get_scheduler()
+        await runtime.sleep(0)
+        both_running.wait()  # both schedulers exist at the same time
+        await runtime.sleep(0.01)
+        assert runtime.get_scheduler() is sched
+        return name
+
+    def thread_main(name: str) -> None:
+        results[name] = runtime.run(main, name)
+
+    threads = [threading.Thread(target=thread_main, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert results == {"a": "a", "b": "b"}
+
+
+def test_run_gives_up_on_tasks_that_refuse_to_be_cancelled(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import legacy._tasks
+
+    monkeypatch.setattr(legacy._tasks, "_SHUTDOWN_GRACE", 0.2)
+
+    async def stubborn() -> None:
+        while True:
+            with contextlib.suppress(runtime.Cancelled):
+                await runtime.sleep(0.05)
+
+    async def main() -> None:
+        runtime.spawn(stubborn(), name="stubborn")
+        await runtime.sleep(0)
+
+    start = time.monotonic()
+    with caplog.at_level(logging.ERROR, logger="legacy.runtime"):
+        runtime.run(main)
+    assert time.monotonic() - start < 5
+    assert "did not finish when cancelled" in caplog.text and "stubborn" in caplog.text

@@ -392,3 +392,37 @@ def test_ipv6_loopback() -> None:
         listener.close()
 
     run(main)
+
+
+def test_a_peer_flooding_an_idle_connection_is_pushed_back() -> None:
+    from legacy import _connection
+
+    async def main() -> None:
+        conn, peer = await raw_pair()
+        peer.setblocking(False)
+        sent = 0
+        chunk = b"f" * 65536
+        stalled_since = None
+        deadline = runtime.monotonic() + DEADLINE
+        while runtime.monotonic() < deadline:
+            try:
+                sent += peer.send(chunk)
+                stalled_since = None
+            except BlockingIOError:
+                stalled_since = stalled_since or runtime.monotonic()
+                if runtime.monotonic() - stalled_since > 0.3:
+                    break  # the peer cannot send any more: kernel buffers are full
+            await runtime.sleep(0.001)
+        else:
+            raise AssertionError("the peer was never pushed back")
+        assert len(conn._rbuf) <= _connection._HIGH_WATER + 256 * 1024
+        assert sent > len(conn._rbuf)  # the rest waits in the kernel
+        # Reading everything resumes reading from the kernel.
+        got = 0
+        while got < sent:
+            got += len(await conn.read_some(1 << 20, timeout=DEADLINE))
+        assert got == sent
+        conn.close()
+        peer.close()
+
+    run(main)
