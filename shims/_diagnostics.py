@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._connection import Connection
+    from ._connection_core import ConnectionCore
 
 __all__ = ["UNHANDLED", "live_connections", "record_unhandled"]
 
@@ -24,20 +25,20 @@ logger = logging.getLogger("shims")
 
 UNHANDLED: list[BaseException] = []
 
-_LIVE: weakref.WeakSet[Connection] = weakref.WeakSet()
+_LIVE: weakref.WeakSet[ConnectionCore] = weakref.WeakSet()
 
 
 def live_connections() -> list[Connection]:
     """Return every shim connection that has not reached ``CLOSED`` yet (a leak if a test ended)."""
-    return list(_LIVE)
+    return list(_LIVE)  # type: ignore[arg-type]  # every ConnectionCore is a Connection
 
 
-def track(conn: Connection) -> None:
+def track(conn: ConnectionCore) -> None:
     """Start tracking ``conn`` (called once by the connection's constructor)."""
     _LIVE.add(conn)
 
 
-def untrack(conn: Connection) -> None:
+def untrack(conn: ConnectionCore) -> None:
     """Stop tracking ``conn`` (called when it reaches ``CLOSED``)."""
     _LIVE.discard(conn)
 
