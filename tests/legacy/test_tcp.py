@@ -426,3 +426,17 @@ def test_a_peer_flooding_an_idle_connection_is_pushed_back() -> None:
         peer.close()
 
     run(main)
+
+
+def test_unreachable_errors_name_the_address() -> None:
+    import errno
+
+    from legacy import _net
+
+    # Only loopback may be dialled here, so the errno mapping is checked directly.
+    for code in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+        exc = _net._connect_error("10.0.0.1", 5432, OSError(code, os.strerror(code)))
+        assert type(exc) is runtime.ConnectError
+        assert "10.0.0.1:5432" in str(exc) and "unreachable" in str(exc)
+    refused = _net._connect_error("db", 1, OSError(errno.ECONNREFUSED, "refused"))
+    assert isinstance(refused, ConnectionRefusedError) and "db:1" in str(refused)
