@@ -195,7 +195,12 @@ def run(
             "shims.run() was called from inside a running backend; await the coroutine "
             "(or shims.spawn it) instead of nesting run()"
         )
-    name, source = _resolve(service, backend)
+    try:
+        name, source = _resolve(service, backend)
+    except BaseException:
+        if not callable(main) and hasattr(main, "close"):
+            main.close()  # no "never awaited" warning on top of the flag error
+        raise
     logger.info("backend=%s service=%s source=%s", name, service or "-", source)
     if name == "legacy":
         from ._backends import _legacy as legacy_backend

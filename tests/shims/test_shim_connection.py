@@ -310,3 +310,59 @@ def test_connect_refused_raises_connect_error_with_cause(run: Any) -> None:
         assert isinstance(info.value.__cause__, ConnectionRefusedError)
 
     run(main)
+
+
+class _Untouchable:
+    """A transport stand-in that fails the test if anything touches it."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"closed() touched the transport ({name})")
+
+
+def test_closed_reads_state_only_no_system_call(
+    run: Any, raw_peer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    peer = raw_peer()
+
+    async def main() -> None:
+        conn = await shims.connect("127.0.0.1", peer.port, timeout=DEADLINE)
+        peer.accept()
+        real = conn._t
+        conn._t = _Untouchable()  # type: ignore[assignment]
+        with monkeypatch.context() as m:
+            m.setattr("select.poll", _Untouchable)
+            m.setattr("socket.socket.recv", _Untouchable)
+            assert conn.closed() is False and conn.is_connected() is True
+        conn._t = real
+        conn.close()
+
+    run(main)
+
+
+def test_write_after_peer_fully_gone_raises_peer_closed(run: Any, raw_peer: Any) -> None:
+    peer = raw_peer()
+
+    async def main() -> None:
+        conn = await shims.connect("127.0.0.1", peer.port, timeout=DEADLINE)
+        sock = peer.accept()
+        closed = shims.Event()
+        conn.on_close(lambda c: closed.set())
+        sock.close()  # full close: our next bytes are answered with RST
+        await shims.wait_for(closed.wait(), DEADLINE)
+        assert conn.state is ConnectionState.PEER_CLOSED
+        await conn.write(b"attempted", timeout=DEADLINE)  # after a FIN the write is tried
+
+        async def keep_writing() -> BaseException:
+            while True:
+                try:
+                    await conn.write(b"again", timeout=DEADLINE)
+                except shims.PeerClosedError as exc:
+                    return exc
+                await shims.sleep(0.01)
+
+        exc = await shims.wait_for(keep_writing(), DEADLINE)
+        assert isinstance(exc, shims.PeerClosedError) and exc.reason == "reset"
+        assert conn.state is ConnectionState.CLOSED and conn.close_reason == "peer"
+        conn.close()
+
+    run(main)

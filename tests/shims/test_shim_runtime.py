@@ -242,3 +242,13 @@ async def test_works_inside_a_running_asyncio_loop() -> None:
         await conn.write(b"abc", timeout=DEADLINE)
         assert await conn.read_exactly(3, timeout=DEADLINE) == b"abc"
         conn.close()
+
+
+def test_run_accepts_a_coroutine_object(backend: str) -> None:
+    async def main(x: int) -> int:
+        await shims.sleep(0)
+        return x * 2
+
+    assert shims.run(main(21), backend=backend) == 42
+    with pytest.raises(shims.FlagError):
+        shims.run(main(1), backend="nope")  # closed, so no "never awaited" warning
