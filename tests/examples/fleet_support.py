@@ -1,29 +1,30 @@
-"""Helpers for the fleet tests: copy examples/fleet and convert it with the codemods.
+"""Helpers for the fleet tests: copy examples/fleet and convert it as a user would.
 
-The fleet is copied to a scratch directory and converted the way a company
-would convert it: ``legacy-to-shim`` then ``generators-to-async --preset
-legacy``, driven through the codemod classes exactly as the CLI drives them.
+The conversion runs the ``migrate codemod`` CLI in a subprocess, the two
+steps in order: ``legacy-to-shim`` then ``generators-to-async --preset
+legacy`` (the same commands the README and ``migrate demo`` show).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import libcst
-from libcst.codemod import CodemodContext
-
 FLEET = Path(__file__).resolve().parents[2] / "examples" / "fleet"
 IGNORE = shutil.ignore_patterns("__pycache__", ".pytest_cache", "*.pyc")
+STEPS = (["legacy-to-shim"], ["generators-to-async", "--preset", "legacy"])
 
 
 @dataclass
 class Conversion:
-    """A converted copy of the fleet and what the codemods said about it."""
+    """A converted copy of the fleet and what the codemods reported."""
 
     root: Path
-    warnings: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
 
 
@@ -33,25 +34,39 @@ def copy_fleet(dest: Path) -> Path:
     return dest
 
 
-def convert(root: Path) -> Conversion:
-    """Run legacy-to-shim, then generators-to-async --preset legacy, on every file in place."""
-    from codemods.generators_to_async import GeneratorsToAsyncCommand
-    from codemods.legacy_to_shim import LegacyToShimCommand
+def run_python(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python ARGS`` in ``cwd``; capture text output; 300 s at most."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
-    steps: list[tuple[type, dict[str, str]]] = [
-        (LegacyToShimCommand, {}),
-        (GeneratorsToAsyncCommand, {"preset": "legacy"}),
-    ]
+
+def migrate_codemod(root: Path, step: list[str], *extra: str) -> subprocess.CompletedProcess[str]:
+    """Run ``migrate codemod STEP EXTRA... .`` in ``root``."""
+    return run_python(["-m", "migrate", "codemod", *step, *extra, "."], root)
+
+
+def convert(root: Path) -> Conversion:
+    """Convert the fleet at ``root`` in place; raise AssertionError if a step failed."""
     result = Conversion(root)
-    for path in sorted(root.rglob("*.py")):
-        rel = path.relative_to(root).as_posix()
-        original = source = path.read_text(encoding="utf-8")
-        for command, options in steps:
-            context = CodemodContext(filename=str(path), full_module_name=None)
-            tree = command(context, **options).transform_module(libcst.parse_module(source))
-            source = tree.code
-            result.warnings += [f"{rel}: {command.__name__}: {w}" for w in context.warnings]
-        if source != original:
-            path.write_text(source, encoding="utf-8")
-            result.changed.append(rel)
+    for step in STEPS:
+        proc = migrate_codemod(root, step, "--json")
+        assert proc.returncode == 0, (
+            f"migrate codemod {step[0]} failed:\n{proc.stdout}{proc.stderr}"
+        )
+        report = json.loads(proc.stdout)
+        for entry in report["files"]:
+            if entry["status"] == "changed" and entry["path"] not in result.changed:
+                result.changed.append(entry["path"])
+            result.refused += [f"{entry['path']}: {w}" for w in entry.get("warnings", [])]
+        if report["summary"]["refused"] and not result.refused:
+            result.refused.append(f"{step[0]}: {report['summary']['refused']} refused")
     return result

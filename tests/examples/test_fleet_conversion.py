@@ -2,39 +2,32 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from fleet_support import FLEET, Conversion, copy_fleet
+from fleet_support import FLEET, STEPS, Conversion, copy_fleet, migrate_codemod, run_python
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
+BACKENDS = ["legacy", "asyncio"] + (["uvloop"] if importlib.util.find_spec("uvloop") else [])
 LEGACY_REFERENCE = re.compile(r"\blegacy\b\s*\.\s*runtime|\bfrom\s+legacy\b|\bimport\s+legacy\b")
 
 
 def parity_test_count(root: Path) -> int:
-    return sum(
-        p.read_text().count("@pytest.mark.parity") for p in (root / "tests").glob("test_*.py")
-    )
+    tests = (root / "tests").glob("test_*.py")
+    return sum(path.read_text().count("@pytest.mark.parity") for path in tests)
 
 
-def run_fleet_tests(root: Path, backends: str) -> subprocess.CompletedProcess[str]:
+def run_fleet_tests(root: Path, backends: list[str]) -> subprocess.CompletedProcess[str]:
     """Run the fleet's own suite in a subprocess, with the servers required."""
     env = {**os.environ, "MIGRATE_REQUIRE_SERVICES": "1"}
     env.pop("PYTEST_ADDOPTS", None)
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--backends", backends],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "--backends", ",".join(backends)]
+    return run_python(args, root, env)
 
 
 def assert_all_passed(proc: subprocess.CompletedProcess[str], expected: int) -> None:
@@ -50,10 +43,10 @@ def test_conversion_is_complete(converted_fleet: Conversion) -> None:
         f"{path.relative_to(converted_fleet.root)}:{n}: {line.strip()}"
         for path in sorted(converted_fleet.root.rglob("*.py"))
         for n, line in enumerate(path.read_text().splitlines(), 1)
-        if LEGACY_REFERENCE.search(line) or "@runtime.coroutine" in line or "@rt.coroutine" in line
+        if LEGACY_REFERENCE.search(line) or re.search(r"@\w+\.coroutine\b|\byield\b", line)
     ]
-    assert leftovers == [], "legacy.runtime references left after conversion"
-    assert converted_fleet.warnings == [], "the codemods refused constructs in the fleet"
+    assert leftovers == [], "legacy.runtime references or generator coroutines left"
+    assert converted_fleet.refused == [], "the codemods refused constructs in the fleet"
     for path in converted_fleet.root.rglob("*.py"):
         compile(path.read_text(), str(path), "exec")
     # The original really was legacy code: the conversion touched every service.
@@ -61,13 +54,19 @@ def test_conversion_is_complete(converted_fleet: Conversion) -> None:
         assert any(rel.startswith(f"fleet/{service}/") for rel in converted_fleet.changed), service
 
 
+def test_conversion_is_idempotent(converted_fleet: Conversion) -> None:
+    for step in STEPS:
+        proc = migrate_codemod(converted_fleet.root, step, "--check")
+        assert proc.returncode == 0, f"a second {step[0]} run would change files: {proc.stdout}"
+
+
 def test_original_fleet_passes_on_legacy(tmp_path: Path, mariadb: object, redis: object) -> None:
     root = copy_fleet(tmp_path / "fleet")
-    assert_all_passed(run_fleet_tests(root, "legacy"), parity_test_count(FLEET))
+    assert_all_passed(run_fleet_tests(root, ["legacy"]), parity_test_count(FLEET))
 
 
 def test_converted_fleet_passes_on_every_backend(
     converted_fleet: Conversion, mariadb: object, redis: object
 ) -> None:
-    proc = run_fleet_tests(converted_fleet.root, "legacy,asyncio,uvloop")
-    assert_all_passed(proc, 3 * parity_test_count(converted_fleet.root))
+    proc = run_fleet_tests(converted_fleet.root, BACKENDS)
+    assert_all_passed(proc, len(BACKENDS) * parity_test_count(converted_fleet.root))
