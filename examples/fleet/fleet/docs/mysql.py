@@ -199,11 +199,11 @@ def convert(raw, column):
 class MySQLConnection:
     """One authenticated session; not safe for two requests at once (use a pool)."""
 
-    def __init__(self, conn, *, server_version, connection_id, timeout):
+    def __init__(self, conn, *, timeout):
         self.conn = conn
-        self.server_version = server_version
-        self.connection_id = connection_id
         self.timeout = timeout
+        self.server_version = ""  # both set by handshake()
+        self.connection_id = 0
         self._seq = 0
 
     def closed(self):
@@ -347,7 +347,7 @@ class MySQLConnection:
 async def connect(host, port, user, password="", database="", *, timeout=10.0):  # noqa: ASYNC109
     """Dial and authenticate; close the socket if the handshake fails."""
     conn = await legacy.runtime.connect(host, port, timeout=timeout)
-    session = MySQLConnection(conn, server_version="", connection_id=0, timeout=timeout)
+    session = MySQLConnection(conn, timeout=timeout)
     try:
         await session.handshake(user, password, database)
     except BaseException:
