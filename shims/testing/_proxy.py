@@ -195,9 +195,10 @@ class FaultProxy:
         """
 
         def kill() -> None:
-            if not self._loop.live:
+            live = [pair for pair in self._loop.live if not pair.closed]
+            if not live:
                 raise LookupError(f"no live connection to kill: {self!r}")
-            random.choice(self._loop.live).close("rst" if rst else "fin", "kill_one")
+            random.choice(live).close("rst" if rst else "fin", "kill_one")
 
         self._call(kill)
 
@@ -247,7 +248,8 @@ class FaultProxy:
     def close_after_bytes(self, n: int | None) -> None:
         """Close (FIN) each connection once ``n`` bytes passed it, both ways counted.
 
-        Counts from the connection's start; exactly ``n`` bytes are forwarded.
+        Counts from the connection's start; exactly ``n`` bytes are forwarded,
+        and a connection already past ``n`` closes at once.
         """
         if n is not None and n < 0:
             raise ValueError(f"n must be >= 0, not {n!r}")

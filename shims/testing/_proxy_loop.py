@@ -111,11 +111,13 @@ class Loop:
                 touched: set[Pair] = set()
                 for key, mask in events:
                     self._dispatch(key.fileobj, mask, now, touched)  # type: ignore[arg-type]
-                self._run_commands(touched)
+                done = self._run_commands(touched)
                 self._run_timers(now, touched)
                 self._run_lingering(now)
                 for pair in touched:
                     self._settle(pair, now)
+                for event in done:  # only now is a fault's socket work really done
+                    event.set()
                 with self.cond:
                     self.cond.notify_all()
         finally:
@@ -197,24 +199,24 @@ class Loop:
         elif err:
             pair.close("fin", "upstream_refused")
 
-    def _run_commands(self, touched: set[Pair]) -> None:
-        ran = False
+    def _run_commands(self, touched: set[Pair]) -> list[threading.Event]:
+        done: list[threading.Event] = []
         while True:
             try:
                 fn, box = self._commands.get_nowait()
             except queue.Empty:
                 break
-            ran = True
             try:
                 fn()
             except BaseException as exc:  # handed to the caller's thread
                 box.append(exc)
-            box[0].set()
-        if ran:
+            done.append(box[0])
+        if done:
             for pair in list(self.live):
                 if pair.upstream is None and not pair.closed and not self.faults.blackhole:
                     self._dial(pair)
                 touched.add(pair)
+        return done
 
     def _run_timers(self, now: float, touched: set[Pair]) -> None:
         while self._timers and self._timers[0][0] <= now:
@@ -258,7 +260,6 @@ class Loop:
     def _release(self, pair: Pair) -> None:
         """Do the socket work of a closed pair: RST now, or FIN and linger."""
         self.live.remove(pair)
-        self.close_log.append(pair.close_reason or "?")
         for sock in pair.sockets():
             self._register(sock, 0)
             self._owner.pop(sock, None)
@@ -275,6 +276,10 @@ class Loop:
                 self._linger(sock)
             else:
                 sock.close()
+        # Counted after the FIN or RST left, so a wait on the count implies it.
+        self.close_log.append(pair.close_reason or "?")
+        self.counters.live -= 1
+        self.counters.closed += 1
 
     def _linger(self, sock: socket.socket) -> None:
         assert self._selector is not None

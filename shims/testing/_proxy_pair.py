@@ -225,6 +225,9 @@ class Pair:
                 self.close("fin", "idle_timeout")
                 return
             self._wake(deadline)
+        if faults.close_after is not None and self.total >= faults.close_after:
+            self.close("fin", "close_after_bytes")  # already past n when the fault was set
+            return
         for d in (self.up, self.down):
             self.flush(d, faults, now)
             if self.is_closed():  # flush may close (close_after_bytes, reset)
@@ -267,14 +270,12 @@ class Pair:
         self.down.close_when_flushed = True
 
     def close(self, kind: CloseKind, reason: str) -> None:
-        """Mark closed; the loop does the socket work according to ``kind``."""
+        """Mark closed; the loop does the socket work (and the counting) per ``kind``."""
         if self.closed:
             return
         self.closed = True
         self.closing_kind = kind
         self.close_reason = reason
-        self._counters.live -= 1
-        self._counters.closed += 1
 
     def is_closed(self) -> bool:
         return self.closed

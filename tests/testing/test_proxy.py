@@ -76,7 +76,7 @@ def test_forwards_both_ways_and_counts(proxy: FaultProxy, upstream: socket.socke
         assert (proxy.live_connections, proxy.total_connections) == (1, 1)
         assert proxy.bytes_to_upstream == 4
     proxy.wait_for(lambda p: p.live_connections == 0)
-    assert proxy.close_reasons == ["both_closed"]
+    proxy.wait_for(lambda p: p.close_reasons == ["both_closed"])
 
 
 def test_eight_mebibytes_each_way_arrive_intact(proxy: FaultProxy, upstream: socket.socket) -> None:
@@ -102,7 +102,7 @@ def test_close_all_with_fin_gives_eof_on_both_sides(
         assert server.recv(10) == b""
         client.sendall(b"after the FIN")  # CLOSE_WAIT on our side: a write still succeeds
         assert proxy.live_connections == 0
-        assert proxy.close_reasons == ["close_all"]
+        proxy.wait_for(lambda p: p.close_reasons == ["close_all"])
 
 
 def test_close_all_with_rst_resets_both_sides(proxy: FaultProxy, upstream: socket.socket) -> None:
@@ -250,7 +250,7 @@ def test_close_after_bytes_forwards_exactly_n(proxy: FaultProxy, upstream: socke
         client.sendall(bytes(range(100)))
         assert recv_all(server) == bytes(range(10))
         assert recv_all(client) == b""
-        assert proxy.close_reasons == ["close_after_bytes"]
+        proxy.wait_for(lambda p: p.close_reasons == ["close_after_bytes"])
 
 
 def test_max_lifetime_closes_old_connections(proxy: FaultProxy, upstream: socket.socket) -> None:
@@ -261,7 +261,7 @@ def test_max_lifetime_closes_old_connections(proxy: FaultProxy, upstream: socket
         assert recv_all(client) == b""
         assert time.monotonic() - start >= 0.29
         assert recv_all(server) == b""
-        assert proxy.close_reasons == ["max_lifetime"]
+        proxy.wait_for(lambda p: p.close_reasons == ["max_lifetime"])
 
 
 def test_idle_timeout_closes_idle_connections(proxy: FaultProxy, upstream: socket.socket) -> None:
@@ -274,7 +274,7 @@ def test_idle_timeout_closes_idle_connections(proxy: FaultProxy, upstream: socke
             assert recv_exactly(server, 1) == b"k"
         assert proxy.live_connections == 1
         assert recv_all(client) == b""
-        assert proxy.close_reasons == ["idle_timeout"]
+        proxy.wait_for(lambda p: p.close_reasons == ["idle_timeout"])
 
 
 def test_inject_and_close_sends_bytes_then_fin(proxy: FaultProxy, upstream: socket.socket) -> None:
@@ -283,7 +283,7 @@ def test_inject_and_close_sends_bytes_then_fin(proxy: FaultProxy, upstream: sock
         proxy.inject_and_close(b"\xff\x0f\x10server gone away")
         assert recv_all(client) == b"\xff\x0f\x10server gone away"
         assert recv_all(server) == b""
-        assert proxy.close_reasons == ["inject_and_close"]
+        proxy.wait_for(lambda p: p.close_reasons == ["inject_and_close"])
 
 
 def test_peer_reset_is_forwarded_as_reset(proxy: FaultProxy, upstream: socket.socket) -> None:
@@ -302,7 +302,7 @@ def test_refused_upstream_closes_the_client(upstream: socket.socket) -> None:
         client = socket.create_connection((proxy.host, proxy.port), timeout=10)
         with client:
             assert recv_all(client) == b""
-        assert proxy.close_reasons == ["upstream_refused"]
+        proxy.wait_for(lambda p: p.close_reasons == ["upstream_refused"])
 
 
 def test_clear_removes_every_fault(proxy: FaultProxy, upstream: socket.socket) -> None:

@@ -1,0 +1,150 @@
+"""Backend-independent peers and small helpers for the conformance scenarios."""
+
+# Theory of operation
+# -------------------
+# The peers run in threads on plain blocking sockets, so what a scenario
+# observes depends only on the backend under test.  ``RawPeer.accept`` and
+# the peer socket calls are blocking, but they only ever wait for something
+# the kernel already has (the handshake completed before ``shims.connect``
+# returned; bytes were handed to the kernel before ``write`` returned), so
+# they never wait for the event loop they block.
+
+from __future__ import annotations
+
+import os
+import socket
+import socketserver
+import struct
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import shims
+
+__all__ = [
+    "TIMEOUT",
+    "EchoServer",
+    "RawPeer",
+    "ask",
+    "eventually",
+    "open_fds",
+    "outcome",
+    "pool_counters",
+    "reset",
+]
+
+TIMEOUT = 5.0
+"""Deadline of every I/O call in the suite: generous, never reached when all is well."""
+
+
+class _LineEcho(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        try:
+            for line in self.rfile:
+                self.wfile.write(line)
+                self.wfile.flush()
+        except OSError:
+            pass  # the client (or the proxy in front of us) reset the connection
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+
+class EchoServer:
+    """A threaded line-echo server: every line received is sent back."""
+
+    def __init__(self) -> None:
+        self._server = _Server(("127.0.0.1", 0), _LineEcho)
+        self.host: str = "127.0.0.1"
+        self.port: int = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(TIMEOUT)
+
+
+class RawPeer:
+    """A listening plain socket; the scenario drives each accepted socket by hand."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(TIMEOUT)
+        self.host: str = "127.0.0.1"
+        self.port: int = self._listener.getsockname()[1]
+        self._accepted: list[socket.socket] = []
+
+    def accept(self) -> socket.socket:
+        """Return the next accepted socket (blocking, with the suite's deadline)."""
+        sock, _ = self._listener.accept()
+        sock.settimeout(TIMEOUT)
+        self._accepted.append(sock)
+        return sock
+
+    def close(self) -> None:
+        for sock in self._accepted:
+            sock.close()
+        self._listener.close()
+
+
+def reset(sock: socket.socket) -> None:
+    """Close ``sock`` with an RST (SO_LINGER 0) instead of a FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def recv_exactly(sock: socket.socket, n: int) -> bytes:
+    """Read ``n`` bytes from a peer socket (blocking, with the suite's deadline)."""
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+async def ask(conn: shims.Connection, message: bytes) -> bytes:
+    """Send one line and read the one-line answer, each under the suite's deadline."""
+    await conn.write(message + b"\n", timeout=TIMEOUT)
+    return await conn.read_until(b"\n", timeout=TIMEOUT)
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = TIMEOUT) -> bool:  # noqa: ASYNC109
+    """Poll ``predicate`` every 2 ms until it is true; False after ``timeout`` seconds."""
+    deadline = shims.monotonic() + timeout
+    while not predicate():
+        if shims.monotonic() >= deadline:
+            return False
+        await shims.sleep(0.002)
+    return True
+
+
+async def outcome(aw: Awaitable[Any]) -> object:
+    """Return ``("ok", result)`` or the name of the exception type ``aw`` raised."""
+    try:
+        return ("ok", await aw)
+    except Exception as exc:
+        return type(exc).__name__
+
+
+def open_fds() -> int | None:
+    """Count this process's open file descriptors (None where /proc is missing)."""
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return None
+
+
+def pool_counters(pool: shims.ConnectionPool) -> dict[str, int]:
+    """The backend-neutral pool counters a scenario records."""
+    stats = pool.stats()
+    keys = ("opened", "reused", "discarded_dead", "discarded_expired", "discarded_unread")
+    return {k: stats[k] for k in (*keys, "connect_errors")}
