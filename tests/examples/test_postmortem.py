@@ -14,6 +14,7 @@ MySQL ERR packet, then FIN), and for Redis with RST too. On every backend:
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import uuid
 from collections.abc import Callable
@@ -174,3 +175,55 @@ def test_cache_survives_the_proxy_closing_pooled_connections(
     assert outcome["cleanups"] == {"local": 0, "peer": outcome["pooled"]}, outcome
     # ...and for the rest when the client closed them.
     assert outcome["live after close"] == 0, outcome
+
+
+class NaiveStreamConnection:
+    """The pre-shim asyncio wrapper from the post-mortem: ``closed()`` is ``is_closing()``."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    async def read_exactly(self, n: int, *, timeout: float | None = None) -> bytes:
+        return await asyncio.wait_for(self.reader.readexactly(n), timeout)
+
+    async def write(self, data: bytes, *, timeout: float | None = None) -> None:
+        self.writer.write(data)
+        await asyncio.wait_for(self.writer.drain(), timeout)
+
+    def closed(self) -> bool:
+        return self.writer.is_closing()  # stays False after the peer's FIN
+
+    def unread_bytes(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def test_the_incident_on_a_naive_asyncio_port(mariadb: Any, fleet: Any) -> None:
+    """Without the shim, the same pool over raw asyncio streams lets EOFError through."""
+
+    async def main() -> dict[str, Any]:
+        with FaultProxy(mariadb.host, mariadb.port) as proxy:
+
+            async def connect() -> Any:
+                streams = await asyncio.open_connection(proxy.host, proxy.port)
+                session = fleet.mysql.MySQLConnection(NaiveStreamConnection(*streams), timeout=10.0)
+                await session.handshake(mariadb.user, mariadb.password, mariadb.database)
+                return session
+
+            pool = fleet.pool.Pool(connect, max_size=1)
+            try:
+                await pool.run(lambda db: db.query("SELECT 1"))
+                seen = await kill_pooled(proxy, "max_lifetime", pool.idle)
+                seen["idle all closed()"] = await all_closed(pool.idle(), within=0.5)
+                seen["after"] = await outcomes([pool.run(lambda db: db.query("SELECT 1"))])
+            finally:
+                pool.close()
+            return seen
+
+    outcome = asyncio.run(main())
+    assert outcome["idle all closed()"] is False, outcome
+    (error,) = outcome["after"]
+    assert isinstance(error, EOFError), outcome  # asyncio.IncompleteReadError, as in production
