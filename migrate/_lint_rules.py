@@ -62,6 +62,13 @@ SOCKET_MAKERS = frozenset(
     {"socket.socket", "socket.create_connection", "socket.create_server", "socket.fromfd"}
 )
 SOCKET_PAIR_MAKERS = frozenset({"socket.socketpair"})
+HTTP_SESSION_MAKERS = frozenset({"requests.Session", "requests.session", "httpx.Client"})
+_HTTP_METHODS = frozenset(
+    {"get", "post", "put", "patch", "delete", "head", "options", "request", "send", "stream"}
+)
+# kind of blocking object -> its methods that block
+BLOCKING_METHODS: dict[str, frozenset[str]] = {"socket": SOCKET_METHODS, "http": _HTTP_METHODS}
+OBJECT_METHODS = SOCKET_METHODS | _HTTP_METHODS
 
 SPAWN_CALLS = frozenset(
     {"shims.spawn", "asyncio.create_task", "asyncio.ensure_future", f"{LEGACY}.spawn"}
@@ -105,12 +112,14 @@ def is_closing_message(receiver: str) -> str:
     )
 
 
-def blocking_message(name: str, *, socket: bool = False) -> str:
-    """Explain MIG002 for a call to ``name``."""
-    if socket:
+def blocking_message(name: str, *, kind: str = "") -> str:
+    """Explain MIG002 for a call to ``name`` (``kind``: a method of a tracked object)."""
+    if kind == "socket":
         advice = (
             "use a shims Connection (`await shims.connect(...)`) or set the socket non-blocking"
         )
+    elif kind == "http":
+        advice = _HTTP
     else:
         advice = BLOCKING_CALLS[name]
     return f"`{name}()` blocks the event loop inside a coroutine; {advice}"

@@ -16,7 +16,8 @@ messages in ``_lint_rules``.
 Rules decide from one statement or call at a time, plus two pieces of scope
 state: whether the innermost function is a coroutine (``async def`` or a
 ``@runtime.coroutine``-style generator; a nested plain ``def``, ``lambda`` or
-class body is not), and which local names hold plain blocking sockets (so
+class body is not), and which local names hold blocking objects: plain
+sockets and synchronous HTTP sessions (so
 ``sock.recv()`` is reported only for a socket made by ``socket.socket()`` and
 friends and never set non-blocking in the same scope).
 """
@@ -37,11 +38,13 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from ._lint_rules import (
     BLOCKING_CALLS,
+    BLOCKING_METHODS,
     GENERATOR_DECORATORS,
+    HTTP_SESSION_MAKERS,
     LEGACY,
     LOOP_GETTERS,
+    OBJECT_METHODS,
     SOCKET_MAKERS,
-    SOCKET_METHODS,
     SOCKET_PAIR_MAKERS,
     SPAWN_CALLS,
     TIMEOUT_SCOPES,
@@ -93,7 +96,8 @@ class FileAnalysis:
 class _Scope:
     is_async: bool
     is_class: bool = False
-    sockets: set[str] = field(default_factory=set)
+    # Local names holding a blocking object: key -> kind ("socket" or "http").
+    blocking: dict[str, str] = field(default_factory=dict)
     nonblocking: set[str] = field(default_factory=set)
     # (call node, receiver key, method name) awaiting the end of the scope.
     socket_calls: list[tuple[cst.Call, str, str]] = field(default_factory=list)
@@ -209,32 +213,37 @@ class _Linter(Walker):
     def _close_scope(self) -> None:
         scope = self.scopes.pop()
         for call, key, method in scope.socket_calls:
-            if key in scope.sockets and key not in scope.nonblocking:
-                self.raw.append(("MIG002", call, blocking_message(f"{key}.{method}", socket=True)))
+            kind = scope.blocking.get(key)
+            if kind is None or method not in BLOCKING_METHODS[kind]:
+                continue
+            if kind != "socket" or key not in scope.nonblocking:
+                self.raw.append(("MIG002", call, blocking_message(f"{key}.{method}", kind=kind)))
 
-    # -- socket tracking (MIG002 on plain sockets) -----------------------
+    # -- blocking objects (MIG002 on plain sockets and sync HTTP sessions) --
 
     def _socket_value(self, value: cst.BaseExpression) -> str:
-        """Classify an assigned value: "socket", "pair" (a 2-tuple of them) or ""."""
+        """Classify an assigned value: "socket", "http", "pair" (two sockets), "accepted" or ""."""
         if not isinstance(value, cst.Call):
             return ""
         name = self.qualify(value.func)
         if name in SOCKET_MAKERS:
             return "socket"
+        if name in HTTP_SESSION_MAKERS:
+            return "http"
         if name in SOCKET_PAIR_MAKERS:
             return "pair"
         func = value.func
         if isinstance(func, cst.Attribute) and func.attr.value == "accept":
             key = _dotted(func.value)
-            if key is not None and key in self._owner_for(key).sockets:
+            if key is not None and self._owner_for(key).blocking.get(key) == "socket":
                 return "accepted"
         return ""
 
     def _bind_sockets(self, target: cst.BaseExpression, kind: str) -> None:
-        if kind == "socket":
+        if kind in ("socket", "http"):
             key = _dotted(target)
             if key is not None:
-                self._owner_for(key).sockets.add(key)
+                self._owner_for(key).blocking[key] = kind
         elif kind in ("pair", "accepted") and isinstance(target, cst.Tuple | cst.List):
             elements = target.elements if kind == "pair" else target.elements[:1]
             for element in elements:
@@ -251,8 +260,9 @@ class _Linter(Walker):
                 self._bind_sockets(target.target, kind)
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        if node.value is not None and self._socket_value(node.value) == "socket":
-            self._bind_sockets(node.target, "socket")
+        kind = self._socket_value(node.value) if node.value is not None else ""
+        if kind in ("socket", "http"):
+            self._bind_sockets(node.target, kind)
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
         if node.asname is not None:
@@ -359,7 +369,7 @@ class _Linter(Walker):
         qualified = self.qualify(func)
         if qualified in BLOCKING_CALLS:
             self.raw.append(("MIG002", node, blocking_message(qualified)))
-        elif isinstance(func, cst.Attribute) and func.attr.value in SOCKET_METHODS:
+        elif isinstance(func, cst.Attribute) and func.attr.value in OBJECT_METHODS:
             key = _dotted(func.value)
             if key is not None:
                 self._owner_for(key).socket_calls.append((node, key, func.attr.value))

@@ -150,6 +150,28 @@ MIG002 = [
     ),
     pytest.param(
         """
+        import requests
+        async def fetch(urls):
+            with requests.Session() as http:
+                return [http.get(u) for u in urls]
+        """,
+        [("MIG002", 5)],
+        id="requests-session",
+    ),
+    pytest.param(
+        """
+        import httpx
+        class Client:
+            def __init__(self):
+                self.http: httpx.Client = httpx.Client()
+            async def fetch(self, url):
+                return self.http.post(url)
+        """,
+        [("MIG002", 7)],
+        id="httpx-client-attribute",
+    ),
+    pytest.param(
+        """
         import time
         from legacy import runtime
         @runtime.coroutine
@@ -204,6 +226,16 @@ MIG002 = [
     ),
     pytest.param(
         "import requests\nasync def f():\n    return requests.Session()\n", [], id="session-ctor"
+    ),
+    pytest.param(
+        "import httpx\nasync def f(u):\n    async with httpx.AsyncClient() as c:\n        await c.get(u)\n",
+        [],
+        id="async-http-client",
+    ),
+    pytest.param(
+        "import socket\nasync def f():\n    s = socket.socket()\n    s.get(1)\n",
+        [],
+        id="socket-has-no-get",
     ),
     # suppressed
     pytest.param(
