@@ -13,13 +13,14 @@ by libcst at all, only syntax-checked with the much faster ``ast``. The walk
 itself and the import tracking live in ``_lint_tree``; the rule tables and
 messages in ``_lint_rules``.
 
-Rules decide from one statement or call at a time, plus two pieces of scope
-state: whether the innermost function is a coroutine (``async def`` or a
+Rules decide from one statement or call at a time, plus a little state per
+scope: whether the innermost function is a coroutine (``async def`` or a
 ``@runtime.coroutine``-style generator; a nested plain ``def``, ``lambda`` or
-class body is not), and which local names hold blocking objects: plain
-sockets and synchronous HTTP sessions (so
-``sock.recv()`` is reported only for a socket made by ``socket.socket()`` and
-friends and never set non-blocking in the same scope).
+class body is not); which names hold blocking objects (``sock.recv()`` is
+reported only for a socket made by ``socket.socket()`` and friends and never
+set non-blocking in that scope; likewise ``requests.Session()`` methods);
+which local names shadow an import (parameters, plain assignments); and
+whether an ``async with asyncio.timeout(...)`` deadline is in force.
 """
 
 from __future__ import annotations
