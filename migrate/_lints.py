@@ -2,10 +2,9 @@
 
 Theory of operation: a file is parsed once with libcst and walked once by
 ``_Linter``, a read-only walk (not libcst's node-rebuilding visitor). No
-metadata provider runs on that walk:
-imports are tracked by hand (``import a.b as c``, ``from a import b as c``,
-imports inside functions), so every dotted name resolves to a qualified name
-alias-aware and cheaply. The walk records findings as *nodes*; only when a
+metadata provider runs on that walk: imports are tracked by hand (``import
+a.b as c``, ``from a import b as c``, imports inside functions), so every
+dotted name resolves to a qualified name alias-aware and cheaply. The walk records findings as *nodes*; only when a
 file has at least one finding are positions computed, with one
 ``PositionProvider`` pass over the same tree (``unsafe_skip_copy`` keeps node
 identity). A file that cannot mention anything a rule looks for is not parsed
