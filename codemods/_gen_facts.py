@@ -16,6 +16,7 @@ the import table only once it is complete, in ``_gen_plan``.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -110,6 +111,9 @@ class Facts:
     yield_stmt: dict[int, cst.Expr]
     loop_calls: list[cst.Call]
     with_items: set[int]
+    # Loads/stores of each bare name (attribute names and imports excluded):
+    # an upper bound of the references an import binding has.
+    names: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass
@@ -139,6 +143,7 @@ class _Collector(cst.CSTVisitor):
         self.frames: list[_Frame] = []
         self.consumed: set[int] = set()
         self.returned: set[int] = set()
+        self.attrs: set[int] = set()
 
     # -- scopes ---------------------------------------------------------------
     def _func(self) -> FuncFacts | None:
@@ -189,11 +194,20 @@ class _Collector(cst.CSTVisitor):
             self.frames[-1].tries.pop()
 
     # -- bindings -------------------------------------------------------------
-    def visit_Import(self, node: cst.Import) -> None:
+    def visit_Import(self, node: cst.Import) -> bool:
         self.facts.imports.add_import(node)
+        return False
 
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
         self.facts.imports.add_import(node)
+        return False
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self.attrs.add(id(node.attr))
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if id(node) not in self.attrs:
+            self.facts.names[node.value] += 1
 
     def visit_Assign(self, node: cst.Assign) -> None:
         func = self._func()

@@ -78,6 +78,17 @@ class ImportTable:
                 asname = alias.asname.name.value
             self._bind(asname or obj, Binding(f"{module}.{obj}", module, obj, asname))
 
+    def has_module(self, module: str) -> bool:
+        """Tell whether ``import module`` (unaliased, unshadowed) is in effect."""
+        binding = self.binding(module)
+        return binding is not None and binding.qualname == module and binding.obj is None
+
+    def imports_from(self, module: str) -> bool:
+        """Tell whether any import binds something from ``module`` or its submodules."""
+        return any(
+            b.module == module or b.module.startswith(module + ".") for b in self._bindings.values()
+        )
+
     def add_other_binding(self, name: str) -> None:
         """Record that ``name`` is also bound by something other than an import."""
         self._other.add(name)
@@ -129,3 +140,42 @@ class ImportTable:
             if binding.asname is None and binding.obj is None and binding.module == qualname:
                 return qualname
         return None
+
+
+_COMPOUND_BLOCKS = ("body", "orelse", "finalbody")
+
+
+def may_apply(module: cst.Module, decorators: frozenset[str], *, asyncio_calls: bool) -> bool:
+    """Tell cheaply, from statements only, whether the full analysis can find anything.
+
+    Walks statements (not expressions), which are a small share of a tree's
+    nodes: a module whose imports and decorators show no coroutine decorator
+    of the preset (and, when ``asyncio_calls``, imports nothing from
+    asyncio) is skipped without the full walk. Never a false negative: every
+    import and every decorator is a statement-level construct.
+    """
+    table = ImportTable()
+    found: list[cst.BaseExpression] = []
+    stack: list[cst.CSTNode] = list(module.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.SimpleStatementLine | cst.SimpleStatementSuite):
+            for small in node.body:
+                if isinstance(small, cst.Import | cst.ImportFrom):
+                    table.add_import(small)
+            continue
+        if isinstance(node, cst.FunctionDef):
+            found.extend(d.decorator for d in node.decorators)
+        if isinstance(node, cst.Try | cst.TryStar):
+            stack.extend(node.handlers)
+        if isinstance(node, cst.Match):
+            stack.extend(node.cases)
+        for attr in _COMPOUND_BLOCKS:
+            block = getattr(node, attr, None)
+            if isinstance(block, cst.Else | cst.Finally | cst.If):
+                stack.append(block)
+            elif isinstance(block, cst.BaseSuite):
+                stack.extend(block.body)
+    if asyncio_calls and table.imports_from("asyncio"):
+        return True
+    return any(table.resolve(d) in decorators for d in found)

@@ -17,6 +17,7 @@ file is left untouched and the reason reported.
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from dataclasses import replace
 
 import libcst as cst
@@ -25,7 +26,8 @@ from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from . import _gen_build as build
-from ._gen_facts import collect_facts
+from ._gen_facts import Facts, collect_facts
+from ._gen_imports import may_apply
 from ._gen_plan import Plan, make_plan
 from ._gen_presets import PRESETS, get_preset
 from ._gen_yields import with_target
@@ -95,21 +97,33 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         """Plan from one read-only walk, then rewrite only when the plan changes something."""
-        self._plan = plan = make_plan(collect_facts(tree), self.preset)
+        preset = self.preset
+        if not may_apply(tree, preset.decorators, asyncio_calls=preset.drop_loop_kwarg):
+            return tree
+        facts = collect_facts(tree)
+        self._plan = plan = make_plan(facts, preset)
         self._report(tree, plan)
         if plan.empty():
             return tree
-        for binding in plan.removals:
-            RemoveImportsVisitor.remove_unused_import(
-                self.context, binding.module, binding.obj, binding.asname
-            )
+        self._schedule_imports(facts, plan)
+        return tree.visit(self)
+
+    def _schedule_imports(self, facts: Facts, plan: Plan) -> None:
+        # RemoveImportsVisitor runs a full scope analysis; only ask for it
+        # when a binding may have lost its last reference (our count is an
+        # upper bound, and the visitor re-checks before removing anything).
+        removed = Counter(plan.removals)
+        for binding, count in removed.items():
+            local = binding.asname or binding.obj or binding.module.split(".", 1)[0]
+            if facts.names[local] <= count:
+                RemoveImportsVisitor.remove_unused_import(
+                    self.context, binding.module, binding.obj, binding.asname
+                )
         for need in sorted(plan.needs):
             if need == "legacy.runtime":
                 AddImportsVisitor.add_needed_import(self.context, "legacy", "runtime")
-            elif need in ("asyncio", "types"):
+            elif need in ("asyncio", "types") and not facts.imports.has_module(need):
                 AddImportsVisitor.add_needed_import(self.context, need)
-        new_tree = tree.visit(self)
-        return new_tree if not new_tree.deep_equals(tree) else tree
 
     def _report(self, tree: cst.Module, plan: Plan) -> None:
         if not plan.warnings:
