@@ -177,12 +177,16 @@ def _codes(value: str) -> frozenset[str]:
 
 def add_parser(subparsers: Any) -> None:
     """Register ``check`` on an ``argparse`` subparsers object."""
+    codes = "\n".join(f"  {code}  {text}" for code, text in CODES.items())
     parser = subparsers.add_parser(
         "check",
         help="lint for migration hazards (exit 1 on findings)",
-        description="Lint Python files for migration hazards. Codes: "
-        + "; ".join(f"{code} {text}" for code, text in CODES.items())
-        + ". Suppress one on its line with '# migrate: ignore[CODE]'.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=f"Lint Python files for migration hazards.\n\ncodes:\n{codes}",
+        epilog="suppress a finding with a comment on its line:\n"
+        "  time.sleep(0.1)  # migrate: ignore[MIG002]\n"
+        "  # migrate: ignore[MIG001,MIG002] for several codes, a bare # migrate: ignore for all\n\n"
+        "exit codes: 0 clean, 1 findings, 2 usage or configuration error",
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or directories")
     parser.add_argument("--json", action="store_true", help="print a JSON report on stdout")
