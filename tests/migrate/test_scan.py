@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -230,3 +232,19 @@ def test_parallel_scan_matches_serial(repo: Path) -> None:
     serial = scan_path(repo, jobs=1)
     assert serial[0].legacy_sites == 4 + 30 * 2
     assert scan_path(repo, jobs=2) == serial
+
+
+def test_python_dash_m_migrate_scan(repo: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIGRATE_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "migrate", "scan", "--json"],
+        cwd=repo / "services",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    names = [s["name"] for s in json.loads(proc.stdout)["services"]]
+    assert names == ["billing", "search", "api", "api-admin"]
