@@ -497,9 +497,11 @@ def _positioned(
     ignored = _suppressions(source)
     findings: set[Finding] = set()
     for code, node, message in raw:
-        start = positions[node].start
-        codes = ignored.get(start.line, frozenset())
-        if codes is None or code in codes:
+        start, end = positions[node].start, positions[node].end
+        # A comment on any line of the flagged code counts, so a call split
+        # over several lines can carry it after its closing parenthesis.
+        lines = (ignored.get(n, frozenset()) for n in range(start.line, end.line + 1))
+        if any(codes is None or code in codes for codes in lines):
             continue
         findings.add(Finding(code, start.line, start.column + 1, message, filename))
     return sorted(findings, key=lambda f: (f.line, f.col, f.code))
@@ -510,7 +512,8 @@ def lint_source(source: str, filename: str, *, flipped: bool = False) -> list[Fi
 
     ``flipped`` says the file belongs to a service whose backend is already
     asyncio/uvloop, which turns every ``legacy.runtime`` use into MIG003.
-    Suppress a finding with ``# migrate: ignore[MIG00N]`` on its line (a bare
+    Suppress a finding with ``# migrate: ignore[MIG00N]`` on its line, or on
+    any line of the flagged code when it spans several (a bare
     ``# migrate: ignore`` suppresses every code there). Never raises for bad
     source: a file that does not parse yields one MIG000 finding.
     """

@@ -371,6 +371,16 @@ MIG004 = [
         [],
         id="suppressed",
     ),
+    pytest.param(
+        "import asyncio\nasyncio.create_task(\n    g()\n)  # migrate: ignore[MIG004]\n",
+        [],
+        id="suppressed-on-the-last-line-of-a-split-call",
+    ),
+    pytest.param(
+        "import asyncio\nasyncio.create_task(\n    g()\n)\n# migrate: ignore[MIG004]\n",
+        [("MIG004", 2)],
+        id="comment-after-the-call-does-not-count",
+    ),
 ]
 
 
