@@ -181,7 +181,13 @@ class Planner:
             )
         elif called and rule.discarded and isinstance(ref.trail[-3], cst.Expr):
             reason = f"the result of {shown}() is discarded: {rule.discarded}"
-        elif called and (rule.reshapes or rule.keywords or rule.require):
+        elif called and (
+            rule.reshapes
+            or rule.keywords
+            or rule.require
+            or rule.reject
+            or rule.positional is not None
+        ):
             assert ref.call is not None
             plan = plan_call(rule, ref.call, shown)
             if isinstance(plan, str):

@@ -66,6 +66,19 @@ def plan_call(rule: Rule, call: cst.Call, shown: str) -> Plan | str:
                         f"{shown}({kw}={code}) cannot be converted: only "
                         f"{kw}={' or '.join(map(repr, allowed))} has the same meaning"
                     )
+    for a in args:
+        if a.keyword is not None and a.keyword.value in rule.reject:
+            return (
+                f"{shown}({a.keyword.value}=...) has no equivalent in "
+                f"{rule.target.expr}; left unchanged"
+            )
+    if rule.positional is not None:
+        count = sum(1 for a in args if a.keyword is None and a.star == "")
+        if count > rule.positional or any(a.star == "*" for a in args):
+            return (
+                f"{shown}() with more than {rule.positional} positional argument(s) has "
+                f"no equivalent in {rule.target.expr}; left unchanged"
+            )
     renamed: list[tuple[int, str | None]] = []  # keyword args kept, with their new name
     if not rule.reshapes:
         for i, a in enumerate(args):
@@ -150,6 +163,7 @@ def _reshaper(
     def apply(call: cst.Call) -> cst.Call:
         src = call.args
         out: list[cst.Arg] = []
+        spread_at: set[int] = set()  # positions in out that came from a spread literal
         before = call.whitespace_before_args
         for kind, i, extra in items:
             a = src[i]
@@ -182,6 +196,7 @@ def _reshaper(
                 for el in lit.elements:
                     star: Literal["", "*"] = "*" if isinstance(el, cst.StarredElement) else ""
                     out.append(cst.Arg(value=el.value, star=star, comma=el.comma))
+                    spread_at.add(len(out) - 1)
                 if out and isinstance(lit, cst.List) and _ws_text(lit.rbracket.whitespace_before):
                     out[-1] = out[-1].with_changes(
                         whitespace_after_arg=lit.rbracket.whitespace_before
@@ -193,7 +208,9 @@ def _reshaper(
                 a = src[i]
                 assert a.keyword is not None
                 out.append(a.with_changes(keyword=a.keyword.with_changes(value=new)))
-        return call.with_changes(whitespace_before_args=before, args=_fix_commas(out, src))
+        return call.with_changes(
+            whitespace_before_args=before, args=_fix_commas(out, src, frozenset(spread_at))
+        )
 
     return apply
 
@@ -202,7 +219,9 @@ def _ws_text(ws: cst.BaseParenthesizableWhitespace) -> str:
     return cst.Module([]).code_for_node(ws)
 
 
-def _fix_commas(out: Sequence[cst.Arg], src: Sequence[cst.Arg]) -> list[cst.Arg]:
+def _fix_commas(
+    out: Sequence[cst.Arg], src: Sequence[cst.Arg], spread: frozenset[int] = frozenset()
+) -> list[cst.Arg]:
     """Give the new argument list valid commas, keeping the old layout where slots match."""
     result: list[cst.Arg] = []
     n = len(out)
@@ -213,7 +232,8 @@ def _fix_commas(out: Sequence[cst.Arg], src: Sequence[cst.Arg]) -> list[cst.Arg]
             a = a.with_changes(comma=slot.comma, whitespace_after_arg=slot.whitespace_after_arg)
         elif last:
             tail = src[-1] if src else None
-            if not isinstance(a.comma, cst.Comma):  # keep a spread list's trailing comma
+            if k not in spread or not isinstance(a.comma, cst.Comma):
+                # the old call's tail decides; a spread list keeps its own trailing comma
                 a = a.with_changes(comma=tail.comma if tail else cst.MaybeSentinel.DEFAULT)
             if tail is not None and not _ws_text(a.whitespace_after_arg):
                 a = a.with_changes(whitespace_after_arg=tail.whitespace_after_arg)

@@ -60,6 +60,8 @@ class Rule:
     keywords: dict[str, str | None] = field(default_factory=dict)
     require: dict[str, tuple[str, ...]] = field(default_factory=dict)
     discarded: str | None = None  # refuse a call whose result is thrown away, for this reason
+    reject: tuple[str, ...] = ()  # keywords the target has no equivalent for: refuse the call
+    positional: int | None = None  # most positional arguments the target takes
 
     @property
     def reshapes(self) -> bool:
@@ -128,7 +130,17 @@ def _call_rule(path: str, name: str, table: Any, default_module: str) -> Rule:
     key = f"calls.{name}"
     if not isinstance(table, dict):
         raise _fail(path, key, f"must be a table, got {table!r}")
-    unknown = set(table) - {"target", "params", "args", "keywords", "require", "discarded"}
+    allowed = {
+        "target",
+        "params",
+        "args",
+        "keywords",
+        "require",
+        "discarded",
+        "reject",
+        "positional",
+    }
+    unknown = set(table) - allowed
     if unknown:
         raise _fail(path, key, f"unknown key(s) {sorted(unknown)!r}")
     if "target" not in table:
@@ -159,7 +171,11 @@ def _call_rule(path: str, name: str, table: Any, default_module: str) -> Rule:
     discarded = None
     if "discarded" in table:
         discarded = _str(path, f"{key}.discarded", table["discarded"])
-    return Rule(name, target, params, args, keywords, require, discarded)
+    reject = _names(path, f"{key}.reject", table.get("reject", []))
+    positional = table.get("positional")
+    if positional is not None and (not isinstance(positional, int) or positional < 0):
+        raise _fail(path, f"{key}.positional", f"must be a whole number >= 0, got {positional!r}")
+    return Rule(name, target, params, args, keywords, require, discarded, reject, positional)
 
 
 def _check_template(path: str, key: str, params: tuple[str, ...], args: tuple[str, ...]) -> None:

@@ -718,3 +718,45 @@ class TestRefusals(CodemodTest):
                     await shims.sleep(1)
         """
         self.assertCodemod(before, after, expected_warnings=[])
+
+
+class TestSignatureDifferences(CodemodTest):
+    TRANSFORM = LegacyToShimCommand
+
+    def test_dropped_and_renamed_keywords(self) -> None:
+        before = """
+            from legacy import runtime
+
+            async def main(h):
+                t = runtime.spawn(job(), name="worker")
+                runtime.call_later(delay=1.0, fn=print)
+                srv = await runtime.listen("::1", 0, h, backlog=16)
+        """
+        after = """
+            import shims
+
+            async def main(h):
+                t = shims.spawn(job())
+                shims.call_later(seconds=1.0, fn=print)
+                srv = await shims.serve(h, "::1", 0)
+        """
+        self.assertCodemod(before, after, expected_warnings=[])
+
+    def test_sleep_result_refused(self) -> None:
+        code = """
+            from legacy import runtime
+
+            async def main():
+                a = await runtime.sleep(0.1, result=42)
+                b = await runtime.sleep(0.1, 42)
+        """
+        self.assertCodemod(
+            code,
+            code,
+            expected_warnings=[
+                "line 4: legacy.runtime.sleep(result=...) has no equivalent in sleep; "
+                "left unchanged",
+                "line 5: legacy.runtime.sleep() with more than 1 positional argument(s) has no "
+                "equivalent in sleep; left unchanged",
+            ],
+        )
