@@ -4,10 +4,10 @@
 # -------------------
 # The peers run in threads on plain blocking sockets, so what a scenario
 # observes depends only on the backend under test.  ``RawPeer.accept`` and
-# the peer socket calls are blocking, but they only ever wait for something
-# the kernel already has (the handshake completed before ``shims.connect``
-# returned; bytes were handed to the kernel before ``write`` returned), so
-# they never wait for the event loop they block.
+# the peer's sends are blocking, but they only ever wait for something the
+# kernel already has (the handshake completed before ``shims.connect``
+# returned).  Reads from a peer socket go through ``peer_read``, which polls,
+# because a loop may send our bytes or FIN only when it runs again.
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ __all__ = [
     "eventually",
     "open_fds",
     "outcome",
+    "peer_read",
     "pool_counters",
     "reset",
 ]
@@ -100,14 +101,30 @@ def reset(sock: socket.socket) -> None:
     sock.close()
 
 
-def recv_exactly(sock: socket.socket, n: int) -> bytes:
-    """Read ``n`` bytes from a peer socket (blocking, with the suite's deadline)."""
+async def peer_read(sock: socket.socket, n: int | None = None) -> bytes:
+    """Read ``n`` bytes (None: until EOF) from a peer socket without blocking the loop.
+
+    Polls the socket every 2 ms: some loops (uvloop) only send a FIN when the
+    loop runs again, so a blocking read here could wait for itself.  Stops
+    at EOF, or after the suite's deadline, returning what arrived.
+    """
     data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            break
-        data += chunk
+    deadline = shims.monotonic() + TIMEOUT
+    sock.setblocking(False)
+    try:
+        while n is None or len(data) < n:
+            try:
+                chunk = sock.recv(65536 if n is None else n - len(data))
+            except BlockingIOError:
+                if shims.monotonic() >= deadline:
+                    break
+                await shims.sleep(0.002)
+                continue
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        sock.settimeout(TIMEOUT)
     return data
 
 
