@@ -61,7 +61,7 @@ class Pool:
             self._checkin(conn)
             return result
         finally:
-            await self._slots.get()
+            await self._slots.get()  # never waits: our own token is in the channel
 
     async def _checkout(self):
         while self._idle:
