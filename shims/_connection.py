@@ -19,7 +19,13 @@ from __future__ import annotations
 from . import _diagnostics
 from ._backends._base import Handle
 from ._connection_core import ConnectionCore
-from ._errors import ConnectionClosedError, ReadTimeout, ShimError, WriteTimeout
+from ._errors import (
+    ConnectionClosedError,
+    PeerClosedError,
+    ReadTimeout,
+    ShimError,
+    WriteTimeout,
+)
 from ._state import ConnectionState
 
 __all__ = ["Connection"]
@@ -188,6 +194,13 @@ class Connection(ConnectionCore):
 
     # -- writes and closing --------------------------------------------------
 
+    def _transport_gone(self, what: str, exc: BaseException) -> PeerClosedError:
+        # The transport failed (and closed) in this very turn; its connection_lost fact
+        # is still queued. uvloop raises RuntimeError from write() in that window.
+        return PeerClosedError(
+            f"{what} on {self!r}: the connection broke underneath ({exc!r})", reason="reset"
+        )
+
     def _write_error(self, what: str) -> BaseException:
         if self._write_shut and self._fatal is None:
             return ConnectionClosedError(
@@ -212,7 +225,10 @@ class Connection(ConnectionCore):
         state = self._state
         if state is not _OPEN and state is not _PEER_CLOSED:
             raise self._write_error("write")
-        self._t.write(data)
+        try:
+            self._t.write(data)
+        except (RuntimeError, OSError) as exc:
+            raise self._transport_gone("write", exc) from exc
         if self._write_paused:
             await self._drain(timeout)
 
@@ -254,8 +270,11 @@ class Connection(ConnectionCore):
         state = self._state
         if state is not _OPEN and state is not _PEER_CLOSED:
             raise self._write_error("shutdown_write")
+        try:
+            self._t.write_eof()
+        except (RuntimeError, OSError) as exc:
+            raise self._transport_gone("shutdown_write", exc) from exc
         self._write_shut = True
-        self._t.write_eof()
         self._fire("shutdown_write")
 
     def close(self) -> None:

@@ -269,7 +269,8 @@ async def listen(
     """Listen on ``host:port``; call ``on_accept(conn)`` for each accepted connection."""
     sched = runtime.get_scheduler()
     try:
-        sock = socket.create_server((host, port), backlog=512)
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.create_server((host, port), family=family, backlog=512)
     except OSError as exc:
         raise ConnectError(
             f"could not listen on {host!r} port {port!r}: {exc.strerror or exc}"

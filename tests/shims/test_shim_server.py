@@ -192,3 +192,59 @@ def test_both_directions_finished_is_closed() -> None:
     for event in ("close", "reset", "error", "lost"):
         for state in (s.OPEN, s.PEER_CLOSED, s.WRITE_SHUT):
             assert transition(state, event) is s.CLOSED
+
+
+def test_ipv6_loopback(run: Any) -> None:
+    if not socket.has_ipv6:
+        pytest.skip("this Python has no IPv6 support")
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+
+    async def main() -> None:
+        async def echo(conn: shims.Connection) -> None:
+            await conn.write(await conn.read_exactly(2, timeout=DEADLINE), timeout=DEADLINE)
+
+        async with await shims.serve(echo, "::1", 0) as server:
+            conn = await shims.connect("::1", server.port, timeout=DEADLINE)
+            await conn.write(b"v6", timeout=DEADLINE)
+            assert await conn.read_exactly(2, timeout=DEADLINE) == b"v6"
+            assert repr(conn).startswith(f"<Connection [::1]:{server.port} ")
+            conn.close()
+
+    run(main)
+
+
+class _BrokenTransport:
+    """A transport that already died, as uvloop's does between its error and connection_lost."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def write(self, data: bytes) -> None:
+        raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
+
+    def write_eof(self) -> None:
+        raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def test_native_write_errors_become_peer_closed(run: Any, raw_peer: Any) -> None:
+    peer = raw_peer()
+
+    async def main() -> None:
+        conn = await shims.connect("127.0.0.1", peer.port, timeout=DEADLINE)
+        peer.accept()
+        conn._t = _BrokenTransport(conn._t)  # type: ignore[assignment]
+        for call in (conn.write(b"x", timeout=DEADLINE), conn.shutdown_write()):
+            with pytest.raises(shims.PeerClosedError) as info:
+                await call
+            assert isinstance(info.value.__cause__, RuntimeError)
+        assert conn.state is ConnectionState.OPEN  # the fact arrives through _on_lost
+        conn._t = conn._t.real
+        conn.close()
+
+    run(main)
