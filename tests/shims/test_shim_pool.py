@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import socket
 from typing import Any
 
@@ -27,8 +28,11 @@ def test_checkout_probe_sees_a_fin_the_loop_has_not_read(run: Any, raw_peer: Any
         async with pool.acquire(timeout=DEADLINE) as first:
             first.on_close(lambda c: reasons.append(c.close_reason))
             peer.accept()
-        # FIN reaches our kernel now; no await in between, so the loop has not read it.
+        # No await from here to the checkout: the loop cannot read the FIN first.
         peer.sock.close()
+        poller = select.poll()
+        poller.register(first._fd, select.POLLIN | select.POLLRDHUP)
+        assert poller.poll(DEADLINE * 1000), "the FIN never reached our socket"
         assert first.state is ConnectionState.OPEN
         async with pool.acquire(timeout=DEADLINE) as second:
             assert second is not first and second.is_connected()
