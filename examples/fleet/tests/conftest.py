@@ -6,9 +6,9 @@ import os
 import socket
 
 import pytest
-from fleet import config
-
 from legacy import runtime
+
+from fleet import config
 
 
 def _require(name, host, port):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+
 from fleet.cache import redis as resp
 from fleet.cache.service import cached, count_view, make_client
 

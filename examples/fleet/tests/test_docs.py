@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+
 from fleet.docs import mysql
 from fleet.docs.service import Docs, make_pool
 

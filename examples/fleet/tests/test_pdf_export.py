@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from legacy import runtime
+
 from fleet.pdf_export.client import RemoteError, RenderClient
 from fleet.pdf_export.renderer import Renderer
-
-from legacy import runtime
 
 
 @pytest.mark.parity

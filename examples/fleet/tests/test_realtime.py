@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from fleet.realtime.client import RealtimeClient
 from fleet.realtime.server import RealtimeServer
 

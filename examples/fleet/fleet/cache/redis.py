@@ -11,9 +11,10 @@ cleanup wired to local close only.
 
 from __future__ import annotations
 
-from fleet.pool import Pool
 from legacy import runtime
 from legacy.runtime import connect
+
+from fleet.pool import Pool
 
 
 class RedisError(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import legacy.runtime as rt
+
 from fleet import config
 from fleet.cache.redis import Redis
 

@@ -344,7 +344,7 @@ class MySQLConnection:
             self.conn.close()
 
 
-async def connect(host, port, user, password="", database="", *, timeout=10.0):  # noqa: ASYNC109
+async def connect(host, port, user, password="", database="", *, timeout=10.0):
     """Dial and authenticate; close the socket if the handshake fails."""
     conn = await legacy.runtime.connect(host, port, timeout=timeout)
     session = MySQLConnection(conn, timeout=timeout)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from legacy import runtime
+
 from fleet import config
 from fleet.docs import mysql
 from fleet.pool import Pool
-from legacy import runtime
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS fleet_docs (

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import itertools
 
+from legacy import runtime
+from legacy.runtime import connect
+
 from fleet.pdf_export.protocol import frame as encode_frame
 from fleet.pdf_export.protocol import read_frame
 from fleet.pool import Pool
-from legacy import runtime
-from legacy.runtime import connect
 
 
 class RemoteError(Exception):

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 
-from fleet.pdf_export.protocol import FrameError, frame, read_frame
 from legacy.runtime import Event, listen
 from legacy.runtime import sleep as pause
+
+from fleet.pdf_export.protocol import FrameError, frame, read_frame
 
 
 def render(params):

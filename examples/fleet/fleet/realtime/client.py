@@ -16,7 +16,7 @@ class RealtimeClient:
         self._reader = runtime.spawn(self._read_loop())
 
     @classmethod
-    async def connect(cls, host, port, *, timeout=5.0):  # noqa: ASYNC109
+    async def connect(cls, host, port, *, timeout=5.0):
         conn = await runtime.connect(host, port, timeout=timeout)
         return cls(conn)
 
