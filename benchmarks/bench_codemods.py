@@ -101,9 +101,9 @@ def _parse(sources: list[str]) -> Callable[[], object]:
 def main() -> int:
     """Generate the corpus, check the conversion, time the three cases, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=20)
-    parser.add_argument("--blocks", type=int, default=12, help="handlers per file (~20 lines each)")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--files", type=int, default=10)
+    parser.add_argument("--blocks", type=int, default=8, help="handlers per file (~20 lines each)")
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="small smoke run (< 20 s)")
     args = parser.parse_args()
     if args.quick:
