@@ -106,9 +106,9 @@ class Connection(_Writer):
             elif len(rbuf) >= _HIGH_WATER:
                 self._pause_reading()
         else:
-            self._eof = True
+            self._eof = True  # the peer's FIN: writing may go on (it may only half-close)
             self._pause_reading()
-            self._wake_all()
+            self._wake_reader()
 
     def _fail(self, exc: OSError) -> None:
         """Record that the stream broke (RST or socket error) and wake every waiter."""
@@ -117,9 +117,12 @@ class Connection(_Writer):
         self._pause_reading()
         self._wake_all()
 
-    def _wake_all(self) -> None:
+    def _wake_reader(self) -> None:
         waiter, self._read_waiter = self._read_waiter, None
         _wake(waiter)
+
+    def _wake_all(self) -> None:
+        self._wake_reader()
         _wake(self._write_waiter)
 
     def _broken(self, action: str, partial: bytes = b"") -> OSError:
@@ -300,7 +303,7 @@ class Connection(_Writer):
             return False
         self._eof = True
         self._pause_reading()
-        self._wake_all()
+        self._wake_reader()
         return True
 
     def is_connected(self) -> bool:

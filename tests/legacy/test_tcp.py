@@ -440,3 +440,28 @@ def test_unreachable_errors_name_the_address() -> None:
         assert "10.0.0.1:5432" in str(exc) and "unreachable" in str(exc)
     refused = _net._connect_error("db", 1, OSError(errno.ECONNREFUSED, "refused"))
     assert isinstance(refused, ConnectionRefusedError) and "db:1" in str(refused)
+
+
+def test_peer_fin_during_a_pending_write_does_not_abort_it() -> None:
+    payload = os.urandom(16 << 20)
+
+    async def main() -> None:
+        conn, peer = await raw_pair()
+        writer = runtime.spawn(conn.write(payload, timeout=DEADLINE))
+        await until(lambda: conn._wview is not None, "the write to wait for the kernel")
+        peer.shutdown(socket.SHUT_WR)  # the peer half-closes while our write is pending
+        await until(lambda: conn._eof, "the FIN to arrive")
+        assert conn.closed() and not writer.done()
+        peer.setblocking(False)
+        received = bytearray()
+        while len(received) < len(payload):
+            try:
+                received += peer.recv(1 << 20)
+            except BlockingIOError:
+                await runtime.sleep(0.001)
+        await writer
+        assert received == payload
+        conn.close()
+        peer.close()
+
+    run(main)
