@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from typing import Any
@@ -366,3 +367,39 @@ def test_write_after_peer_fully_gone_raises_peer_closed(run: Any, raw_peer: Any)
         conn.close()
 
     run(main)
+
+
+def test_connect_timeout_leaks_no_socket(run: Any) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):  # fill the accept backlog: further SYNs are dropped, connects hang
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    time.sleep(0.1)
+
+    async def main() -> None:
+        with pytest.raises(shims.ConnectTimeout):  # warm up what the loop opens lazily
+            await shims.connect("127.0.0.1", port, timeout=0.2)
+        await shims.sleep(0.05)  # uvloop closes a cancelled handle on a later turn
+        before = len(os.listdir("/proc/self/fd"))
+        for _ in range(3):
+            start = time.monotonic()
+            with pytest.raises(shims.ConnectTimeout, match=r"timeout=0\.2") as info:
+                await shims.connect("127.0.0.1", port, timeout=0.2)
+            assert isinstance(info.value, shims.ConnectError)
+            assert isinstance(info.value.__cause__, TimeoutError)
+            assert time.monotonic() - start < 5.0
+        await shims.sleep(0.05)
+        assert len(os.listdir("/proc/self/fd")) == before
+
+    try:
+        run(main)
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
