@@ -64,7 +64,9 @@ async def _raw_streams(conns: int, trips: int) -> None:
     await server.wait_closed()
 
 
-def raw_case(loop_factory: Callable[[], asyncio.AbstractEventLoop] | None, conns: int, trips: int) -> Callable[[], None]:
+def raw_case(
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None, conns: int, trips: int
+) -> Callable[[], None]:
     def fn() -> None:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             runner.run(_raw_streams(conns, trips))
