@@ -25,7 +25,6 @@ class Fleet:
     pool: ModuleType
     mysql: ModuleType
     docs: ModuleType
-    redis: ModuleType
     cache: ModuleType
     client: ModuleType
     renderer: ModuleType
@@ -44,7 +43,6 @@ def fleet(converted_fleet: Conversion) -> Iterator[Fleet]:
             pool=importlib.import_module("fleet.pool"),
             mysql=importlib.import_module("fleet.docs.mysql"),
             docs=importlib.import_module("fleet.docs.service"),
-            redis=importlib.import_module("fleet.cache.redis"),
             cache=importlib.import_module("fleet.cache.service"),
             client=importlib.import_module("fleet.pdf_export.client"),
             renderer=importlib.import_module("fleet.pdf_export.renderer"),
