@@ -17,8 +17,10 @@ turn of the loop (``_run_once``):
 4. runs the callbacks that were ready at the start of the step (a ``deque``),
    so a callback that schedules another one cannot starve I/O.
 
-An exception escaping a callback goes to the exception
-handler (default: log to the ``legacy.runtime`` logger) and the loop goes on.
+An exception escaping a callback goes to the exception handler (default: log
+to the ``legacy.runtime`` logger) and the loop goes on. The running scheduler
+is per thread; other threads reach it only through ``call_soon_threadsafe``
+(after ``enable_threads()``), which wakes the selector through a socket pair.
 """
 
 from __future__ import annotations

@@ -492,3 +492,23 @@ def test_run_gives_up_on_tasks_that_refuse_to_be_cancelled(
         runtime.run(main)
     assert time.monotonic() - start < 5
     assert "did not finish when cancelled" in caplog.text and "stubborn" in caplog.text
+
+
+def test_a_thousand_random_timers_fire_in_deadline_order() -> None:
+    import random
+
+    rng = random.Random(7)
+    delays = [rng.uniform(0, 0.2) for _ in range(1000)]
+    fired: list[int] = []
+
+    async def main() -> None:
+        sched = runtime.get_scheduler()
+        base = sched.time()
+        handles = [sched.call_at(base + d, fired.append, i) for i, d in enumerate(delays)]
+        for handle in handles[::3]:
+            handle.cancel()
+        await runtime.sleep(0.3)
+
+    runtime.run(main)
+    expected = sorted((i for i in range(1000) if i % 3), key=lambda i: (delays[i], i))
+    assert fired == expected

@@ -465,3 +465,26 @@ def test_peer_fin_during_a_pending_write_does_not_abort_it() -> None:
         peer.close()
 
     run(main)
+
+
+def test_connection_churn_leaves_no_fd_or_registration_behind() -> None:
+    async def main() -> None:
+        sched = runtime.get_scheduler()
+        listener = await runtime.listen("127.0.0.1", 0, echo)
+        baseline = len(sched._fds)
+        for i in range(300):
+            conn = await runtime.connect("127.0.0.1", listener.port, timeout=DEADLINE)
+            await conn.write(b"%d" % i)
+            assert await conn.read_some(timeout=DEADLINE) == b"%d" % i
+            if i % 2:
+                await conn.shutdown_write()
+                assert await conn.read_some(timeout=DEADLINE) == b""
+            conn.close()
+        await until(lambda: not listener._connections, "every handler to finish")
+        assert len(sched._fds) == baseline
+        listener.close()
+        assert not sched._fds
+
+    before = open_fds()
+    run(main)
+    assert open_fds() == before
