@@ -222,11 +222,21 @@ class Planner:
             self.state[id(b)].kept += 1
 
     def _would_convert(self, ref: Ref, binding: Binding) -> bool:
+        """Return True if ``ref`` would be rewritten were it not shadowed."""
         full = ".".join((binding.qual, *ref.parts[1:]))
-        attr = (
-            full[len(self.source) + 1 :].split(".")[0] if full.startswith(self.source + ".") else ""
+        prefix = self.source + "."
+        attr = full[len(prefix) :].split(".")[0] if full.startswith(prefix) else ""
+        rule = self.spec.rules.get(attr)
+        if rule is None:
+            return False
+        same_name = (
+            binding.qual == prefix + attr
+            and rule.target.simple
+            and rule.target.module != BUILTINS
+            and rule.target.expr == binding.name
         )
-        return attr in self.spec.rules
+        # ``from source import sleep`` -> ``from target import sleep``: uses keep their name
+        return not same_name or rule.call_only or bool(rule.keywords)
 
     # -- names ---------------------------------------------------------------------
 
@@ -348,14 +358,24 @@ class Planner:
                         module_added.add(key)
                     scope_added.add((id(scope), key))
                     needs.append(key)
-            self._edit_statement(binds[0], drop, needs)
+            alias_key = {
+                id(b.alias): key
+                for b, st in zip(binds, states, strict=True)
+                if id(b.alias) in drop
+                for key in st.needs
+                if key[0] == "from" and key in needs
+            }
+            self._edit_statement(binds[0], drop, needs, alias_key)
 
     def _already(self, key: ImportKey) -> bool:
         if key[0] == "import":
             return any(k[0] == "import" and k[1] == key[1] for k in self.scan.top_imports)
         return key in self.scan.top_imports
 
-    def _edit_statement(self, b: Binding, drop: set[int], needs: list[ImportKey]) -> None:
+    def _edit_statement(
+        self, b: Binding, drop: set[int], needs: list[ImportKey], alias_key: dict[int, ImportKey]
+    ) -> None:
+        """Drop the aliases in ``drop``, add ``needs``; reuse the statement when all moved."""
         stmt = b.stmt
         names = stmt.names
         assert isinstance(names, Sequence)
@@ -370,7 +390,7 @@ class Planner:
             and isinstance(stmt, cst.ImportFrom)
             and froms
             and len({k[1] for k in froms}) == 1
-            and len(froms) == len(dropped)
+            and set(froms) == set(alias_key.values())
         )
         if in_place:
             assert isinstance(stmt, cst.ImportFrom)
@@ -379,7 +399,8 @@ class Planner:
                     name=cst.Name(k[2]),
                     asname=None if k[2] == k[3] else cst.AsName(name=cst.Name(k[3])),
                 )
-                for a, k in zip(dropped, froms, strict=True)
+                for a in dropped
+                if (k := alias_key.get(id(a))) is not None
             ]
             smalls.append(
                 stmt.with_changes(

@@ -760,3 +760,96 @@ class TestSignatureDifferences(CodemodTest):
                 "equivalent in sleep; left unchanged",
             ],
         )
+
+
+class TestEveryRuleNoOpAndAliased(CodemodTest):
+    """Each rule of the bundled spec: untouched on look-alikes, converted through an alias."""
+
+    TRANSFORM = LegacyToShimCommand
+
+    def test_look_alikes_of_every_rule_are_untouched(self) -> None:
+        for name in LegacyToShimCommand.load().rules:
+            with self.subTest(name=name):
+                code = f"""
+                    import legacy_tools as runtime
+                    from other import {name}
+
+                    def f(obj):
+                        {name}(1)
+                        obj.{name}([1, 2])
+                        runtime.{name}(3)
+                """
+                self.assertCodemod(code, code, expected_warnings=[])
+
+    def test_same_name_shadowing_needs_no_warning(self) -> None:
+        before = """
+            from legacy.runtime import sleep
+
+            def f():
+                sleep = 5
+                return sleep
+
+            async def g():
+                await sleep(1)
+        """
+        after = """
+            from shims import sleep
+
+            def f():
+                sleep = 5
+                return sleep
+
+            async def g():
+                await sleep(1)
+        """
+        self.assertCodemod(before, after, expected_warnings=[])
+
+    def test_aliased_member_imports(self) -> None:
+        before = """
+            from legacy.runtime import (
+                Channel as Chan,
+                Event as Ev,
+                listen as bind,
+                wait_all as all_of,
+                Timeout as Late,
+            )
+
+            async def main(h, a, b):
+                q, e = Chan(1), Ev()
+                srv = await bind("::1", 0, h)
+                try:
+                    return await all_of([a, b])
+                except Late:
+                    return None
+        """
+        after = """
+            from shims import (
+                Queue as Chan,
+                Event as Ev,
+                serve as bind,
+                gather as all_of,
+            )
+
+            async def main(h, a, b):
+                q, e = Chan(1), Ev()
+                srv = await bind(h, "::1", 0)
+                try:
+                    return await all_of(a, b)
+                except TimeoutError:
+                    return None
+        """
+        self.assertCodemod(before, after, expected_warnings=[])
+
+    def test_channel_with_hidden_keywords_refused(self) -> None:
+        code = """
+            from legacy import runtime
+            q = runtime.Channel(**options)
+        """
+        self.assertCodemod(
+            code,
+            code,
+            expected_warnings=[
+                "line 2: legacy.runtime.Channel(**...) hides which keywords are passed; "
+                "left unchanged"
+            ],
+        )
