@@ -110,7 +110,7 @@ def main() -> int:
         repeat = 9
     worst = 0.0
     for connections, round_trips in scenarios:
-        cases = {
+        cases: dict[str, Callable[[], object]] = {
             "asyncio streams": asyncio_case(connections, round_trips),
             "legacy.runtime": legacy_case(connections, round_trips),
         }

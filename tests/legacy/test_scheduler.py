@@ -352,10 +352,10 @@ def test_future_api() -> None:
             fut.set_result(8)
         await runtime.sleep(0)
         assert got == [7]
-        failed = runtime.Future()
+        failed: runtime.Future[None] = runtime.Future()
         failed.set_exception(KeyError("k"))
         assert isinstance(failed.exception(), KeyError)
-        cancelled = runtime.Future()
+        cancelled: runtime.Future[None] = runtime.Future()
         assert cancelled.cancel() and cancelled.cancelled()
         with pytest.raises(runtime.Cancelled):
             await cancelled
@@ -412,6 +412,11 @@ def test_call_soon_threadsafe_wakes_a_sleeping_scheduler() -> None:
     assert runtime.run(main) == "from thread"
 
 
+def _settle(fut: runtime.Future[Any], value: Any) -> None:
+    if not fut.done():
+        fut.set_result(value)
+
+
 def test_reader_and_writer_callbacks_and_stale_registrations() -> None:
     import socket
 
@@ -419,9 +424,9 @@ def test_reader_and_writer_callbacks_and_stale_registrations() -> None:
         sched = runtime.get_scheduler()
         left, right = socket.socketpair()
         readable = sched.create_future()
-        sched.add_reader(left, lambda: readable.done() or readable.set_result(left.recv(10)))
+        sched.add_reader(left, lambda: _settle(readable, left.recv(10)))
         writable = sched.create_future()
-        sched.add_writer(left, lambda: writable.done() or writable.set_result(True))
+        sched.add_writer(left, lambda: _settle(writable, True))
         assert await runtime.with_timeout(10.0, writable) is True
         assert sched.remove_writer(left) and not sched.remove_writer(left)
         right.send(b"ping")
@@ -436,7 +441,7 @@ def test_reader_and_writer_callbacks_and_stale_registrations() -> None:
         a.close()
         c, d = socket.socketpair()
         got = sched.create_future()
-        sched.add_reader(c, lambda: got.done() or got.set_result(c.recv(10)))
+        sched.add_reader(c, lambda: _settle(got, c.recv(10)))
         d.send(b"new")
         assert await runtime.with_timeout(10.0, got) == b"new"
         sched.remove_reader(c)

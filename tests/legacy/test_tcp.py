@@ -200,7 +200,7 @@ def test_connect_timeout_when_the_backlog_is_full() -> None:
             server.bind(("127.0.0.1", 0))
             server.listen(0)
             port = server.getsockname()[1]
-            fillers: list[socket.socket] = []
+            fillers: list[runtime.Connection] = []
             try:
                 with pytest.raises(runtime.Timeout, match=f"127.0.0.1:{port}"):
                     for _ in range(8):  # the accept queue fills; later SYNs are dropped
