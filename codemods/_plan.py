@@ -17,12 +17,12 @@ from typing import Any
 
 import libcst as cst
 
+from ._imports import ImportKey, edit_statement
+from ._model import Binding, Ref, Scan, Scope
 from ._reshape import Plan, plan_call
-from ._scan import Binding, Ref, Scan, Scope
 from ._spec import BUILTINS, Rule, Spec
 
 Build = Callable[[Any], Any]
-ImportKey = tuple[str, ...]  # ("import", module) or ("from", module, name, local)
 
 
 @dataclass(eq=False)
@@ -365,81 +365,14 @@ class Planner:
                 for key in st.needs
                 if key[0] == "from" and key in needs
             }
-            self._edit_statement(binds[0], drop, needs, alias_key)
+            edit = edit_statement(binds[0].stmt, binds[0].trail, drop, needs, alias_key)
+            if edit is not None:
+                self._register(*edit)
 
     def _already(self, key: ImportKey) -> bool:
         if key[0] == "import":
             return any(k[0] == "import" and k[1] == key[1] for k in self.scan.top_imports)
         return key in self.scan.top_imports
-
-    def _edit_statement(
-        self, b: Binding, drop: set[int], needs: list[ImportKey], alias_key: dict[int, ImportKey]
-    ) -> None:
-        """Drop the aliases in ``drop``, add ``needs``; reuse the statement when all moved."""
-        stmt = b.stmt
-        names = stmt.names
-        assert isinstance(names, Sequence)
-        remaining = [a for a in names if id(a) not in drop]
-        if not drop and not needs:
-            return
-        smalls: list[cst.BaseSmallStatement] = []
-        froms = [k for k in needs if k[0] == "from"]
-        dropped = [a for a in names if id(a) in drop]
-        in_place = (
-            not remaining
-            and isinstance(stmt, cst.ImportFrom)
-            and froms
-            and len({k[1] for k in froms}) == 1
-            and set(froms) == set(alias_key.values())
-        )
-        if in_place:
-            assert isinstance(stmt, cst.ImportFrom)
-            aliases = [
-                a.with_changes(
-                    name=cst.Name(k[2]),
-                    asname=None if k[2] == k[3] else cst.AsName(name=cst.Name(k[3])),
-                )
-                for a in dropped
-                if (k := alias_key.get(id(a))) is not None
-            ]
-            smalls.append(
-                stmt.with_changes(
-                    module=_dotted(froms[0][1]),
-                    relative=(),
-                    names=_commas(aliases, names[-1].comma),
-                )
-            )
-            needs = [k for k in needs if k[0] != "from"]
-        elif remaining:
-            smalls.append(stmt.with_changes(names=_commas(remaining, names[-1].comma)))
-        smalls.extend(_new_imports(needs))
-        line, block = b.trail[-2], b.trail[-3]
-        if isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1:
-            only_child = isinstance(block, cst.IndentedBlock) and len(block.body) == 1
-
-            def build_line(updated: Any) -> Any:
-                if not smalls:
-                    return (
-                        updated.with_changes(body=[cst.Pass()])
-                        if only_child
-                        else cst.RemoveFromParent()
-                    )
-                first = updated.with_changes(body=[smalls[0]])
-                if len(smalls) == 1:
-                    return first
-                return cst.FlattenSentinel(
-                    [first, *(cst.SimpleStatementLine(body=[s]) for s in smalls[1:])]
-                )
-
-            self._register(b.trail[:-1], build_line)
-        else:
-
-            def build_small(updated: Any) -> Any:
-                if not smalls:
-                    return cst.RemoveFromParent()
-                return cst.FlattenSentinel(smalls) if len(smalls) > 1 else smalls[0]
-
-            self._register(b.trail, build_small)
 
 
 def _constant(node: cst.CSTNode) -> Build:
@@ -452,40 +385,3 @@ def _constant(node: cst.CSTNode) -> Build:
 def _target_text(rule: Rule) -> str:
     t = rule.target
     return t.expr if t.module == BUILTINS else f"{t.module}.{t.expr}"
-
-
-def _dotted(name: str) -> cst.Attribute | cst.Name:
-    expr = cst.parse_expression(name)
-    assert isinstance(expr, cst.Attribute | cst.Name)
-    return expr
-
-
-def _commas(
-    aliases: list[cst.ImportAlias], last: cst.Comma | cst.MaybeSentinel = cst.MaybeSentinel.DEFAULT
-) -> list[cst.ImportAlias]:
-    """Return ``aliases`` with a comma between each, and ``last`` (the old tail's) at the end."""
-    out = list(aliases)
-    if out:
-        out[-1] = out[-1].with_changes(comma=last)
-    for i, a in enumerate(out[:-1]):
-        if not isinstance(a.comma, cst.Comma):
-            out[i] = a.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
-    return out
-
-
-def _new_imports(needs: list[ImportKey]) -> list[cst.BaseSmallStatement]:
-    out: list[cst.BaseSmallStatement] = []
-    froms: dict[str, list[cst.ImportAlias]] = {}
-    for key in needs:
-        if key[0] == "import":
-            out.append(cst.Import(names=[cst.ImportAlias(name=_dotted(key[1]))]))
-        else:
-            _, module, name, local = key
-            alias = cst.ImportAlias(
-                name=cst.Name(name),
-                asname=None if name == local else cst.AsName(name=cst.Name(local)),
-            )
-            froms.setdefault(module, []).append(alias)
-    for module, aliases in froms.items():
-        out.append(cst.ImportFrom(module=_dotted(module), names=_commas(aliases)))
-    return out

@@ -17,11 +17,12 @@ path so the rewrite can revisit just the ancestors of what changes.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import libcst as cst
 from libcst.helpers import get_full_name_for_node
+
+from ._model import Binding, Ref, Scan, Scope, ScopeKind, chain
 
 _SKIP_PREFIXES = (
     "whitespace",
@@ -49,7 +50,6 @@ _SKIP_PREFIXES = (
 )
 _FIELDS: dict[type[cst.CSTNode], tuple[str, ...]] = {}
 _DYNAMIC = frozenset({"getattr", "hasattr", "setattr", "delattr", "vars", "dir"})
-ScopeKind = Literal["module", "function", "class", "comprehension"]
 
 
 def _fields(tp: type[cst.CSTNode]) -> tuple[str, ...]:
@@ -62,78 +62,8 @@ def _fields(tp: type[cst.CSTNode]) -> tuple[str, ...]:
     return names
 
 
-class Scope:
-    """Names bound in one Python scope; ``imports`` holds the source-module bindings."""
-
-    __slots__ = ("bound", "globals", "imports", "kind", "nonlocals", "parent")
-
-    def __init__(self, kind: ScopeKind, parent: Scope | None) -> None:
-        self.kind: ScopeKind = kind
-        self.parent = parent
-        self.bound: dict[str, int] = {}
-        self.imports: dict[str, list[Binding]] = {}
-        self.globals: set[str] = set()
-        self.nonlocals: set[str] = set()
-
-
-@dataclass(eq=False)
-class Binding:
-    """A name bound by an import related to the source module.
-
-    ``qual`` is what the name denotes (``legacy``, ``legacy.runtime``,
-    ``legacy.runtime.sleep``); ``path`` is the module the import loads.
-    """
-
-    name: str
-    qual: str
-    path: str
-    alias: cst.ImportAlias
-    stmt: cst.Import | cst.ImportFrom
-    scope: Scope
-    trail: tuple[cst.CSTNode, ...]  # root .. stmt
-
-
-@dataclass(eq=False)
-class Ref:
-    """A use of a name whose root is an import binding of interest."""
-
-    parts: tuple[str, ...]
-    node: cst.Name | cst.Attribute
-    scope: Scope
-    trail: tuple[cst.CSTNode, ...]  # root .. node
-    call: cst.Call | None = None
-    ctx: Literal["load", "store", "dynamic"] = "load"
-
-
 class _Restart(Exception):
     pass
-
-
-def chain(node: cst.BaseExpression) -> tuple[str, ...] | None:
-    """Return the names of a pure ``a.b.c`` chain, or None for anything else."""
-    parts: list[str] = []
-    while isinstance(node, cst.Attribute):
-        parts.append(node.attr.value)
-        node = node.value
-    if not isinstance(node, cst.Name):
-        return None
-    parts.append(node.value)
-    parts.reverse()
-    return tuple(parts)
-
-
-@dataclass
-class Scan:
-    """Everything the planner needs about one module."""
-
-    module_scope: Scope
-    bindings: list[Binding] = field(default_factory=list)
-    refs: list[Ref] = field(default_factory=list)
-    stars: list[cst.ImportFrom] = field(default_factory=list)
-    names: set[str] = field(default_factory=set)  # every name bound or used anywhere
-    other_bound: dict[str, set[str]] = field(default_factory=dict)  # name -> what binds it
-    top_imports: set[tuple[str, ...]] = field(default_factory=set)
-    has_all: bool = False
 
 
 class Scanner:

@@ -1,8 +1,10 @@
 """Idempotency, byte-identical no-ops, CRLF, encoding cookies, and refusing non-compiling output."""
 
 from __future__ import annotations
+import __future__
 
 import textwrap
+import types
 
 import libcst as cst
 import pytest
@@ -110,6 +112,13 @@ def test_registry_and_exports() -> None:
     assert codemods.CODEMODS["shim-to-asyncio"] is ShimToAsyncioCommand
     for name in codemods.__all__:
         assert hasattr(codemods, name), name
+    public = {
+        name
+        for name, value in vars(codemods).items()
+        if not name.startswith("_")
+        and not isinstance(value, types.ModuleType | __future__._Feature)
+    }
+    assert public == set(codemods.__all__) - {"GeneratorsToAsyncCommand"}
     assert LegacyToShimCommand.prefilter() == (b"legacy",)
     assert ShimToAsyncioCommand.prefilter() == (b"shims",)
     with pytest.raises(KeyError):
