@@ -488,3 +488,59 @@ def test_connection_churn_leaves_no_fd_or_registration_behind() -> None:
     before = open_fds()
     run(main)
     assert open_fds() == before
+
+
+EMFILE_SCRIPT = r"""
+import os, resource, socket, sys, time
+from legacy import runtime
+
+errors = []
+served = []
+
+async def handler(conn):
+    served.append(conn)
+
+async def main():
+    runtime.get_scheduler().set_exception_handler(lambda exc, task: errors.append(exc))
+    listener = await runtime.listen("127.0.0.1", 0, handler)
+    clients = [socket.create_connection(("127.0.0.1", listener.port)) for _ in range(5)]
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 1, hard))
+    fillers = []
+    try:
+        while True:  # take the free fd numbers below the limit too
+            fillers.append(os.open(os.devnull, os.O_RDONLY))
+    except OSError:
+        pass
+    cpu = time.process_time()
+    await runtime.sleep(0.5)
+    spent = time.process_time() - cpu
+    for fd in fillers:
+        os.close(fd)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    deadline = runtime.monotonic() + 10
+    while len(served) < 5 and runtime.monotonic() < deadline:
+        await runtime.sleep(0.01)
+    for c in clients:
+        c.close()
+    listener.close()
+    return spent
+
+spent = runtime.run(main)
+print(f"cpu={spent:.3f} served={len(served)} emfile={sum(1 for e in errors if getattr(e, 'errno', None) == 24)}")
+"""
+
+
+def test_out_of_file_descriptors_pauses_accepting_instead_of_spinning() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", EMFILE_SCRIPT], capture_output=True, text=True, timeout=50
+    )
+    assert proc.returncode == 0, proc.stderr
+    fields = dict(item.split("=") for item in proc.stdout.split())
+    assert float(fields["cpu"]) < 0.2, proc.stdout  # a spinning accept loop burns ~0.5 s
+    assert 1 <= int(fields["emfile"]) <= 3, proc.stdout  # reported, then retried each second
+    assert fields["served"] == "5", proc.stdout  # accepting resumed once fds were available
