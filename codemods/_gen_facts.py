@@ -66,6 +66,7 @@ class FuncFacts:
 
     node: cst.FunctionDef
     parent: FuncFacts | None
+    top: int
     yields: list[cst.Yield] = field(default_factory=list)
     returns: list[cst.Return] = field(default_factory=list)
     withs: list[cst.With] = field(default_factory=list)
@@ -95,6 +96,7 @@ class CallFact:
     scope: FuncFacts | None
     consumed: bool
     returned: bool
+    top: int
 
 
 @dataclass
@@ -109,7 +111,7 @@ class Facts:
     dead_stmts: set[int]
     dead_ifs: set[int]
     yield_stmt: dict[int, cst.Expr]
-    loop_calls: list[cst.Call]
+    loop_calls: list[CallFact]
     with_items: set[int]
     # Loads/stores of each bare name (attribute names and imports excluded):
     # an upper bound of the references an import binding has.
@@ -144,6 +146,7 @@ class _Collector(cst.CSTVisitor):
         self.consumed: set[int] = set()
         self.returned: set[int] = set()
         self.attrs: set[int] = set()
+        self.top = 0  # id() of the module-level statement being walked
 
     # -- scopes ---------------------------------------------------------------
     def _func(self) -> FuncFacts | None:
@@ -153,7 +156,7 @@ class _Collector(cst.CSTVisitor):
         if not self.frames:
             self.facts.imports.add_other_binding(node.name.value)
         parent = next((f.func for f in reversed(self.frames) if f.func is not None), None)
-        func = FuncFacts(node, parent)
+        func = FuncFacts(node, parent, self.top)
         for param in (*node.params.params, *node.params.kwonly_params, *node.params.posonly_params):
             func.kinds.setdefault(param.name.value, set()).add("param")
         self.facts.funcs.append(func)
@@ -321,11 +324,12 @@ class _Collector(cst.CSTVisitor):
             target = node.func.value if isinstance(node.func, cst.Attribute) else None
             if isinstance(target, cst.Name):
                 func.kinds.setdefault(target.value, set()).add("list")
-        if any(a.keyword is not None and a.keyword.value == "loop" for a in node.args):
-            self.facts.loop_calls.append(node)
-        self.facts.calls.append(
-            CallFact(node, name, func, id(node) in self.consumed, id(node) in self.returned)
+        fact = CallFact(
+            node, name, func, id(node) in self.consumed, id(node) in self.returned, self.top
         )
+        if any(a.keyword is not None and a.keyword.value == "loop" for a in node.args):
+            self.facts.loop_calls.append(fact)
+        self.facts.calls.append(fact)
 
 
 def _kind_of(value: cst.BaseExpression) -> str:
@@ -345,5 +349,7 @@ def _kind_of(value: cst.BaseExpression) -> str:
 def collect_facts(module: cst.Module) -> Facts:
     """Walk ``module`` once and return its facts (nodes are the module's own)."""
     collector = _Collector()
-    module.visit(collector)
+    for statement in module.body:
+        collector.top = id(statement)
+        statement.visit(collector)
     return collector.facts

@@ -62,6 +62,9 @@ class Plan:
     warnings: list[Warning_] = field(default_factory=list)
     runtime: str = "asyncio"
     dead_ifs: set[int] = field(default_factory=set)
+    # id() of the module-level statements holding an action; the others are
+    # not walked by the transformer at all.
+    tops: set[int] = field(default_factory=set)
 
     def empty(self) -> bool:
         """Tell whether the plan changes nothing."""
@@ -101,7 +104,10 @@ class _Planner:
             if index is not None:
                 self.deco[id(func.node)] = index
         self.cands = [f for f in facts.funcs if id(f.node) in self.deco]
-        self.cand_names = {f.name for f in self.cands}
+        self.by_name: dict[str, list[FuncFacts]] = {}
+        for func in self.cands:
+            self.by_name.setdefault(func.name, []).append(func)
+        self.cand_names = set(self.by_name)
         self.refused: dict[int, Warning_] = {}
         self.kept: dict[int, Warning_] = {}
 
@@ -175,8 +181,8 @@ class _Planner:
                 continue
             if scope is not None and id(scope.node) in self.kept:
                 continue  # @types.coroutine generators may yield from native coroutines
-            for func in self.cands:
-                if func.name != name or not self.converting(func):
+            for func in self.by_name[name]:
+                if not self.converting(func):
                     continue
                 changed = True
                 where = (
@@ -208,8 +214,8 @@ class _Planner:
                 continue
             if call.returned:
                 continue
-            for func in self.cands:
-                if func.name == call.name and self.converting(func):
+            for func in self.by_name[call.name]:
+                if self.converting(func):
                     changed = True
                     self.refuse(
                         func,
@@ -265,6 +271,7 @@ class _Planner:
             if key in self.refused:
                 plan.warnings.append(self.refused[key])
                 continue
+            plan.tops.add(func.top)
             if key in self.kept:
                 plan.warnings.append(self.kept[key])
                 plan.funcs[key] = FuncAction("types", self.deco[key])
@@ -282,8 +289,9 @@ class _Planner:
                     call.name in self.cand_names
                     and not call.consumed
                     and self.converting(call.scope)
-                ) and any(f.name == call.name and self.converting(f) for f in self.cands):
+                ) and any(self.converting(f) for f in self.by_name[call.name]):
                     plan.calls[id(call.node)] = "ensure_future"
+                    plan.tops.add(call.top)
                     plan.needs.add("asyncio")
         if self.preset.drop_loop_kwarg:
             self._emit_loop_drops()
@@ -303,12 +311,14 @@ class _Planner:
     def _emit_loop_drops(self) -> None:
         from ._gen_presets import LOOP_REMOVED
 
-        for call in self.facts.loop_calls:
+        for fact in self.facts.loop_calls:
+            call = fact.node
             if self.facts.imports.resolve(call.func) not in LOOP_REMOVED:
                 continue
             arg = next(a for a in call.args if a.keyword is not None and a.keyword.value == "loop")
             if isinstance(arg.value, cst.Name | cst.Attribute):
                 self.plan.calls[id(call)] = "drop_loop"
+                self.plan.tops.add(fact.top)
             else:
                 self.plan.warnings.append(
                     Warning_(

@@ -19,9 +19,10 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 from dataclasses import replace
+from typing import ClassVar
 
 import libcst as cst
-from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
+from libcst.codemod import Codemod, CodemodContext, VisitorBasedCodemodCommand
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
@@ -42,11 +43,29 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
         "Convert generator-based coroutines (legacy, tornado, asyncio presets) to async def/await."
     )
 
+    # Set once the first instance showed the class has no matcher decorators.
+    _plain_transformer: ClassVar[bool] = False
+
     def __init__(self, context: CodemodContext, preset: str = "legacy") -> None:
         """Create the command for one file; raise ``ValueError`` for an unknown ``preset``."""
-        super().__init__(context)
+        cls = type(self)
+        if cls.__dict__.get("_plain_transformer", False):
+            # MatcherDecoratableTransformer.__init__ introspects every attribute
+            # of the class for @visit/@leave/matcher decorators, about 10 ms
+            # per instance (more than converting a small file). The CLI makes
+            # one instance per file, so reuse the first instance's empty result.
+            Codemod.__init__(self, context)
+            cst.CSTTransformer.__init__(self)
+            self._extra_visit_funcs = {}
+            self._extra_leave_funcs = {}
+            self._matchers = {}
+        else:
+            super().__init__(context)
+            if not (self._extra_visit_funcs or self._extra_leave_funcs or self._matchers):
+                cls._plain_transformer = True
         self.preset = get_preset(preset)
         self._plan = Plan()
+        self._skip: set[int] = set()
 
     @staticmethod
     def add_args(arg_parser: argparse.ArgumentParser) -> None:
@@ -106,6 +125,7 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
         if plan.empty():
             return tree
         self._schedule_imports(facts, plan)
+        self._skip = {id(s) for s in tree.body} - plan.tops
         return tree.visit(self)
 
     def _schedule_imports(self, facts: Facts, plan: Plan) -> None:
@@ -145,6 +165,12 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
     # -- rewriting ------------------------------------------------------------
     def _prefix(self) -> str:
         return self._plan.runtime if self.preset.runtime == "legacy" else "asyncio"
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        """Skip module-level statements that hold no action."""
+        if id(node) in self._skip:
+            return False
+        return super().on_visit(node)
 
     def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
