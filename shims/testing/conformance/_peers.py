@@ -37,6 +37,14 @@ __all__ = [
 TIMEOUT = 5.0
 """Deadline of every I/O call in the suite: generous, never reached when all is well."""
 
+PATIENCE = float(os.environ.get("SHIMS_CONFORMANCE_PATIENCE", TIMEOUT))
+"""How long ``eventually`` waits for an event (a FIN seen, a callback run).
+
+Lower it (environment ``SHIMS_CONFORMANCE_PATIENCE``, seconds) only to run
+the suite quickly against a backend known to be broken: a healthy backend
+sees each event within milliseconds, a broken one never does.
+"""
+
 
 class _LineEcho(socketserver.StreamRequestHandler):
     def handle(self) -> None:
@@ -134,9 +142,9 @@ async def ask(conn: shims.Connection, message: bytes) -> bytes:
     return await conn.read_until(b"\n", timeout=TIMEOUT)
 
 
-async def eventually(predicate: Callable[[], bool], timeout: float = TIMEOUT) -> bool:  # noqa: ASYNC109
-    """Poll ``predicate`` every 2 ms until it is true; False after ``timeout`` seconds."""
-    deadline = shims.monotonic() + timeout
+async def eventually(predicate: Callable[[], bool], timeout: float | None = None) -> bool:  # noqa: ASYNC109
+    """Poll ``predicate`` every 2 ms until it is true; False after ``timeout`` (PATIENCE) s."""
+    deadline = shims.monotonic() + (PATIENCE if timeout is None else timeout)
     while not predicate():
         if shims.monotonic() >= deadline:
             return False
