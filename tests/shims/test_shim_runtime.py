@@ -252,3 +252,31 @@ def test_run_accepts_a_coroutine_object(backend: str) -> None:
     assert shims.run(main(21), backend=backend) == 42
     with pytest.raises(shims.FlagError):
         shims.run(main(1), backend="nope")  # closed, so no "never awaited" warning
+
+
+def test_wakeup_handed_to_a_cancelled_waiter_is_passed_on(run: Any) -> None:
+    async def main() -> None:
+        queue: shims.Queue[int] = shims.Queue()
+        first, second = shims.spawn(queue.get()), shims.spawn(queue.get())
+        await shims.sleep(0.01)
+        await queue.put(7)  # wakes `first`...
+        first.cancel()  # ...which is cancelled before it runs: the item must go to `second`
+        assert await shims.wait_for(second, DEADLINE) == 7
+        assert first.cancelled() and queue.empty()
+
+        lock = shims.Lock()
+        await lock.acquire()
+        got: list[str] = []
+
+        async def take(name: str) -> None:
+            async with lock:
+                got.append(name)
+
+        a, b = shims.spawn(take("a")), shims.spawn(take("b"))
+        await shims.sleep(0.01)
+        lock.release()  # hands the lock to `a`...
+        a.cancel()  # ...cancelled before it runs: `b` must get the lock
+        await shims.wait_for(b, DEADLINE)
+        assert got == ["b"] and a.cancelled() and not lock.locked()
+
+    run(main)
