@@ -78,3 +78,4 @@ class Scan:
     other_bound: dict[str, set[str]] = field(default_factory=dict)  # name -> what binds it
     top_imports: set[tuple[str, ...]] = field(default_factory=set)
     has_all: bool = False
+    string_annotations: list[cst.SimpleString] = field(default_factory=list)

@@ -11,6 +11,7 @@ still needs, and nothing is added that the module already imports.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,16 @@ class Planner:
             )
         for b in self.scan.bindings:
             self.state[id(b)] = _BindingState()
+        bound = {b.name for b in self.scan.bindings}
+        for text in self.scan.string_annotations:
+            words = set(re.findall(r"[A-Za-z_][\w.]*", text.value))
+            used = {w.split(".")[0] for w in words} & bound
+            if used:
+                self._keep([b for b in self.scan.bindings if b.name in used])
+                self._warn(
+                    text,
+                    f"string annotation {text.value} may name {self.source}; update it by hand",
+                )
         convs = [c for ref in self.scan.refs if (c := self._classify(ref)) is not None]
         self._choose_locals()
         for conv in convs:

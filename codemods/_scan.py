@@ -408,6 +408,12 @@ class Scanner:
                     base = get_full_name_for_node(node.module) or ""
                     self.out.top_imports.add(("from", base, dotted, local))
 
+    def _annotation(self, node: cst.Annotation) -> None:
+        if isinstance(node.annotation, cst.SimpleString):
+            self.out.string_annotations.append(node.annotation)
+        else:
+            self._load(node.annotation)
+
     def _match_as(self, node: Any) -> None:
         if getattr(node, "pattern", None) is not None:
             self._walk(node.pattern)
@@ -454,6 +460,7 @@ _HANDLERS: dict[type[cst.CSTNode], Any] = {
     cst.Nonlocal: Scanner._nonlocal,
     cst.Import: Scanner._import,
     cst.ImportFrom: Scanner._import,
+    cst.Annotation: Scanner._annotation,
     cst.MatchAs: Scanner._match_as,
     cst.MatchStar: Scanner._match_as,
     cst.MatchMapping: Scanner._match_mapping,

@@ -853,3 +853,37 @@ class TestEveryRuleNoOpAndAliased(CodemodTest):
                 "left unchanged"
             ],
         )
+
+
+class TestStringAnnotations(CodemodTest):
+    TRANSFORM = LegacyToShimCommand
+
+    def test_string_annotation_is_reported(self) -> None:
+        before = """
+            from legacy import runtime
+
+            def make(q: "runtime.Channel") -> runtime.Channel:
+                return q
+        """
+        after = """
+            from legacy import runtime
+            import shims
+
+            def make(q: "runtime.Channel") -> shims.Queue:
+                return q
+        """
+        self.assertCodemod(
+            before,
+            after,
+            expected_warnings=[
+                'line 3: string annotation "runtime.Channel" may name legacy.runtime; '
+                "update it by hand"
+            ],
+        )
+
+    def test_unrelated_string_annotation_is_quiet(self) -> None:
+        code = """
+            def make(q: "Queue[int]") -> "list[str]":
+                return q
+        """
+        self.assertCodemod(code, code, expected_warnings=[])
