@@ -211,3 +211,32 @@ def test_full_pool_waits_then_times_out(run: Any) -> None:
                     pass
 
     run(main)
+
+
+def test_slot_table_rejects_illegal_transitions(run: Any, raw_peer: Any) -> None:
+    from shims._pool import _SLOT_TRANSITIONS, _Slot
+
+    peer = raw_peer()
+
+    async def main() -> None:
+        conn = await shims.connect("127.0.0.1", peer.port, timeout=DEADLINE)
+        peer.accept()
+        states = {s for s, _ in _SLOT_TRANSITIONS} | set(_SLOT_TRANSITIONS.values())
+        events = {e for _, e in _SLOT_TRANSITIONS}
+        rejected = 0
+        for state in states:
+            for event in events:
+                slot = _Slot(conn, 0.0)
+                slot.state = state
+                if (state, event) in _SLOT_TRANSITIONS:
+                    slot.fire(event)
+                    assert slot.state == _SLOT_TRANSITIONS[(state, event)]
+                    continue
+                with pytest.raises(RuntimeError, match="illegal pool slot transition"):
+                    slot.fire(event)
+                assert slot.state == state
+                rejected += 1
+        assert rejected == len(states) * len(events) - len(_SLOT_TRANSITIONS)
+        conn.close()
+
+    run(main)
