@@ -181,7 +181,7 @@ def _reshaper(
                     inner = _fix_commas([src[j] for j in extra], [src[j] for j in extra])
                     if inner:
                         inner[-1] = inner[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-                    wrapped = cst.Call(func=a.value, args=inner)
+                    wrapped = cst.Call(func=_atom(a.value), args=inner)
                     out.append(positional.with_changes(value=wrapped))
             elif isinstance(a.value, cst.Tuple) or (
                 isinstance(a.value, cst.List) and not a.value.lpar
@@ -202,7 +202,7 @@ def _reshaper(
                         whitespace_after_arg=lit.rbracket.whitespace_before
                     )
             else:
-                out.append(positional.with_changes(star="*"))
+                out.append(positional.with_changes(star="*", value=_atom(a.value)))
         for i, new in renamed:
             if new is not None:
                 a = src[i]
@@ -213,6 +213,30 @@ def _reshaper(
         )
 
     return apply
+
+
+_ATOMS = (
+    cst.Name,
+    cst.Attribute,
+    cst.Call,
+    cst.Subscript,
+    cst.List,
+    cst.Tuple,
+    cst.Dict,
+    cst.Set,
+    cst.ListComp,
+    cst.SetComp,
+    cst.DictComp,
+    cst.GeneratorExp,
+    cst.SimpleString,
+)
+
+
+def _atom(expr: cst.BaseExpression) -> cst.BaseExpression:
+    """Return ``expr`` parenthesized unless it already binds tighter than a call or ``*``."""
+    if expr.lpar or isinstance(expr, _ATOMS):
+        return expr
+    return expr.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
 
 
 def _ws_text(ws: cst.BaseParenthesizableWhitespace) -> str:

@@ -887,3 +887,18 @@ class TestStringAnnotations(CodemodTest):
                 return q
         """
         self.assertCodemod(code, code, expected_warnings=[])
+
+    def test_spread_of_a_conditional_is_parenthesized(self) -> None:
+        before = """
+            from legacy import runtime
+
+            async def main(xs, ys):
+                return await runtime.wait_all(xs if xs else ys)
+        """
+        after = """
+            import shims
+
+            async def main(xs, ys):
+                return await shims.gather(*(xs if xs else ys))
+        """
+        self.assertCodemod(before, after, expected_warnings=[])

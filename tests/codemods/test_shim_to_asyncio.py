@@ -195,3 +195,16 @@ class TestShimToAsyncio(CodemodTest):
                 "reference to tasks; store the task (e.g. in a set) first"
             ],
         )
+
+    def test_run_parenthesizes_what_it_calls(self) -> None:
+        before = """
+            import shims
+            shims.run(lambda: main(1))
+            shims.run(factory or main)
+        """
+        after = """
+            import asyncio
+            asyncio.run((lambda: main(1))())
+            asyncio.run((factory or main)())
+        """
+        self.assertCodemod(before, after, expected_warnings=[])
