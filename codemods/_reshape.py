@@ -227,7 +227,6 @@ _ATOMS = (
     cst.ListComp,
     cst.SetComp,
     cst.DictComp,
-    cst.GeneratorExp,
     cst.SimpleString,
 )
 

@@ -893,12 +893,14 @@ class TestStringAnnotations(CodemodTest):
             from legacy import runtime
 
             async def main(xs, ys):
+                await runtime.wait_all(x for x in xs)
                 return await runtime.wait_all(xs if xs else ys)
         """
         after = """
             import shims
 
             async def main(xs, ys):
+                await shims.gather(*(x for x in xs))
                 return await shims.gather(*(xs if xs else ys))
         """
         self.assertCodemod(before, after, expected_warnings=[])
