@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from ._parity_compare import ParityRecorder, describe_mismatch
-from ._parity_run import Deferred, importable
+from ._parity_run import CUSTOM_BACKENDS, Deferred, importable
 
 KNOWN_BACKENDS = ("legacy", "asyncio", "uvloop")
 BACKEND_FIXTURE = "parity_backend"
@@ -65,7 +65,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="NAMES",
         help="comma-separated backends for @pytest.mark.parity tests "
-        "(legacy,asyncio,uvloop); default: every installed one",
+        "(legacy,asyncio,uvloop, or one added with shims.testing.register_backend); "
+        "default: every installed or registered one",
     )
 
 
@@ -85,12 +86,16 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--backends {raw!r} repeats {', '.join(duplicates)}")
         config.stash[_STATE] = _State(names, explicit=True)
     else:
-        installed = [n for n in KNOWN_BACKENDS if n != "uvloop" or importable("uvloop")]
-        config.stash[_STATE] = _State(installed, explicit=False)
+        config.stash[_STATE] = _State([], explicit=False)  # filled on first use
 
 
 def _state(config: pytest.Config) -> _State:
-    return config.stash[_STATE]
+    state = config.stash[_STATE]
+    if not state.explicit and not state.backends:
+        # Late, so backends registered by conftest files and plugins are included.
+        installed = [n for n in KNOWN_BACKENDS if n != "uvloop" or importable("uvloop")]
+        state.backends = installed + [n for n in CUSTOM_BACKENDS if n not in installed]
+    return state
 
 
 def _is_parity(item: pytest.Item) -> bool:

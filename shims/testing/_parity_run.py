@@ -15,12 +15,37 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 LEAK_GRACE = 1.0
+
+Runner = Callable[[Callable[[], Awaitable[None]]], object]
+CUSTOM_BACKENDS: dict[str, Runner] = {}
+
+
+def register_backend(name: str, run: Runner, *, replace: bool = False) -> None:
+    """Add a backend the parity plugin can run tests on: ``--backends NAME``.
+
+    ``run(main)`` must run the coroutine function ``main`` to completion and
+    re-raise what it raised, e.g. on your own asyncio event loop class
+    (``asyncio.Runner(loop_factory=MyLoop).run(main())``): the shim uses any
+    running asyncio loop.  Register from a plugin loaded with ``-p`` (or a
+    conftest.py) before collection.  Unhandled task exceptions are reported
+    only if your runner appends them to ``shims._diagnostics.UNHANDLED``.
+
+    Raises ValueError for a built-in name, or a name already registered
+    without ``replace=True``.
+    """
+    if name in ("legacy", "asyncio", "uvloop"):
+        raise ValueError(f"{name!r} is a built-in backend; register yours under another name")
+    if not name or "," in name or name != name.strip():
+        raise ValueError(f"backend name {name!r} must be non-empty, without commas or spaces")
+    if name in CUSTOM_BACKENDS and not replace:
+        raise ValueError(f"backend {name!r} is already registered; pass replace=True")
+    CUSTOM_BACKENDS[name] = run
 
 
 @dataclass
@@ -34,9 +59,12 @@ class Deferred:
 
 def backend_problem(shims: ModuleType, name: str) -> tuple[str, str] | None:
     """Return ("unknown", msg), ("skip", msg) or None when ``name`` can run here."""
+    if name in CUSTOM_BACKENDS:
+        return None
     valid: tuple[str, ...] = tuple(
         getattr(shims, "VALID_BACKENDS", ("legacy", "asyncio", "uvloop"))
     )
+    valid += tuple(CUSTOM_BACKENDS)
     if name not in valid:
         return (
             "unknown",
@@ -118,7 +146,11 @@ def run_parity_test(
         await _teardown(stack, quiet=False)
         leaks.extend(await _leaked(shims, before))
 
-    shims.run(main, backend=backend)
+    custom = CUSTOM_BACKENDS.get(backend)
+    if custom is not None:
+        custom(main)
+    else:
+        shims.run(main, backend=backend)
     if leaks:
         return (
             f"{len(leaks)} connection(s) still open when the test ended on {backend} "

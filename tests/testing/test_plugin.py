@@ -371,3 +371,66 @@ def test_marker_is_registered(pytester: pytest.Pytester) -> None:
     pytester.makeini(INI)
     result = pytester.runpytest_subprocess("--markers")
     result.stdout.fnmatch_lines(["@pytest.mark.parity: run this async test once per shim backend*"])
+
+
+CUSTOM_BACKEND_PLUGIN = '''
+import asyncio
+
+import shims.testing
+from shims import _diagnostics
+
+RAN_ON = []
+
+
+class CompanyLoop(asyncio.SelectorEventLoop):
+    """Stands in for a company's own event loop implementation."""
+
+
+def run_on_company_loop(main):
+    with asyncio.Runner(loop_factory=CompanyLoop) as runner:
+        loop = runner.get_loop()
+        loop.set_exception_handler(lambda loop, ctx: _diagnostics.UNHANDLED.append(ctx["exception"]))
+        RAN_ON.append(type(loop).__name__)
+        return runner.run(main())
+
+
+shims.testing.register_backend("company", run_on_company_loop)
+'''
+
+
+def test_conformance_suite_runs_on_a_registered_backend(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI)
+    pytester.makepyfile(company_parity=CUSTOM_BACKEND_PLUGIN)
+    result = pytester.runpytest_subprocess(
+        "--pyargs",
+        "shims.testing.conformance",
+        "-p",
+        "company_parity",
+        "--backends",
+        "company,asyncio",
+        "-k",
+        "idle_peer_fin or accepted_connection or on_close_runs_on_peer",
+        "-v",
+        timeout=120,
+    )
+    result.assert_outcomes(passed=8)
+    result.stdout.fnmatch_lines(["*test_idle_peer_fin_makes_closed_true[[]company[]] PASSED*"])
+
+
+def test_register_backend_refuses_builtin_and_duplicate_names() -> None:
+    from shims.testing import _parity_run, register_backend
+
+    def runner(main: object) -> None:
+        raise AssertionError("never run")
+
+    with pytest.raises(ValueError, match="'asyncio' is a built-in backend"):
+        register_backend("asyncio", runner)
+    with pytest.raises(ValueError, match="commas"):
+        register_backend("a,b", runner)
+    try:
+        register_backend("scratch", runner)
+        with pytest.raises(ValueError, match="'scratch' is already registered"):
+            register_backend("scratch", runner)
+        register_backend("scratch", runner, replace=True)
+    finally:
+        _parity_run.CUSTOM_BACKENDS.pop("scratch", None)

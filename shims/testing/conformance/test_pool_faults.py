@@ -7,8 +7,7 @@ from collections.abc import Callable
 import pytest
 
 import shims
-from shims.testing import FaultProxy
-from shims.testing._parity_compare import ParityRecorder
+from shims.testing import FaultProxy, ParityRecorder
 from shims.testing.conformance._peers import TIMEOUT, ask, eventually, outcome, pool_counters
 
 pytestmark = pytest.mark.parity

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 import shims
-from shims.testing import FaultProxy
-from shims.testing._parity_compare import ParityRecorder
+from shims.testing import FaultProxy, ParityRecorder
 from shims.testing.conformance._peers import (
     TIMEOUT,
     EchoServer,
