@@ -286,12 +286,19 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
 
 def _after_success(item: pytest.Function, backend: str) -> None:
-    state = _state(item.config)
-    group = state.groups.get(_group_key(item))
+    """Publish this backend's recordings; compare them once the group's last item ran.
+
+    The recordings also go to ``item.user_properties`` as ``("parity_records",
+    {key: repr(value)})``, so a tool running each backend in its own process
+    (``migrate parity``, junitxml readers) can compare them across processes.
+    """
+    recorder = item.stash.get(_RECORDER, None)
+    values = dict(recorder.values) if recorder is not None else {}
+    item.user_properties.append(("parity_records", {k: repr(v) for k, v in values.items()}))
+    group = _state(item.config).groups.get(_group_key(item))
     if group is None:
         return
-    recorder = item.stash.get(_RECORDER, None)
-    group.records[backend] = dict(recorder.values) if recorder is not None else {}
+    group.records[backend] = values
     if group.seen >= group.members and len(group.records) > 1:
         label = item.name.replace(f"-{backend}]", "]").replace(f"[{backend}]", "")
         message = describe_mismatch(label, group.records)

@@ -434,3 +434,31 @@ def test_register_backend_refuses_builtin_and_duplicate_names() -> None:
         register_backend("scratch", runner, replace=True)
     finally:
         _parity_run.CUSTOM_BACKENDS.pop("scratch", None)
+
+
+def test_recordings_are_published_as_user_properties(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        def pytest_runtest_logreport(report):
+            if report.when == "call":
+                print("PROPS", report.nodeid, dict(report.user_properties))
+        """
+    )
+    result = run(
+        pytester,
+        """
+        import pytest
+
+        @pytest.mark.parity
+        async def test_x(parity):
+            parity.record("reason", "peer")
+            parity.record("n", 3)
+        """,
+        "--backends",
+        "asyncio",
+        "-s",
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["*PROPS *test_x[[]asyncio[]] {'parity_records': {'reason': \"'peer'\", 'n': '3'}}"]
+    )
