@@ -101,6 +101,8 @@ def _show(args: argparse.Namespace) -> int:
         configured = entry.backend if entry is not None else "-"
         if entry is not None and entry.rollout is not None:
             configured += f" (rollout {entry.rollout}%)"
+        if not args.json and path is not None:
+            source = source.replace(str(path), _shown(path))
         rows.append(
             {"service": name, "backend": backend, "configured": configured, "source": source}
         )
@@ -127,6 +129,14 @@ def _show(args: argparse.Namespace) -> int:
     for var in stray:
         print(f"warning: {var} is set but no configured service maps to it (typo?)")
     return 2 if failed else 0
+
+
+def _shown(path: Path) -> str:
+    """Return ``path`` relative to the working directory when it is below it."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _stray_overrides(env: dict[str, str], names: list[str]) -> list[str]:

@@ -218,7 +218,7 @@ def _print_matrix(
         return
     width = max(len("TEST"), *(len(k) for k in shown))
     cols = max(8, *(len(b) for b in backends))
-    print("TEST".ljust(width) + "  " + "  ".join(b.ljust(cols) for b in backends))
+    print(("TEST".ljust(width) + "  " + "  ".join(b.ljust(cols) for b in backends)).rstrip())
     for key, row in shown.items():
         cells = "  ".join(
             (row[b].upper() if _CLASS.get(row[b]) == "fail" else row[b]).ljust(cols)
