@@ -103,11 +103,15 @@ class FaultProxy:
     def wait_for(self, predicate: Predicate, timeout: float = 10.0) -> None:
         """Block until ``predicate(proxy)`` is true.
 
-        Raises TimeoutError (naming the proxy's state) after ``timeout`` seconds.
+        Raises TimeoutError (naming the proxy's state) after ``timeout`` seconds,
+        RuntimeError if the proxy thread crashed.
         """
+        loop = self._loop
         with self._cond:
-            if not self._cond.wait_for(lambda: predicate(self), timeout):
-                raise TimeoutError(f"condition not met within {timeout!r} s: {self!r}")
+            met = self._cond.wait_for(lambda: loop.error is not None or predicate(self), timeout)
+        loop.check()
+        if not met:
+            raise TimeoutError(f"condition not met within {timeout!r} s: {self!r}")
 
     async def until(self, predicate: Predicate, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         """Wait, without blocking the event loop, until ``predicate(proxy)`` is true.
@@ -121,6 +125,7 @@ class FaultProxy:
         deadline = time.monotonic() + timeout
         delay = 0.001
         while not predicate(self):
+            self._loop.check()
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"condition not met within {timeout!r} s: {self!r}")
             await sleep(delay)
@@ -158,13 +163,14 @@ class FaultProxy:
     def stop(self) -> None:
         """Reset every connection, close the listener and join the thread. Idempotent.
 
-        Raises RuntimeError if the thread does not stop within 10 s.
+        Raises RuntimeError if the thread does not stop within 10 s, or crashed.
         """
         if not self._started or self._stopped:
             return
         self._stopped = True
         if not self._loop.stop():
             raise RuntimeError(f"{self!r}: proxy thread did not stop within 10 s")
+        self._loop.check()
 
     def __enter__(self) -> Self:
         return self.start()

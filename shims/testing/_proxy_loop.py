@@ -53,6 +53,8 @@ class Loop:
         self._wake_w: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._done: list[threading.Event] = []  # commands applied, released after settling
+        self.error: BaseException | None = None  # what crashed the loop thread, if anything
         self._upstream: tuple[int, tuple[Any, ...]] = (socket.AF_INET, ())
 
     @property
@@ -83,6 +85,7 @@ class Loop:
 
     def call(self, fn: Callable[[], object]) -> None:
         """Run ``fn`` on the loop thread and wait for it; re-raise what it raised."""
+        self.check()
         if not self.running:
             fn()  # not started (or stopped): no thread races us
             return
@@ -90,9 +93,19 @@ class Loop:
         self._commands.put((fn, box))
         self._wake()
         if not box[0].wait(COMMAND_TIMEOUT):
+            self.check()
             raise RuntimeError("FaultProxy thread did not apply a fault within 10 s")
+        self.check()
         if len(box) > 1:
             raise box[1]
+
+    def check(self) -> None:
+        """Raise RuntimeError (caused by the original error) if the loop thread crashed."""
+        if self.error is not None:
+            raise RuntimeError(
+                f"the FaultProxy thread crashed with {self.error!r}; this is a bug in "
+                "shims.testing, please report it with the traceback"
+            ) from self.error
 
     def _wake(self) -> None:
         if self._wake_w is not None:
@@ -111,15 +124,18 @@ class Loop:
                 touched: set[Pair] = set()
                 for key, mask in events:
                     self._dispatch(key.fileobj, mask, now, touched)  # type: ignore[arg-type]
-                done = self._run_commands(touched)
+                self._run_commands(touched)
                 self._run_timers(now, touched)
                 self._run_lingering(now)
                 for pair in touched:
                     self._settle(pair, now)
-                for event in done:  # only now is a fault's socket work really done
+                for event in self._done:  # only now is a fault's socket work really done
                     event.set()
+                self._done.clear()
                 with self.cond:
                     self.cond.notify_all()
+        except BaseException as exc:  # a proxy bug: report it to the test, do not hang it
+            self.error = exc
         finally:
             self._shutdown()
 
@@ -199,8 +215,8 @@ class Loop:
         elif err:
             pair.close("fin", "upstream_refused")
 
-    def _run_commands(self, touched: set[Pair]) -> list[threading.Event]:
-        done: list[threading.Event] = []
+    def _run_commands(self, touched: set[Pair]) -> None:
+        done = self._done
         while True:
             try:
                 fn, box = self._commands.get_nowait()
@@ -216,7 +232,6 @@ class Loop:
                 if pair.upstream is None and not pair.closed and not self.faults.blackhole:
                     self._dial(pair)
                 touched.add(pair)
-        return done
 
     def _run_timers(self, now: float, touched: set[Pair]) -> None:
         while self._timers and self._timers[0][0] <= now:
@@ -318,6 +333,8 @@ class Loop:
                 own.close()
         if self._selector is not None:
             self._selector.close()
+        for event in self._done:
+            event.set()
         while True:  # release anyone still waiting on a command
             try:
                 _fn, box = self._commands.get_nowait()

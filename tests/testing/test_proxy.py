@@ -370,3 +370,39 @@ def test_stop_closes_everything_and_leaks_no_fd(upstream: socket.socket) -> None
         proxy.latency(1)
     with pytest.raises(RuntimeError, match="already started"):
         proxy.start()
+
+
+def test_a_crash_of_the_proxy_thread_is_reported_not_hung(
+    proxy: FaultProxy, upstream: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, server = connect(proxy, upstream)
+    with client, server:
+
+        def broken(*args: object) -> None:
+            raise ZeroDivisionError("injected bug")
+
+        monkeypatch.setattr(proxy._loop, "_settle", broken)
+        with pytest.raises(RuntimeError, match="crashed with ZeroDivisionError") as info:
+            proxy.latency(0.1)
+        assert isinstance(info.value.__cause__, ZeroDivisionError)
+        with pytest.raises(RuntimeError, match="crashed"):
+            proxy.wait_for(lambda p: False)
+        with pytest.raises(ConnectionResetError):
+            client.recv(10)  # the crashed proxy reset everything on its way out
+        with pytest.raises(RuntimeError, match="crashed"):
+            proxy.stop()
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6")
+def test_ipv6_loopback_both_sides() -> None:
+    try:
+        server = socket.create_server(("::1", 0), family=socket.AF_INET6)
+    except OSError as exc:
+        pytest.skip(f"IPv6 loopback unavailable: {exc}")
+    server.settimeout(10)
+    with server, FaultProxy("::1", server.getsockname()[1], host="::1") as proxy:
+        client = socket.create_connection(("::1", proxy.port), timeout=10)
+        accepted, _ = server.accept()
+        with client, accepted:
+            client.sendall(b"v6")
+            assert recv_exactly(accepted, 2) == b"v6"
