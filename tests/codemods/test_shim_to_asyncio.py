@@ -208,3 +208,59 @@ class TestShimToAsyncio(CodemodTest):
             asyncio.run((factory or main)())
         """
         self.assertCodemod(before, after, expected_warnings=[])
+
+
+class TestEveryRule(CodemodTest):
+    TRANSFORM = ShimToAsyncioCommand
+
+    def test_look_alikes_of_every_rule_are_untouched(self) -> None:
+        for name in ShimToAsyncioCommand.load().rules:
+            with self.subTest(name=name):
+                code = f"""
+                    import shimmer as shims
+                    from other import {name}
+
+                    def f(obj):
+                        {name}(1)
+                        obj.{name}(2)
+                        return shims.{name}(3)
+                """
+                self.assertCodemod(code, code, expected_warnings=[])
+
+    def test_aliased_module_and_names(self) -> None:
+        before = """
+            import shims as sh
+            from shims import Lock as Mutex, Event, Queue as Q, gather as all_of, timeout
+
+            async def main(a, b):
+                m, e, q = Mutex(), Event(), Q(1)
+                async with timeout(1):
+                    await all_of(a, b)
+                await sh.wait_for(a, 1)
+                t = sh.spawn(b)
+                h = sh.call_later(0.1, e.set)
+                return t, h, sh.monotonic(), sh.run
+        """
+        after = """
+            import shims as sh
+            import asyncio
+            import time
+            from asyncio import Lock as Mutex, Event, Queue as Q, gather as all_of, timeout
+
+            async def main(a, b):
+                m, e, q = Mutex(), Event(), Q(1)
+                async with timeout(1):
+                    await all_of(a, b)
+                await asyncio.wait_for(a, 1)
+                t = asyncio.create_task(b)
+                h = asyncio.get_running_loop().call_later(0.1, e.set)
+                return t, h, time.monotonic(), sh.run
+        """
+        self.assertCodemod(
+            before,
+            after,
+            expected_warnings=[
+                "line 11: shims.run is used without being called; asyncio.run takes different "
+                "arguments, so rewrite this use by hand"
+            ],
+        )
