@@ -116,6 +116,7 @@ class Facts:
     # Loads/stores of each bare name (attribute names and imports excluded):
     # an upper bound of the references an import binding has.
     names: Counter[str] = field(default_factory=Counter)
+    strings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -207,6 +208,9 @@ class _Collector(cst.CSTVisitor):
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         self.attrs.add(id(node.attr))
+
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        self.facts.strings.append(node.value)
 
     def visit_Name(self, node: cst.Name) -> None:
         if id(node) not in self.attrs:
