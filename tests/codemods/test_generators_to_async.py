@@ -169,3 +169,168 @@ class TestFileGuarantees:
         )
         _, _, warnings = run_codemod(source, "legacy")
         assert len(warnings) == 1 and warnings[0].startswith("line 6: ")
+
+
+class TestImports(GenCase):
+    PRESET = "tornado"
+
+    def test_needed_import_goes_after_the_docstring_when_there_is_no_import_block(self) -> None:
+        self.convert(
+            '''
+            """Service."""
+
+            @__import__("tornado.gen").gen.coroutine
+            def untouched():
+                yield 1
+
+            def helper():
+                import tornado.gen as gen
+
+                @gen.coroutine
+                def inner():
+                    yield gen.sleep(1)
+                return inner
+            ''',
+            '''
+            """Service."""
+            import asyncio
+
+            @__import__("tornado.gen").gen.coroutine
+            def untouched():
+                yield 1
+
+            def helper():
+                import tornado.gen as gen
+
+                async def inner():
+                    await asyncio.sleep(1)
+                return inner
+            ''',
+        )
+
+    def test_late_top_level_import_block_is_handled(self) -> None:
+        self.convert(
+            """
+            import logging
+            log = logging.getLogger(__name__)
+            from tornado import gen
+
+            @gen.coroutine
+            def tick():
+                yield gen.moment
+            """,
+            """
+            import logging
+            import asyncio
+
+            log = logging.getLogger(__name__)
+
+            async def tick():
+                await asyncio.sleep(0)
+            """,
+        )
+
+    def test_import_named_in_a_string_is_kept(self) -> None:
+        self.convert(
+            """
+            from tornado.gen import coroutine
+
+            __all__ = ["coroutine", "tick"]
+
+            @coroutine
+            def tick(clock):
+                yield clock.tick()
+            """,
+            """
+            from tornado.gen import coroutine
+
+            __all__ = ["coroutine", "tick"]
+
+            async def tick(clock):
+                await clock.tick()
+            """,
+        )
+
+    def test_import_still_needed_by_the_conversion_is_kept(self) -> None:
+        self.convert(
+            """
+            import asyncio
+
+            @asyncio.coroutine
+            def spin():
+                yield
+            """,
+            """
+            import asyncio
+
+            async def spin():
+                await asyncio.sleep(0)
+            """,
+            preset="asyncio",
+        )
+
+
+class TestScopes(GenCase):
+    PRESET = "legacy"
+
+    def test_decorated_async_def_only_loses_the_decorator(self) -> None:
+        self.convert(
+            """
+            import asyncio
+
+            @asyncio.coroutine
+            async def already():
+                await asyncio.sleep(0)
+            """,
+            """
+            import asyncio
+
+            async def already():
+                await asyncio.sleep(0)
+            """,
+            preset="asyncio",
+        )
+
+    def test_yield_in_the_outer_iterable_of_a_comprehension_belongs_to_the_function(self) -> None:
+        self.convert(
+            """
+            from legacy import runtime
+
+            @runtime.coroutine
+            def names(db):
+                return [row.name for row in (yield db.fetch_all())]
+            """,
+            """
+            async def names(db):
+                return [row.name for row in (await db.fetch_all())]
+            """,
+        )
+
+    def test_coroutine_nested_in_a_plain_function_converts_alone(self) -> None:
+        self.convert(
+            """
+            from legacy import runtime
+
+            def make(delay):
+                values = (yield_ for yield_ in range(3))
+
+                @runtime.coroutine
+                def waiter():
+                    yield runtime.sleep(delay)
+                    return list(values)
+
+                return waiter
+            """,
+            """
+            from legacy import runtime
+
+            def make(delay):
+                values = (yield_ for yield_ in range(3))
+
+                async def waiter():
+                    await runtime.sleep(delay)
+                    return list(values)
+
+                return waiter
+            """,
+        )
