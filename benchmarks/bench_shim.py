@@ -156,13 +156,22 @@ async def _micro(n: int) -> dict[str, float]:
     return out
 
 
-def _cpu_timed(fn: Callable[[], Any], samples: list[float]) -> Callable[[], None]:
+def _timed(fn: Callable[[], Any], samples: list[tuple[float, float]]) -> Callable[[], None]:
+    """Wrap ``fn`` to record (wall, process CPU) seconds of each call."""
+
     def timed() -> None:
-        start = time.process_time()
+        wall, cpu = time.perf_counter(), time.process_time()
         fn()
-        samples.append(time.process_time() - start)
+        samples.append((time.perf_counter() - wall, time.process_time() - cpu))
 
     return timed
+
+
+def _paired(samples: dict[str, list[tuple[float, float]]], a: str, b: str, kind: int) -> float:
+    """Median over rounds of time(a) / time(b), the two measured back to back (warm-up dropped)."""
+    return statistics.median(
+        x[kind] / y[kind] for x, y in zip(samples[a][1:], samples[b][1:], strict=True)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,11 +190,12 @@ def main(argv: list[str] | None = None) -> int:
             "shim on uvloop": shim_case("uvloop", conns, trips),
             "shim on legacy": shim_case("legacy", conns, trips),
         }
-        cpu_samples: dict[str, list[float]] = {name: [] for name in cases}
-        timed = {name: _cpu_timed(fn, cpu_samples[name]) for name, fn in cases.items()}
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
+        timed = {name: _timed(fn, samples[name]) for name, fn in cases.items()}
         wall = interleaved_medians(timed, repeat=repeat)
-        # Drop the warm-up sample; CPU time is steadier than wall time on a shared machine.
-        cpu = {name: statistics.median(values[1:]) for name, values in cpu_samples.items()}
+        cpu = {
+            name: statistics.median(v[1] for v in values[1:]) for name, values in samples.items()
+        }
         for kind, medians in (("wall time", wall), ("process CPU time", cpu)):
             print_ratios(
                 f"64-byte request/response, {title} x {trips} round trips, {kind}",
@@ -194,13 +204,20 @@ def main(argv: list[str] | None = None) -> int:
                 unit_count=conns * trips,
                 unit="round trip",
             )
-            base = medians["raw asyncio streams"]
+        # Paired ratios (each round runs every case back to back) resist the load of a
+        # shared machine better than a ratio of two medians.
+        for kind, index in (("wall", 0), ("CPU", 1)):
+            base = "raw asyncio streams"
             summary.append(
-                f"  {title} ({kind}): shim/asyncio = {medians['shim on asyncio'] / base:.3f}x "
-                f"raw asyncio (target <= 1.05); shim on uvloop = "
-                f"{base / medians['shim on uvloop']:.2f}x faster than raw asyncio (target >= 2.5; "
-                f"raw uvloop: {base / medians['raw uvloop streams']:.2f}x); "
-                f"shim on legacy = {medians['shim on legacy'] / base:.2f}x raw asyncio"
+                f"  {title}, paired {kind}: shim/asyncio = "
+                f"{_paired(samples, 'shim on asyncio', base, index):.3f}x raw asyncio "
+                f"(target <= 1.05); shim on uvloop "
+                f"{1 / _paired(samples, 'shim on uvloop', base, index):.2f}x faster than raw "
+                f"asyncio (target >= 2.5; raw uvloop "
+                f"{1 / _paired(samples, 'raw uvloop streams', base, index):.2f}x); shim on uvloop "
+                f"= {_paired(samples, 'shim on uvloop', 'raw uvloop streams', index):.3f}x raw "
+                f"uvloop; shim on legacy = {_paired(samples, 'shim on legacy', base, index):.2f}x "
+                "raw asyncio"
             )
 
     micro = shims.run(_micro, 2000 if args.quick else 20000, backend="asyncio")
