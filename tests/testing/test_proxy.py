@@ -406,3 +406,28 @@ def test_ipv6_loopback_both_sides() -> None:
         with client, accepted:
             client.sendall(b"v6")
             assert recv_exactly(accepted, 2) == b"v6"
+
+
+def test_two_hundred_concurrent_connections_through_the_proxy() -> None:
+    from shims.testing.conformance._peers import EchoServer
+
+    echo = EchoServer()
+    try:
+        with FaultProxy(echo.host, echo.port) as proxy:
+            clients = [
+                socket.create_connection((proxy.host, proxy.port), timeout=10) for _ in range(200)
+            ]
+            try:
+                proxy.wait_for(lambda p: p.live_connections == 200)
+                for i, client in enumerate(clients):
+                    client.sendall(b"line %d\n" % i)
+                for i, client in enumerate(clients):
+                    expected = b"line %d\n" % i
+                    assert recv_exactly(client, len(expected)) == expected
+            finally:
+                for client in clients:
+                    client.close()
+            proxy.wait_for(lambda p: p.live_connections == 0)
+            assert proxy.total_connections == 200
+    finally:
+        echo.close()

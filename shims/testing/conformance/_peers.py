@@ -60,6 +60,7 @@ class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    request_queue_size = 512  # the default 5 drops SYNs when many clients connect at once
 
 
 class EchoServer:
