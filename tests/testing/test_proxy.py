@@ -431,3 +431,17 @@ def test_two_hundred_concurrent_connections_through_the_proxy() -> None:
             assert proxy.total_connections == 200
     finally:
         echo.close()
+
+
+def test_a_client_half_close_is_forwarded_as_a_half_close(
+    proxy: FaultProxy, upstream: socket.socket
+) -> None:
+    client, server = connect(proxy, upstream)
+    with client, server:
+        client.sendall(b"request")
+        client.shutdown(socket.SHUT_WR)
+        assert recv_all(server) == b"request"  # EOF after the request, not a full close
+        server.sendall(b"response")
+        server.shutdown(socket.SHUT_WR)
+        assert recv_all(client) == b"response"
+    proxy.wait_for(lambda p: p.close_reasons == ["both_closed"])
