@@ -15,6 +15,7 @@ import libcst as cst
 __all__ = [
     "await_",
     "call",
+    "dotted",
     "gather_dict",
     "gather_dict_name",
     "gather_list",
@@ -58,10 +59,18 @@ def await_(
     return cst.Await(expression=_atom(expr), lpar=lpar, rpar=rpar)
 
 
-def call(dotted: str, args: Sequence[cst.Arg] = ()) -> cst.Call:
+def dotted(name: str) -> cst.Name | cst.Attribute:
+    """Return the Name/Attribute chain for ``a.b.c`` (built, not parsed: parsing costs more)."""
+    head, *rest = name.split(".")
+    node: cst.Name | cst.Attribute = cst.Name(head)
+    for part in rest:
+        node = cst.Attribute(value=node, attr=cst.Name(part))
+    return node
+
+
+def call(name: str, args: Sequence[cst.Arg] = ()) -> cst.Call:
     """Return ``a.b.c(args)``."""
-    func = cst.parse_expression(dotted)
-    return cst.Call(func=func, args=args)
+    return cst.Call(func=dotted(name), args=args)
 
 
 def sleep0(prefix: str) -> cst.Call:

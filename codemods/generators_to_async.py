@@ -177,7 +177,7 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
         removed = decorators[action.decorator]
         if action.kind == "types":
             decorators[action.decorator] = removed.with_changes(
-                decorator=cst.parse_expression("types.coroutine")
+                decorator=build.dotted("types.coroutine")
             )
             return updated_node.with_changes(decorators=decorators)
         del decorators[action.decorator]
