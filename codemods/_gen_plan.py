@@ -256,7 +256,7 @@ class _Planner:
             self.plan.needs.add(self.preset.runtime)
         value = node.value
         converted = kind in ("tornado_sleep", "sleep0") or kind.startswith("gather")
-        if converted and isinstance(value, cst.Call | cst.Attribute):
+        if converted and isinstance(value, cst.Call | cst.Attribute | cst.Name):
             target = value.func if isinstance(value, cst.Call) else value
             binding = self.facts.imports.head_binding(target)
             if binding is not None:
@@ -362,6 +362,7 @@ def _check_names(plan: Plan, facts: Facts, preset: Preset) -> None:
     if taken:
         plan.funcs.clear()
         plan.calls.clear()
+        plan.warnings = [w for w in plan.warnings if not w.text.startswith("kept ")]
         plan.warnings.append(
             Warning_(
                 facts.funcs[0].node if facts.funcs else cst.Module([]),
