@@ -26,8 +26,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from . import _gen_build as build
 from ._gen_facts import collect_facts
-from ._gen_importfix import apply_import_changes, schedule_import_changes
-from ._gen_imports import may_apply
+from ._gen_module import apply_import_changes, may_apply, schedule_import_changes
 from ._gen_plan import Plan, make_plan
 from ._gen_presets import PRESETS, get_preset
 from ._gen_yields import with_target

@@ -1,4 +1,7 @@
-"""Add and remove imports for generators-to-async without a whole-module scope analysis.
+"""Module-level steps of generators-to-async: the cheap pre-scan and the import edits.
+
+``may_apply`` decides from statements alone whether a module needs the full
+analysis at all (most files of a monorepo do not).
 
 libcst's ``RemoveImportsVisitor`` and ``AddImportsVisitor`` are the right
 tools (they keep the import block's layout and merge ``from`` imports), but
@@ -24,9 +27,10 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
 from ._gen_facts import Facts
+from ._gen_imports import ImportTable
 from ._gen_plan import Plan
 
-__all__ = ["apply_import_changes", "schedule_import_changes"]
+__all__ = ["apply_import_changes", "may_apply", "schedule_import_changes"]
 
 
 def schedule_import_changes(context: CodemodContext, facts: Facts, plan: Plan) -> None:
@@ -85,3 +89,42 @@ def apply_import_changes(context: CodemodContext, tree: cst.Module) -> cst.Modul
         if key in context.scratch:
             head = transform(context).transform_module(head)
     return tree.with_changes(body=(*head.body, *tree.body[split:]))
+
+
+_COMPOUND_BLOCKS = ("body", "orelse", "finalbody")
+
+
+def may_apply(module: cst.Module, decorators: frozenset[str], *, asyncio_calls: bool) -> bool:
+    """Tell cheaply, from statements only, whether the full analysis can find anything.
+
+    Walks statements (not expressions), which are a small share of a tree's
+    nodes: a module whose imports and decorators show no coroutine decorator
+    of the preset (and, when ``asyncio_calls``, imports nothing from
+    asyncio) is skipped without the full walk. Never a false negative: every
+    import and every decorator is a statement-level construct.
+    """
+    table = ImportTable()
+    found: list[cst.BaseExpression] = []
+    stack: list[cst.CSTNode] = list(module.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.SimpleStatementLine | cst.SimpleStatementSuite):
+            for small in node.body:
+                if isinstance(small, cst.Import | cst.ImportFrom):
+                    table.add_import(small)
+            continue
+        if isinstance(node, cst.FunctionDef):
+            found.extend(d.decorator for d in node.decorators)
+        if isinstance(node, cst.Try | cst.TryStar):
+            stack.extend(node.handlers)
+        if isinstance(node, cst.Match):
+            stack.extend(node.cases)
+        for attr in _COMPOUND_BLOCKS:
+            block = getattr(node, attr, None)
+            if isinstance(block, cst.Else | cst.Finally | cst.If):
+                stack.append(block)
+            elif isinstance(block, cst.BaseSuite):
+                stack.extend(block.body)
+    if asyncio_calls and table.imports_from("asyncio"):
+        return True
+    return any(table.resolve(d) in decorators for d in found)
