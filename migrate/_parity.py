@@ -3,8 +3,12 @@
 Theory of operation: the flag is read at process start, so each backend gets
 its own ``python -m pytest`` process with ``MIGRATE_BACKEND=<backend>`` (and
 every ``MIGRATE_BACKEND_<SERVICE>`` override removed, since it would win)
-and ``--backends <backend>`` for the shims-parity plugin. A tiny plugin
-(``migrate._parity_plugin``) writes each test's outcome to a JSON file.
+and ``--backends <backend>`` for the shims-parity plugin. This module is
+also loaded into each run as a tiny pytest plugin (``-p migrate._parity``,
+the ``pytest_*`` hooks at the end) that writes each test's outcome to the
+JSON file named by ``MIGRATE_PARITY_REPORT``: ``passed``, ``failed``,
+``error`` (setup or teardown failed, or a module that does not import),
+``skipped``, ``xfailed``, ``xpassed``.
 
 Test ids are lined up across runs by removing the run's backend from the
 parametrization (``test_x[asyncio]`` in the asyncio run and ``test_x[legacy]``
@@ -26,10 +30,13 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shims import FlagError
 from shims._flags import VALID_BACKENDS
+
+if TYPE_CHECKING:  # pytest is a test dependency; the CLI must import without it
+    import pytest
 
 __all__ = ["add_parser"]
 
@@ -149,7 +156,7 @@ def run_backend(backend: str, pytest_args: list[str], *, show_output: bool) -> B
     with tempfile.TemporaryDirectory(prefix="migrate-parity-") as tmp:
         report = Path(tmp) / "outcomes.json"
         env.update(MIGRATE_BACKEND=backend, MIGRATE_PARITY_REPORT=str(report))
-        command = [sys.executable, "-m", "pytest", "-p", "migrate._parity_plugin",
+        command = [sys.executable, "-m", "pytest", "-p", "migrate._parity",
                    "--backends", backend, *pytest_args]  # fmt: skip
         start = time.perf_counter()
         proc = subprocess.run(
@@ -228,3 +235,36 @@ def _print_matrix(
         print(f"{key.ljust(width)}  {cells}".rstrip() + mark)
     if len(shown) < len(rows):
         print(f"({len(rows) - len(shown)} more rows identical on every backend; --full lists them)")
+
+
+# -- the pytest plugin side, loaded into each run with -p migrate._parity ------------
+
+_outcomes: dict[str, str] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Fold each phase's report into the test's single outcome."""
+    nodeid = report.nodeid
+    if report.when == "call":
+        if hasattr(report, "wasxfail"):
+            _outcomes[nodeid] = "xfailed" if report.skipped else "xpassed"
+        else:
+            _outcomes[nodeid] = report.outcome
+    elif report.failed:  # setup or teardown
+        _outcomes[nodeid] = "error"
+    elif report.when == "setup" and report.skipped:
+        _outcomes[nodeid] = "xfailed" if hasattr(report, "wasxfail") else "skipped"
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    """Record a collection error (e.g. a test module that does not import)."""
+    if report.failed:
+        _outcomes[report.nodeid or "<collection>"] = "error"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write the outcomes where ``migrate parity`` will read them."""
+    target = os.environ.get("MIGRATE_PARITY_REPORT")
+    if target:
+        payload = {"outcomes": _outcomes, "exitstatus": int(exitstatus)}
+        Path(target).write_text(json.dumps(payload), encoding="utf-8")
