@@ -21,12 +21,15 @@ from ._errors import ConnectionClosedError as ConnectionClosedError
 from ._errors import ConnectTimeout as ConnectTimeout
 from ._errors import FlagError as FlagError
 from ._errors import PeerClosedError as PeerClosedError
+from ._errors import ReadLimitError as ReadLimitError
 from ._errors import ReadTimeout as ReadTimeout
 from ._errors import ShimError as ShimError
 from ._errors import ShimTimeout as ShimTimeout
 from ._errors import WriteTimeout as WriteTimeout
 from ._flags import VALID_BACKENDS as VALID_BACKENDS
 from ._flags import BackendDecision as BackendDecision
+from ._flags import MigrateConfig as MigrateConfig
+from ._flags import ServiceConfig as ServiceConfig
 from ._flags import find_config as find_config
 from ._flags import load_config as load_config
 from ._flags import resolve_backend as resolve_backend
@@ -63,10 +66,13 @@ __all__ = [
     "Event",
     "FlagError",
     "Lock",
+    "MigrateConfig",
     "PeerClosedError",
     "Queue",
+    "ReadLimitError",
     "ReadTimeout",
     "Server",
+    "ServiceConfig",
     "ShimError",
     "ShimTimeout",
     "Task",

@@ -22,6 +22,7 @@ from ._connection_core import ConnectionCore
 from ._errors import (
     ConnectionClosedError,
     PeerClosedError,
+    ReadLimitError,
     ReadTimeout,
     ShimError,
     WriteTimeout,
@@ -121,7 +122,7 @@ class Connection(ConnectionCore):
     ) -> bytes:
         """Read up to and including ``separator``.
 
-        Raises ``ShimError`` if ``limit`` bytes arrive without the separator
+        Raises ``ReadLimitError`` if ``limit`` bytes arrive without the separator
         (nothing consumed), else as ``read_exactly``.
         """
         if not separator:
@@ -140,7 +141,7 @@ class Connection(ConnectionCore):
                     if end <= limit:
                         break
                 if end > limit or len(buf) >= limit:
-                    raise ShimError(
+                    raise ReadLimitError(
                         f"{what} on {self!r}: separator not found within limit={limit} bytes; "
                         "pass a larger limit= or read with read_some()"
                     )

@@ -12,6 +12,7 @@ __all__ = [
     "ConnectionClosedError",
     "FlagError",
     "PeerClosedError",
+    "ReadLimitError",
     "ReadTimeout",
     "ShimError",
     "ShimTimeout",
@@ -58,6 +59,10 @@ class WriteTimeout(ShimTimeout):
 
 class ConnectTimeout(ShimTimeout, ConnectError):
     """A connect did not complete before its deadline."""
+
+
+class ReadLimitError(ShimError, ValueError):
+    """``read_until`` buffered ``limit`` bytes without finding the separator; nothing consumed."""
 
 
 class FlagError(ShimError, ValueError):

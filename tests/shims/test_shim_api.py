@@ -40,6 +40,9 @@ CONTRACT = {
     "resolve_backend",
     "find_config",
     "load_config",
+    "MigrateConfig",
+    "ServiceConfig",
+    "ReadLimitError",
 }
 
 

@@ -193,7 +193,7 @@ def test_read_until_limit_and_partial_separator(run: Any, raw_peer: Any) -> None
         await shims.sleep(0.05)
         sock.sendall(b"\nxxxxxxxxxx")
         assert await task == b"line one\r\n"
-        with pytest.raises(shims.ShimError, match="limit=5"):
+        with pytest.raises(shims.ReadLimitError, match="limit=5"):
             await conn.read_until(b"\n", limit=5, timeout=DEADLINE)
         assert conn.unread_bytes() == 10  # nothing consumed
         conn.close()
