@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Run, run_subprocess
+from cli_support import Run, run_subprocess
 
 import migrate
 from migrate._report import Progress

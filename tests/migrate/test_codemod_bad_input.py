@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, Run, run_subprocess
+from cli_support import SAMPLE, Run, run_subprocess
 
 RENAME = f"{SAMPLE}.RenameCommand"
 CLI = Callable[..., Run]

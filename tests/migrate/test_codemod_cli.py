@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, Run
+from cli_support import SAMPLE, Run
 
 RENAME = f"{SAMPLE}.RenameCommand"
 CLI = Callable[..., Run]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import Run, run_subprocess
+from cli_support import Run, run_subprocess
 
 CLI = Callable[..., Run]
 

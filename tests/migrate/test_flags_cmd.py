@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Run, run_subprocess
+from cli_support import Run, run_subprocess
 
 from shims._flags import in_rollout, load_config
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Run, run_subprocess
+from cli_support import Run, run_subprocess
 
 from migrate._parity import BackendRun, build_matrix, row_key
 
