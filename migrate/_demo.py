@@ -10,10 +10,11 @@ and the scan again. The original fleet is never touched. Environment
 overrides (``MIGRATE_BACKEND*``, ``MIGRATE_CONFIG``) are dropped for the
 steps so the scratch copy's own config decides.
 
-The fleet is found, in order: ``MIGRATE_DEMO_FLEET``; a ``_fleet`` directory
-shipped inside the ``migrate`` package; ``examples/fleet`` next to the
-installed source tree (editable installs and checkouts); ``examples/fleet``
-under the current directory.
+The fleet is found, in order: ``--fleet``; ``MIGRATE_DEMO_FLEET``; a
+``_fleet`` directory shipped inside the ``migrate`` package;
+``<prefix>/share/migrate-toolkit/fleet`` (wheel data files);
+``examples/fleet`` next to the installed source tree (editable installs and
+checkouts); ``examples/fleet`` under the current directory.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def find_fleet(given: Path | None = None) -> Path:
     candidates = [
         Path(os.environ["MIGRATE_DEMO_FLEET"]) if os.environ.get("MIGRATE_DEMO_FLEET") else None,
         here / "_fleet",
+        Path(sys.prefix) / "share" / "migrate-toolkit" / "fleet",  # wheel data-files
         here.parent / "examples" / "fleet",
         Path.cwd() / "examples" / "fleet",
     ]
