@@ -250,7 +250,7 @@ class _Planner:
                     plan.return_await.add(id(ret))
 
     def _note_needs(self, kind: str, node: cst.Yield) -> None:
-        if kind == "tornado_sleep":
+        if kind in ("tornado_sleep", "wrap_future"):
             self.plan.needs.add("asyncio")
         elif kind not in ("await", "remove"):
             self.plan.needs.add(self.preset.runtime)

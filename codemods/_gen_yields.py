@@ -96,6 +96,14 @@ def classify_yield(
             return ("sleep0", "")
         if isinstance(value, cst.Call) and qual == TORNADO_SLEEP:
             return ("tornado_sleep", "")
+        if (
+            isinstance(value, cst.Call)
+            and isinstance(value.func, cst.Attribute)
+            and value.func.attr.value == "submit"
+        ):
+            # Tornado accepted a concurrent.futures.Future (executor.submit);
+            # await does not.
+            return ("wrap_future", "")
         if isinstance(value, cst.Call) and qual in TORNADO_MULTI:
             if len(value.args) != 1 or value.args[0].keyword is not None or value.args[0].star:
                 raise Refuse(node, "gen.multi() with options; convert this yield by hand")

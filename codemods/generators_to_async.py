@@ -210,6 +210,8 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
         assert value is not None
         if kind == "await":
             return build.await_(value, updated_node)
+        if kind == "wrap_future":
+            return build.await_(build.call("asyncio.wrap_future", [cst.Arg(value)]), updated_node)
         if kind == "tornado_sleep":
             assert isinstance(value, cst.Call)
             return build.await_(build.call("asyncio.sleep", value.args), updated_node)

@@ -149,8 +149,11 @@ main -> done
 
 TORNADO_PROGRAM = """
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from tornado import gen
+
+EXECUTOR = ThreadPoolExecutor(1)
 
 
 @gen.coroutine
@@ -180,16 +183,20 @@ def main():
     squares = yield [square(i) for i in range(4)]
     named = yield {"two": square(2), "three": square(3)}
     print("gathered", squares, named)
+    total = yield EXECUTOR.submit(sum, [1, 2, 3])
+    print("executor", total)
     yield
     raise gen.Return("done")
 
 
 print("main ->", asyncio.run(asyncio.wait_for(main(), 30)))
+EXECUTOR.shutdown()
 """
 
 TORNADO_OUTPUT = """\
 concurrent A B ['a', 'b']
 gathered [0, 1, 4, 9] {'two': 4, 'three': 9}
+executor 6
 main -> done
 """
 

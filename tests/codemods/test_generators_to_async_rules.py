@@ -88,6 +88,27 @@ class TestTornadoHelpers(GenCase):
             """,
         )
 
+    def test_yielded_executor_submit_is_wrapped(self) -> None:
+        self.convert(
+            """
+            from tornado import gen
+
+            class Handler:
+                @gen.coroutine
+                def digest(self, data):
+                    value = yield self.executor.submit(hash, data)
+                    raise gen.Return(value)
+            """,
+            """
+            import asyncio
+
+            class Handler:
+                async def digest(self, data):
+                    value = await asyncio.wrap_future(self.executor.submit(hash, data))
+                    return value
+            """,
+        )
+
     def test_noop_for_helpers_outside_coroutines(self) -> None:
         self.noop(
             """
