@@ -78,7 +78,7 @@ def _register_broken(subparsers: Any, module: str, exc: BaseException) -> None:
               file=sys.stderr)  # fmt: skip
         return 2
 
-    parser.set_defaults(func=unavailable)
+    parser.set_defaults(func=unavailable, passthrough=True)  # report the import failure
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -223,8 +223,9 @@ def _dispatch(
     if jobs == 1 or len(paths) <= IN_PROCESS_MAX:
         init_worker(job)
         for path in paths:
-            emit(process_file(path))
+            result = process_file(path)
             out.advance()
+            emit(result)
         return
     size = max(1, min(32, len(paths) // (jobs * 4)))
     chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
@@ -240,12 +241,13 @@ def _dispatch(
                 crashed.append(chunk)
                 continue
             for result in results:
+                out.advance()
                 emit(result)
-            out.advance(len(results))
     for chunk in crashed:
         for path in chunk:
-            emit(_isolated(job, path))
+            result = _isolated(job, path)
             out.advance()
+            emit(result)
 
 
 def _isolated(job: Job, path: str) -> FileResult:
