@@ -21,6 +21,7 @@ import libcst as cst
 from ._imports import ImportKey, edit_statement
 from ._model import Binding, Ref, Scan, Scope
 from ._reshape import Plan, plan_call
+from ._service import plan_service, then
 from ._spec import BUILTINS, Rule, Spec
 
 Build = Callable[[Any], Any]
@@ -46,10 +47,15 @@ class _BindingState:
 
 
 class Planner:
-    """Plan the rewrite of one module; results in ``replace``, ``ancestors``, ``warnings``."""
+    """Plan the rewrite of one module; results in ``replace``, ``ancestors``, ``warnings``.
 
-    def __init__(self, spec: Spec, scan: Scan) -> None:
+    ``service``: the service name that calls of rules with a ``service``
+    keyword get (None: they get none).
+    """
+
+    def __init__(self, spec: Spec, scan: Scan, service: str | None = None) -> None:
         self.spec = spec
+        self.service = service
         self.scan = scan
         self.source = spec.source
         self.replace: dict[int, Build] = {}
@@ -216,8 +222,14 @@ class Planner:
             self.state[id(binding)].kept += 1
             self._warn(ref.node, reason)
             return None
-        member = qual == f"{src}.{attr}"
         assert not isinstance(plan, str)
+        if rule.service is not None and self.service is not None:
+            add = plan_service(rule, ref.call if called else None, shown, self.service)
+            if isinstance(add, str):
+                self._warn(ref.node, add)
+            elif add is not None:
+                plan = then(plan, add)
+        member = qual == f"{src}.{attr}"
         conv = _Conv(ref, binding, rule, node, trail, plan, member)
         self.state[id(binding)].convs.append(conv)
         return conv
@@ -247,7 +259,8 @@ class Planner:
             and rule.target.expr == binding.name
         )
         # ``from source import sleep`` -> ``from target import sleep``: uses keep their name
-        return not same_name or rule.call_only or bool(rule.keywords)
+        adds_service = rule.service is not None and self.service is not None
+        return not same_name or rule.call_only or bool(rule.keywords) or adds_service
 
     # -- names ---------------------------------------------------------------------
 

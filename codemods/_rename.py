@@ -76,6 +76,7 @@ class SpecRenameCommand(VisitorBasedCodemodCommand):
         self._extra_leave_funcs = {}
         self._matchers = {}
         self.spec: Spec = type(self).load(spec)
+        self.service: str | None = None  # see LegacyToShimCommand
         self._replace: dict[int, Replacement] = {}
         self._ancestors: set[int] = set()
 
@@ -114,7 +115,7 @@ class SpecRenameCommand(VisitorBasedCodemodCommand):
         scan = Scanner(self.spec.source).scan(tree)
         if not scan.bindings and not scan.stars:
             return tree
-        planner = Planner(self.spec, scan)
+        planner = Planner(self.spec, scan, self.service)
         planner.plan()
         result = tree
         notes = list(planner.warnings)

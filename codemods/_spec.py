@@ -51,6 +51,9 @@ class Rule:
     ``params``/``args`` describe an argument reshape (None: arguments stay as
     they are); ``keywords`` renames keyword arguments (a None value drops the
     keyword); ``require`` restricts a keyword to literal string values.
+    ``service`` names the target's keyword for the service name: when the
+    codemod is given one, a converted call gets ``service="<name>"`` unless it
+    already passes that keyword or one of ``service_unless``.
     """
 
     name: str
@@ -62,6 +65,8 @@ class Rule:
     discarded: str | None = None  # refuse a call whose result is thrown away, for this reason
     reject: tuple[str, ...] = ()  # keywords the target has no equivalent for: refuse the call
     positional: int | None = None  # most positional arguments the target takes
+    service: str | None = None  # the target keyword that takes the service name
+    service_unless: tuple[str, ...] = ()  # target keywords that make it unnecessary
 
     @property
     def reshapes(self) -> bool:
@@ -139,6 +144,8 @@ def _call_rule(path: str, name: str, table: Any, default_module: str) -> Rule:
         "discarded",
         "reject",
         "positional",
+        "service",
+        "service_unless",
     }
     unknown = set(table) - allowed
     if unknown:
@@ -175,7 +182,27 @@ def _call_rule(path: str, name: str, table: Any, default_module: str) -> Rule:
     positional = table.get("positional")
     if positional is not None and (not isinstance(positional, int) or positional < 0):
         raise _fail(path, f"{key}.positional", f"must be a whole number >= 0, got {positional!r}")
-    return Rule(name, target, params, args, keywords, require, discarded, reject, positional)
+    service = None
+    if "service" in table:
+        service = _str(path, f"{key}.service", table["service"], pattern=_IDENT)
+    unless = _names(path, f"{key}.service_unless", table.get("service_unless", []))
+    if unless and service is None:
+        raise _fail(path, f"{key}.service_unless", "needs 'service' (the keyword it guards)")
+    for kw in unless:
+        _str(path, f"{key}.service_unless", kw, pattern=_IDENT)
+    return Rule(
+        name,
+        target,
+        params,
+        args,
+        keywords,
+        require,
+        discarded,
+        reject,
+        positional,
+        service,
+        unless,
+    )
 
 
 def _check_template(path: str, key: str, params: tuple[str, ...], args: tuple[str, ...]) -> None:

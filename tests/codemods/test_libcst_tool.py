@@ -75,3 +75,21 @@ def test_spec_argument_is_exposed(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert target.read_text() == "import shims\nshims.sleep(1)\n"
+
+
+def test_service_argument_is_exposed(tmp_path: Path) -> None:
+    target = tmp_path / "svc.py"
+    target.write_text("from legacy import runtime\nruntime.run(main)\n")
+    done = _tool(
+        tmp_path,
+        "-x",
+        "codemods.legacy_to_shim.LegacyToShimCommand",
+        "--no-format",
+        "-j",
+        "1",
+        "--service",
+        "pdf-export",
+        str(target),
+    )
+    assert done.returncode == 0, done.stderr
+    assert target.read_text() == 'import shims\nshims.run(main, service="pdf-export")\n'

@@ -64,6 +64,18 @@ def _write(tmp_path: Path, text: str) -> Path:
             HEAD + "[calls.run]\ntarget = 'run'\nrequire = { backend = 'asyncio' }\n",
             r"\[calls.run.require.backend\] must be a list of strings",
         ),
+        (
+            HEAD + "[calls.run]\ntarget = 'run'\nservice_unless = ['backend']\n",
+            r"\[calls.run.service_unless\] needs 'service'",
+        ),
+        (
+            HEAD + "[calls.run]\ntarget = 'run'\nservice = 'service name'\n",
+            r"\[calls.run.service\] is not a valid Python name: 'service name'",
+        ),
+        (
+            HEAD + "[calls.run]\ntarget = 'run'\nservice = 's'\nservice_unless = ['a-b']\n",
+            r"\[calls.run.service_unless\] is not a valid Python name: 'a-b'",
+        ),
         ("[spec\nsource=", r"not valid TOML"),
     ],
 )
