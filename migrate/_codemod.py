@@ -6,14 +6,17 @@ marker in the first lines, and the command's text prefilter
 (``Cls.prefilter(**options)``: a file containing none of the returned byte
 strings cannot need a change). Only the remaining candidates are parsed, in
 ``--jobs`` worker processes fed in chunks (``_worker``); a worker process
-that dies takes only its own file down: its chunk is re-run file by file,
-each in a fresh process. A few candidates are processed in this process,
-since starting workers would cost more than it saves.
+that dies takes only its own file down: the chunks it broke are re-run in
+fresh processes, halved until the file that kills its worker is alone (a
+file the dead worker had already rewritten is still reported as changed,
+by comparing it with the digest taken here). A few candidates are processed
+in this process, since starting workers would cost more than it saves.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import time
@@ -183,17 +186,19 @@ def run_codemod(
     for path, reason in found.skipped:
         emit(FileResult(str(path), "skipped", reason))
     candidates = []
+    digests: dict[str, bytes] = {}  # to tell, after a worker crash, what it had written
     for path in found.files:
         early = _cheap_checks(path, tokens)
-        if early is None:
+        if isinstance(early, bytes):
             candidates.append(str(path))
+            digests[str(path)] = early
         else:
             emit(early)
     out = Progress(
         len(candidates), stream=sys.stderr, label=f"{job.command}",
         enabled=not quiet and len(candidates) >= PROGRESS_MIN and stderr_is_terminal(),
     )  # fmt: skip
-    _dispatch(job, candidates, jobs, emit, out)
+    _dispatch(job, candidates, jobs, emit, out, digests)
     out.close()
     report.elapsed = time.perf_counter() - start
     if json_output:
@@ -203,8 +208,8 @@ def run_codemod(
     return report
 
 
-def _cheap_checks(path: Path, tokens: tuple[bytes, ...]) -> FileResult | None:
-    """Return a final result when the file needs no parse, else None."""
+def _cheap_checks(path: Path, tokens: tuple[bytes, ...]) -> FileResult | bytes:
+    """Return a final result when the file needs no parse, else a digest of its bytes."""
     try:
         data, _ = read_source(path)
     except SourceError as exc:
@@ -214,11 +219,20 @@ def _cheap_checks(path: Path, tokens: tuple[bytes, ...]) -> FileResult | None:
         return FileResult(str(path), "skipped", "generated file (@generated marker)")
     if tokens and not any(token in data for token in tokens):
         return FileResult(str(path), "unchanged")
-    return None
+    return _digest(data)
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def _dispatch(
-    job: Job, paths: list[str], jobs: int, emit: Callable[[FileResult], None], out: Progress
+    job: Job,
+    paths: list[str],
+    jobs: int,
+    emit: Callable[[FileResult], None],
+    out: Progress,
+    digests: dict[str, bytes],
 ) -> None:
     if jobs == 1 or len(paths) <= IN_PROCESS_MAX:
         init_worker(job)
@@ -244,16 +258,34 @@ def _dispatch(
                 out.advance()
                 emit(result)
     for chunk in crashed:
-        for path in chunk:
-            result = _isolated(job, path)
+        for result in _isolated(job, chunk):
+            if result.status == "unchanged" and _written_before_crash(result.path, digests):
+                result.status = "changed"  # the dead worker had rewritten it already
             out.advance()
             emit(result)
 
 
-def _isolated(job: Job, path: str) -> FileResult:
-    """Process one file in a fresh process, so a crash is pinned on the file that caused it."""
+def _written_before_crash(path: str, digests: dict[str, bytes]) -> bool:
+    try:
+        data, _ = read_source(Path(path))
+    except SourceError:
+        return False
+    return _digest(data) != digests.get(path)
+
+
+def _isolated(job: Job, paths: list[str]) -> list[FileResult]:
+    """Re-run a chunk whose worker died in a fresh process, halving it until the culprit is alone.
+
+    A dead worker breaks the whole pool, so every pending chunk lands here; most
+    then complete in one go, and a crashing file costs about log2(chunk) extra
+    processes before it is pinned and reported on its own.
+    """
     with ProcessPoolExecutor(max_workers=1, initializer=init_worker, initargs=(job,)) as pool:
         try:
-            return pool.submit(process_file, path).result()
+            return pool.submit(process_chunk, paths).result()
         except BrokenProcessPool:
-            return FileResult(path, "failed", "the worker process crashed on this file")
+            pass
+    if len(paths) == 1:
+        return [FileResult(paths[0], "failed", "the worker process crashed on this file")]
+    half = len(paths) // 2
+    return _isolated(job, paths[:half]) + _isolated(job, paths[half:])

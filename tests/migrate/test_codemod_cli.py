@@ -153,14 +153,16 @@ def test_jobs_must_be_positive(tmp_path: Path, cli: CLI) -> None:
 
 
 def test_worker_crash_fails_only_its_file(tmp_path: Path, cli: CLI) -> None:
-    for i in range(12):
+    for i in range(60):
         write(tmp_path / f"m{i:02d}.py", BEFORE)
-    doomed = write(tmp_path / "m05.py", BEFORE + "die_here = 1\n")
+    doomed = [write(tmp_path / f"m{i:02d}.py", BEFORE + "die_here = 1\n") for i in (5, 41)]
     result = cli("codemod", f"{SAMPLE}.DieInWorkerCommand", "--jobs", "2", tmp_path)
     assert result.code == 1
-    assert f"{doomed}: failed: the worker process crashed on this file" in result.err
-    assert "11 changed" in result.err
-    assert doomed.read_text() == BEFORE + "die_here = 1\n"
+    for path in doomed:
+        assert f"{path}: failed: the worker process crashed on this file" in result.err
+        assert path.read_text() == BEFORE + "die_here = 1\n"
+    assert "60 files seen, 58 parsed, 58 changed, 0 refused, 2 failed" in result.err
+    assert sum(p.read_text() == AFTER for p in tmp_path.glob("*.py")) == 58
 
 
 # --- discovery -----------------------------------------------------------------------------
