@@ -166,6 +166,7 @@ class _Planner:
                         (helpers[call.name],),
                     ),
                 )
+        self._plain_generator_delegation()
         for func in self.cands:
             if func.node.asynchronous is not None:
                 continue
@@ -173,6 +174,28 @@ class _Planner:
                 self.classify_body(func, dry=True)
             except Refuse as refusal:
                 self.refuse(func, Warning_(refusal.node, refusal.reason))
+
+    def _plain_generator_delegation(self) -> None:
+        # ``yield from helper()`` where helper is an undecorated generator of
+        # this file delegated its yields to the runtime; ``await helper()``
+        # raises TypeError (a generator is not awaitable).
+        plain = {
+            f.name: f
+            for f in self.facts.funcs
+            if id(f.node) not in self.deco and f.node.asynchronous is None and f.yields
+        }
+        for name, scope, node in self.facts.yield_from_calls:
+            if scope is None or id(scope.node) not in self.deco:
+                continue
+            if name in plain and name not in self.cand_names:
+                self.refuse(
+                    scope,
+                    Warning_(
+                        node,
+                        f"yield from {name}() delegates to the plain generator {name!r} (line {{0}}); await cannot: make {name!r} a coroutine too, then run the codemod again",
+                        (plain[name].node,),
+                    ),
+                )
 
     def usage_reasons(self) -> bool:
         changed = False

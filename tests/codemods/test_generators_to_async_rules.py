@@ -293,3 +293,58 @@ class TestConsumersTriple(GenCase):
             """,
             [r"the conversion needs the name 'types', which this module binds to something else"],
         )
+
+
+class TestDelegationToPlainGenerators(GenCase):
+    PRESET = "legacy"
+
+    def test_yield_from_a_plain_generator_is_refused(self) -> None:
+        self.convert(
+            """
+            from legacy import runtime
+
+            def pump(conn):
+                chunk = yield conn.read_some()
+                return chunk
+
+            @runtime.coroutine
+            def reader(conn):
+                data = yield from pump(conn)
+                return data
+
+            @runtime.coroutine
+            def fine(conn):
+                data = yield from reader(conn)
+                return data
+            """,
+            """
+            from legacy import runtime
+
+            def pump(conn):
+                chunk = yield conn.read_some()
+                return chunk
+
+            @runtime.coroutine
+            def reader(conn):
+                data = yield from pump(conn)
+                return data
+
+            async def fine(conn):
+                data = await reader(conn)
+                return data
+            """,
+            [r"^line 9: yield from pump\(\) delegates to the plain generator 'pump' \(line 3\)"],
+        )
+
+    def test_noop_plain_generators_delegating_to_each_other(self) -> None:
+        self.noop(
+            """
+            from legacy import runtime
+
+            def inner():
+                yield runtime.sleep(0)
+
+            def outer():
+                yield from inner()
+            """
+        )
