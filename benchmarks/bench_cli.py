@@ -192,10 +192,10 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="200 files, one round")
+    parser.add_argument("--quick", action="store_true", help="100 files, one round (a smoke run)")
     args = parser.parse_args()
     if args.quick:
-        args.files, args.repeat = 200, 1
+        args.files, args.repeat = 100, 1
     print(f"bench_cli: {args.files} files, --jobs {args.jobs}, {args.repeat} round(s), "
           f"Python {sys.version.split()[0]}")  # fmt: skip
     ratios: dict[float, tuple[float, float]] = {}
