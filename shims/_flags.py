@@ -60,6 +60,9 @@ UVLOOP_HINT = "install it with: pip install 'migrate-toolkit[uvloop]'"
 _TOP_KEYS = ("default_backend", "services")
 _SERVICE_KEYS = ("backend", "rollout", "paths")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_MIGRATE_TABLE_HINT = re.compile(
+    rb"^[ \t]*(\[[ \t]*)?(tool[ \t]*\.[ \t]*)?[\"']?migrate[\"']?[ \t]*[.=\]]", re.MULTILINE
+)
 
 
 @dataclass(frozen=True)
@@ -349,8 +352,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _has_migrate_table(path: Path) -> bool:
+    # Parse only a file that looks like it has [tool.migrate] (or a dotted or
+    # inline spelling of it): a packaging pyproject.toml that merely depends on
+    # migrate-toolkit must not be read, let alone fail the start of a service.
     try:
-        if b"migrate" not in path.read_bytes():
+        if not _MIGRATE_TABLE_HINT.search(path.read_bytes()):
             return False
     except OSError:
         return False

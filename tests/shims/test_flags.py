@@ -462,3 +462,31 @@ def test_load_config_empty_pyproject(tmp_path: Path) -> None:
 
 def test_flag_error_is_value_error() -> None:
     assert issubclass(flags.FlagError, ValueError)
+
+
+def test_packaging_pyproject_mentioning_migrate_is_not_read(tmp_path: Path) -> None:
+    outer = write(tmp_path / "migrate.toml", MIGRATE_TOML)
+    # Malformed, but it only depends on the toolkit: it must not break the search.
+    write(tmp_path / "svc" / "pyproject.toml", '[project]\ndependencies = ["migrate-toolkit"\n')
+    assert find_config(tmp_path / "svc", {}) == outer
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[tool]\nmigrate.default_backend = "asyncio"\n',
+        '[tool]\nmigrate = { default_backend = "asyncio" }\n',
+        'tool.migrate.default_backend = "asyncio"\n',
+        '[tool."migrate"]\ndefault_backend = "asyncio"\n',
+    ],
+)
+def test_other_spellings_of_tool_migrate_are_found(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path / "pyproject.toml", text)
+    assert find_config(tmp_path, {}) == path
+    assert resolve(tmp_path).backend == "asyncio"
+
+
+def test_malformed_pyproject_with_migrate_table_is_an_error(tmp_path: Path) -> None:
+    write(tmp_path / "pyproject.toml", "[tool.migrate]\ndefault_backend = \n")
+    with pytest.raises(FlagError, match=r"pyproject.toml: malformed TOML: .*line 2"):
+        find_config(tmp_path, {})
