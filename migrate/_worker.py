@@ -112,6 +112,8 @@ def process_file(path: str) -> FileResult:
         return FileResult(path, "failed", str(exc))
     except Exception as exc:  # per-file isolation: a codemod bug fails only this file
         return FileResult(path, "failed", f"codemod crashed: {type(exc).__name__}: {exc}")
+    except SystemExit as exc:  # a codemod must not end the whole run
+        return FileResult(path, "failed", f"codemod called sys.exit({exc.code!r})")
 
 
 def _process(path: Path, job: Job, cls: type[Codemod]) -> FileResult:
