@@ -89,3 +89,12 @@ class DieInWorkerCommand(RenameCommand):
         if "die_here" in self.module.code and multiprocessing.parent_process() is not None:
             os._exit(17)
         return True
+
+
+class ExitCommand(RenameCommand):
+    """Call ``sys.exit`` on a file that mentions ``exit_here``."""
+
+    def visit_Module(self, node: cst.Module) -> bool:
+        if "exit_here" in self.module.code:
+            raise SystemExit(3)
+        return True

@@ -235,3 +235,14 @@ def test_subprocess_bad_inputs_one_line_each_no_traceback(tmp_path: Path) -> Non
         "undecodable.py",
     ]
     assert "4 files seen, 2 parsed, 1 changed, 0 refused, 3 failed" in result.err
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_codemod_calling_sys_exit_fails_only_that_file(tmp_path: Path, cli: CLI, jobs: str) -> None:
+    for i in range(8):
+        write(tmp_path / f"m{i}.py", BEFORE)
+    bad = write(tmp_path / "m3.py", BEFORE + "exit_here = 1\n")
+    result = cli("codemod", f"{SAMPLE}.ExitCommand", "--jobs", jobs, tmp_path)
+    assert result.code == 1
+    assert failure_lines(result, bad) == [f"{bad}: failed: codemod called sys.exit(3)"]
+    assert "7 changed" in result.err
