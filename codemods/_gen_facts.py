@@ -23,7 +23,15 @@ import libcst as cst
 
 from ._gen_imports import ImportTable
 
-__all__ = ["CallFact", "Facts", "FuncFacts", "RaiseFact", "callee_name", "collect_facts"]
+__all__ = [
+    "CallFact",
+    "Facts",
+    "FuncFacts",
+    "RaiseFact",
+    "call_key",
+    "callee_name",
+    "collect_facts",
+]
 
 # Calls whose arguments are awaited/scheduled by the callee, so a coroutine
 # object passed to them runs (Tornado's gen.multi, asyncio.gather, runners).
@@ -60,6 +68,24 @@ def callee_name(call: cst.Call) -> str | None:
     return None
 
 
+def call_key(call: cst.Call) -> str | None:
+    """Return who a call surely targets: ``f`` for ``f()``, ``.f`` for ``self.f()``/``cls.f()``.
+
+    ``obj.f()`` on any other receiver returns None: a coroutine method
+    ``f`` somewhere in the file says nothing about ``obj``.
+    """
+    func = call.func
+    if isinstance(func, cst.Name):
+        return func.value
+    if (
+        isinstance(func, cst.Attribute)
+        and isinstance(func.value, cst.Name)
+        and func.value.value in ("self", "cls")
+    ):
+        return "." + func.attr.value
+    return None
+
+
 @dataclass(eq=False)
 class FuncFacts:
     """What one ``def`` contains in its own scope."""
@@ -67,6 +93,7 @@ class FuncFacts:
     node: cst.FunctionDef
     parent: FuncFacts | None
     top: int
+    in_class: bool
     yields: list[cst.Yield] = field(default_factory=list)
     returns: list[cst.Return] = field(default_factory=list)
     withs: list[cst.With] = field(default_factory=list)
@@ -76,6 +103,11 @@ class FuncFacts:
     def name(self) -> str:
         """The function's name."""
         return self.node.name.value
+
+    @property
+    def key(self) -> str:
+        """How calls reach it: ``name``, or ``.name`` for a method (see ``call_key``)."""
+        return "." + self.name if self.in_class else self.name
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,6 +124,7 @@ class CallFact:
     """A call, its scope, and whether its result is consumed right there."""
 
     node: cst.Call
+    key: str | None
     name: str | None
     scope: FuncFacts | None
     consumed: bool
@@ -122,6 +155,7 @@ class Facts:
 @dataclass
 class _Frame:
     func: FuncFacts | None
+    is_class: bool = False
     tries: list[cst.Try | cst.TryStar] = field(default_factory=list)
 
 
@@ -157,7 +191,8 @@ class _Collector(cst.CSTVisitor):
         if not self.frames:
             self.facts.imports.add_other_binding(node.name.value)
         parent = next((f.func for f in reversed(self.frames) if f.func is not None), None)
-        func = FuncFacts(node, parent, self.top)
+        in_class = bool(self.frames) and self.frames[-1].is_class
+        func = FuncFacts(node, parent, self.top, in_class)
         for param in (*node.params.params, *node.params.kwonly_params, *node.params.posonly_params):
             func.kinds.setdefault(param.name.value, set()).add("param")
         self.facts.funcs.append(func)
@@ -176,7 +211,7 @@ class _Collector(cst.CSTVisitor):
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         if not self.frames:
             self.facts.imports.add_other_binding(node.name.value)
-        self.frames.append(_Frame(None))
+        self.frames.append(_Frame(None, is_class=True))
 
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
         self.frames.pop()
@@ -329,7 +364,13 @@ class _Collector(cst.CSTVisitor):
             if isinstance(target, cst.Name):
                 func.kinds.setdefault(target.value, set()).add("list")
         fact = CallFact(
-            node, name, func, id(node) in self.consumed, id(node) in self.returned, self.top
+            node,
+            call_key(node),
+            name,
+            func,
+            id(node) in self.consumed,
+            id(node) in self.returned,
+            self.top,
         )
         if any(a.keyword is not None and a.keyword.value == "loop" for a in node.args):
             self.facts.loop_calls.append(fact)

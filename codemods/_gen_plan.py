@@ -108,6 +108,9 @@ class _Planner:
         for func in self.cands:
             self.by_name.setdefault(func.name, []).append(func)
         self.cand_names = set(self.by_name)
+        self.by_key: dict[str, list[FuncFacts]] = {}
+        for func in self.cands:
+            self.by_key.setdefault(func.key, []).append(func)
         self.refused: dict[int, Warning_] = {}
         self.kept: dict[int, Warning_] = {}
 
@@ -155,15 +158,15 @@ class _Planner:
                     ),
                 )
             elif scope is not None:
-                helpers[scope.name] = fact.node
+                helpers[scope.key] = fact.node
         for call in self.facts.calls:
-            if call.name in helpers and call.scope is not None and id(call.scope.node) in self.deco:
+            if call.key in helpers and call.scope is not None and id(call.scope.node) in self.deco:
                 self.refuse(
                     call.scope,
                     Warning_(
                         call.node,
-                        f"{call.name}() raises gen.Return to end this coroutine (line {{0}}); make it return a value instead",
-                        (helpers[call.name],),
+                        f"{call.key.lstrip('.')}() raises gen.Return to end this coroutine (line {{0}}); make it return a value instead",
+                        (helpers[call.key],),
                     ),
                 )
         self._plain_generator_delegation()
@@ -233,7 +236,8 @@ class _Planner:
         if not self.preset.eager:
             return changed
         for call in self.facts.calls:
-            if call.name not in self.cand_names or call.consumed or self.converting(call.scope):
+            # Refusing errs on the safe side: any ``x.name()`` may be ours.
+            if call.name not in self.by_name or call.consumed or self.converting(call.scope):
                 continue
             if call.returned:
                 continue
@@ -244,7 +248,7 @@ class _Planner:
                         func,
                         Warning_(
                             func.node.decorators[self.deco[id(func.node)]],
-                            f"{call.name}() is called without yield outside a coroutine (line {{0}}); Tornado started it at once, an async def would never run: schedule it with IOLoop.spawn_callback or convert the caller first",
+                            f"{func.name}() is called without yield outside a coroutine (line {{0}}); Tornado started it at once, an async def would never run: schedule it with IOLoop.spawn_callback or convert the caller first",
                             (call.node,),
                         ),
                     )
@@ -269,7 +273,7 @@ class _Planner:
                 plan.withs.add(id(with_node))
         if not generator and self.preset.awaits_returned:
             for ret in func.returns:
-                if classify_return(ret, self.facts, self.cand_names) and not dry:
+                if classify_return(ret, self.facts, set(self.by_key)) and not dry:
                     plan.return_await.add(id(ret))
 
     def _note_needs(self, kind: str, node: cst.Yield) -> None:
@@ -309,10 +313,8 @@ class _Planner:
         if self.preset.eager:
             for call in self.facts.calls:
                 if (
-                    call.name in self.cand_names
-                    and not call.consumed
-                    and self.converting(call.scope)
-                ) and any(self.converting(f) for f in self.by_name[call.name]):
+                    call.key in self.by_key and not call.consumed and self.converting(call.scope)
+                ) and any(self.converting(f) for f in self.by_key[call.key]):
                     plan.calls[id(call.node)] = "ensure_future"
                     plan.tops.add(call.top)
                     plan.needs.add("asyncio")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ._gen_facts import Facts, FuncFacts, callee_name
+from ._gen_facts import Facts, FuncFacts, call_key, callee_name
 from ._gen_presets import TORNADO_MOMENT, TORNADO_MULTI, TORNADO_SLEEP, Preset
 
 __all__ = ["Refuse", "classify_return", "classify_with", "classify_yield"]
@@ -205,8 +205,11 @@ def classify_return(ret: cst.Return, facts: Facts, coroutines: set[str]) -> bool
     if isinstance(value, cst.Name) and value.value in ("None", "True", "False"):
         return False
     if isinstance(value, cst.Call):
-        name = callee_name(value)
-        if name in coroutines or name in ("run_in_executor", "create_future", "create_task"):
+        if call_key(value) in coroutines or callee_name(value) in (
+            "run_in_executor",
+            "create_future",
+            "create_task",
+        ):
             return True
         if facts.imports.resolve(value.func) in _AWAITABLE_ASYNCIO:
             return True

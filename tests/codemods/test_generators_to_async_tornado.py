@@ -454,6 +454,54 @@ class TestEagerStart(GenCase):
             [r"^line 4: background\(\) is called without yield outside a coroutine \(line 9\)"],
         )
 
+    def test_other_receivers_are_not_wrapped_but_block_when_unawaited_outside(self) -> None:
+        # ``self.client.fetch(u)`` is not known to be our ``fetch``: not
+        # wrapped inside a coroutine; outside one it may be, so refuse.
+        self.convert(
+            """
+            from tornado import gen
+
+            class Api:
+                @gen.coroutine
+                def fetch(self, u):
+                    yield gen.sleep(0)
+
+            @gen.coroutine
+            def main(self, u):
+                pending = self.client.fetch(u)
+                value = self.cache.get(u)
+                yield pending
+
+            @gen.coroutine
+            def get(key):
+                yield gen.sleep(0)
+
+            def plain(cache, key):
+                return cache.get(key), [cache.get(key)]
+            """,
+            """
+            from tornado import gen
+            import asyncio
+
+            class Api:
+                async def fetch(self, u):
+                    await asyncio.sleep(0)
+
+            async def main(self, u):
+                pending = self.client.fetch(u)
+                value = self.cache.get(u)
+                await pending
+
+            @gen.coroutine
+            def get(key):
+                yield gen.sleep(0)
+
+            def plain(cache, key):
+                return cache.get(key), [cache.get(key)]
+            """,
+            [r"^line 14: get\(\) is called without yield outside a coroutine \(line 19\)"],
+        )
+
     def test_runner_arguments_and_lambdas_are_fine(self) -> None:
         self.convert(
             """
