@@ -15,7 +15,9 @@ parametrization (``test_x[asyncio]`` in the asyncio run and ``test_x[legacy]``
 in the legacy run are the same row); an id naming a *different* backend is
 left to that backend's run. A row fails when any backend failed (``failed``,
 ``error`` or ``xpassed``) and mismatches when the backends that ran it
-disagree (a skip, or a row a run did not have, does not count). Exit code 1 on any
+disagree (a skip, or a row a run did not have, does not count), or when
+what the test recorded with the parity fixture (``parity.record``, published
+by the plugin in ``user_properties``) differs between backends. Exit code 1 on any
 failure or mismatch, 2 when pytest itself could not run.
 """
 
@@ -53,6 +55,7 @@ class BackendRun:
     outcomes: dict[str, str] = field(default_factory=dict)
     output: str = ""
     seconds: float = 0.0
+    records: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -100,18 +103,22 @@ def _handle(args: argparse.Namespace) -> int:
             return 2
         runs.append(run)
     rows = build_matrix(runs)
+    recorded = record_mismatches(runs)
     failures = [key for key, row in rows.items() if _failed(row)]
-    mismatches = [key for key, row in rows.items() if _mismatch(row, backends)]
+    mismatches = [key for key, row in rows.items() if _mismatch(row, backends) or key in recorded]
     code = 1 if failures or mismatches or not rows else 0
     if args.json:
         print(json.dumps({
             "backends": backends,
             "runs": {r.backend: {"exitstatus": r.exitstatus, "seconds": round(r.seconds, 2),
                                  "tests": len(r.outcomes)} for r in runs},
-            "tests": rows, "failures": failures, "mismatches": mismatches, "exit_code": code,
+            "tests": rows, "failures": failures, "mismatches": mismatches,
+            "recording_mismatches": recorded, "exit_code": code,
         }, indent=2))  # fmt: skip
         return code
     _print_matrix(rows, backends, failures, mismatches, full=args.full)
+    for key, lines in recorded.items():
+        print(f"{key}: " + "; ".join(lines))
     for run in runs:
         if any(_CLASS.get(o) == "fail" for o in run.outcomes.values()) and not args.show_output:
             tail = "\n".join("  " + line for line in run.output.strip().splitlines()[-12:])
@@ -165,10 +172,13 @@ def run_backend(backend: str, pytest_args: list[str], *, show_output: bool) -> B
             stderr=None if show_output else subprocess.STDOUT,
         )  # fmt: skip
         seconds = time.perf_counter() - start
-        outcomes: dict[str, str] = {}
+        data: dict[str, Any] = {}
         if report.exists():
-            outcomes = json.loads(report.read_text(encoding="utf-8"))["outcomes"]
-    return BackendRun(backend, proc.returncode, outcomes, proc.stdout or "", seconds)
+            data = json.loads(report.read_text(encoding="utf-8"))
+    return BackendRun(
+        backend, proc.returncode, data.get("outcomes", {}), proc.stdout or "", seconds,
+        data.get("records", {}),
+    )  # fmt: skip
 
 
 def row_key(nodeid: str, backend: str) -> str | None:
@@ -199,6 +209,31 @@ def build_matrix(runs: list[BackendRun]) -> dict[str, dict[str, str]]:
         for run in runs:
             row.setdefault(run.backend, "-")
     return dict(sorted(rows.items()))
+
+
+def record_mismatches(runs: list[BackendRun]) -> dict[str, list[str]]:
+    """Return ``{row: [one line per differing key]}`` for ``parity.record`` values.
+
+    The parity plugin compares recordings within one pytest run; with one
+    backend per process, this is where they are compared across backends.
+    """
+    seen: dict[str, dict[str, dict[str, str]]] = {}
+    for run in runs:
+        for nodeid, values in run.records.items():
+            key = row_key(nodeid, run.backend)
+            if key is not None:
+                seen.setdefault(key, {})[run.backend] = values
+    out: dict[str, list[str]] = {}
+    for key, per_backend in sorted(seen.items()):
+        if len(per_backend) < 2:
+            continue
+        names = sorted({name for values in per_backend.values() for name in values})
+        for name in names:
+            shown = {b: v.get(name, "(not recorded)") for b, v in per_backend.items()}
+            if len(set(shown.values())) > 1:
+                detail = ", ".join(f"{b}={v}" for b, v in shown.items())
+                out.setdefault(key, []).append(f"recorded {name!r} differs: {detail}")
+    return out
 
 
 def _failed(row: dict[str, str]) -> bool:
@@ -240,6 +275,7 @@ def _print_matrix(
 # -- the pytest plugin side, loaded into each run with -p migrate._parity ------------
 
 _outcomes: dict[str, str] = {}
+_records: dict[str, dict[str, str]] = {}
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -254,6 +290,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _outcomes[nodeid] = "error"
     elif report.when == "setup" and report.skipped:
         _outcomes[nodeid] = "xfailed" if hasattr(report, "wasxfail") else "skipped"
+    for name, value in report.user_properties:  # the parity plugin's recordings
+        if name == "parity_records" and isinstance(value, dict):
+            _records[nodeid] = {str(k): str(v) for k, v in value.items()}
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
@@ -266,5 +305,5 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Write the outcomes where ``migrate parity`` will read them."""
     target = os.environ.get("MIGRATE_PARITY_REPORT")
     if target:
-        payload = {"outcomes": _outcomes, "exitstatus": int(exitstatus)}
+        payload = {"outcomes": _outcomes, "records": _records, "exitstatus": int(exitstatus)}
         Path(target).write_text(json.dumps(payload), encoding="utf-8")

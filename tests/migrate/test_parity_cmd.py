@@ -147,3 +147,47 @@ def test_parity_subprocess_default_backends(suite: Path) -> None:
     expected = ["legacy", "asyncio"] + (["uvloop"] if importlib.util.find_spec("uvloop") else [])
     assert header == ["TEST", *expected]
     assert "Traceback" not in result.err
+
+
+RECORDING = """
+import pytest
+import shims
+
+
+@pytest.mark.parity
+async def test_records_equal(parity):
+    await shims.sleep(0)
+    parity.record("answer", 42)
+
+
+@pytest.mark.parity
+async def test_records_backend(parity):
+    await shims.sleep(0)
+    parity.record("loop", shims.current_backend() == "asyncio")
+"""
+
+
+def test_parity_compares_recordings_across_processes(suite: Path, cli: CLI) -> None:
+    (suite / "test_recording.py").write_text(RECORDING)
+    result = cli(
+        "parity", "--backends", "legacy,asyncio", "--json", str(suite / "test_recording.py")
+    )
+    assert result.code == 1, result.out + result.err
+    data = json.loads(result.out)
+    assert data["tests"] == {
+        "test_recording.py::test_records_backend": {"legacy": "passed", "asyncio": "passed"},
+        "test_recording.py::test_records_equal": {"legacy": "passed", "asyncio": "passed"},
+    }
+    assert data["failures"] == []
+    assert data["mismatches"] == ["test_recording.py::test_records_backend"]
+    assert data["recording_mismatches"] == {
+        "test_recording.py::test_records_backend": [
+            "recorded 'loop' differs: legacy=False, asyncio=True"
+        ]
+    }
+    text = cli("parity", "--backends", "legacy,asyncio", str(suite / "test_recording.py"))
+    assert text.code == 1
+    assert (
+        "test_recording.py::test_records_backend: recorded 'loop' differs: legacy=False, "
+        "asyncio=True" in text.out
+    )
