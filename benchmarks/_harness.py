@@ -36,8 +36,13 @@ def interleaved_medians(
 
 
 def print_ratios(
-    title: str, medians: dict[str, float], *, baseline: str, unit_count: int = 1,
-    unit: str = "op", order: Sequence[str] | None = None,
+    title: str,
+    medians: dict[str, float],
+    *,
+    baseline: str,
+    unit_count: int = 1,
+    unit: str = "op",
+    order: Sequence[str] | None = None,
 ) -> None:
     """Print one table: each case's median, per-unit cost, and its ratio to ``baseline``."""
     base = medians[baseline]

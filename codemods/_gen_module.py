@@ -13,12 +13,14 @@ put back unchanged. That is only sound for removal if no reference is left
 below the head: a binding is scheduled for removal only when our own count
 of its name (an upper bound: every bare ``Name`` in the file, attribute
 names and import statements excepted) shows that the conversion removed
-every reference, no string mentions it (``__all__``, string annotations),
+every reference, no string mentions it as a word (``__all__``, string
+annotations; ``"report"`` does not mention ``rt``),
 and the conversion does not add one back (``asyncio.sleep(0)`` and such).
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 
@@ -42,7 +44,8 @@ def schedule_import_changes(context: CodemodContext, facts: Facts, plan: Plan) -
         local = binding.asname or binding.obj or binding.module.split(".", 1)[0]
         if facts.names[local] > count or local in added:
             continue
-        if any(local in text for text in facts.strings):
+        mentioned = re.compile(rf"(?<![\w.]){re.escape(local)}\b")
+        if any(mentioned.search(text) for text in facts.strings):
             continue
         RemoveImportsVisitor.remove_unused_import(
             context, binding.module, binding.obj, binding.asname

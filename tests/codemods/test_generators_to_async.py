@@ -251,6 +251,26 @@ class TestImports(GenCase):
             """,
         )
 
+    def test_string_containing_the_name_inside_a_word_does_not_keep_the_import(self) -> None:
+        # "report" contains "rt": only a whole-word mention keeps ``rt`` imported.
+        self.convert(
+            """
+            import legacy.runtime as rt
+
+            @rt.coroutine
+            def cached(store):
+                value = yield store.get("report")
+                return value
+            """,
+            """
+
+            async def cached(store):
+                value = await store.get("report")
+                return value
+            """,
+            preset="legacy",
+        )
+
     def test_import_still_needed_by_the_conversion_is_kept(self) -> None:
         self.convert(
             """
