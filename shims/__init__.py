@@ -31,8 +31,11 @@ from ._flags import BackendDecision as BackendDecision
 from ._flags import MigrateConfig as MigrateConfig
 from ._flags import ServiceConfig as ServiceConfig
 from ._flags import find_config as find_config
+from ._flags import in_rollout as in_rollout
+from ._flags import instance_id as instance_id
 from ._flags import load_config as load_config
 from ._flags import resolve_backend as resolve_backend
+from ._flags import service_env_var as service_env_var
 from ._net import Server as Server
 from ._net import connect as connect
 from ._net import serve as serve
@@ -82,11 +85,14 @@ __all__ = [
     "current_backend",
     "find_config",
     "gather",
+    "in_rollout",
+    "instance_id",
     "load_config",
     "monotonic",
     "resolve_backend",
     "run",
     "serve",
+    "service_env_var",
     "sleep",
     "spawn",
     "timeout",

@@ -43,6 +43,9 @@ CONTRACT = {
     "MigrateConfig",
     "ServiceConfig",
     "ReadLimitError",
+    "in_rollout",
+    "instance_id",
+    "service_env_var",
 }
 
 
