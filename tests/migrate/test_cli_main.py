@@ -6,6 +6,7 @@ import io
 import os
 import subprocess
 import sys
+import types
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,8 +19,13 @@ from migrate._report import Progress
 CLI = Callable[..., Run]
 
 
-def test_package_exports_main_only() -> None:
-    assert migrate.__all__ == ["main"]
+def test_all_matches_the_public_names() -> None:
+    public = {
+        name
+        for name, value in vars(migrate).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert set(migrate.__all__) == public
     assert callable(migrate.main)
 
 
