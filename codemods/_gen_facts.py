@@ -17,6 +17,7 @@ the import table only once it is complete, in ``_gen_plan``.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -181,7 +182,15 @@ class _Collector(cst.CSTVisitor):
         self.consumed: set[int] = set()
         self.returned: set[int] = set()
         self.attrs: set[int] = set()
+        self.docstrings: set[int] = set()  # id() of docstring nodes: prose, never a reference
         self.top = 0  # id() of the module-level statement being walked
+
+    def note_docstring(self, body: Sequence[cst.CSTNode]) -> None:
+        first = body[0] if body else None
+        if isinstance(first, cst.SimpleStatementLine) and isinstance(first.body[0], cst.Expr):
+            value = first.body[0].value
+            if isinstance(value, cst.SimpleString):
+                self.docstrings.add(id(value))
 
     # -- scopes ---------------------------------------------------------------
     def _func(self) -> FuncFacts | None:
@@ -197,6 +206,7 @@ class _Collector(cst.CSTVisitor):
             func.kinds.setdefault(param.name.value, set()).add("param")
         self.facts.funcs.append(func)
         self.frames.append(_Frame(func))
+        self.note_docstring(node.body.body)
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         self.frames.pop()
@@ -212,6 +222,7 @@ class _Collector(cst.CSTVisitor):
         if not self.frames:
             self.facts.imports.add_other_binding(node.name.value)
         self.frames.append(_Frame(None, is_class=True))
+        self.note_docstring(node.body.body)
 
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
         self.frames.pop()
@@ -245,7 +256,8 @@ class _Collector(cst.CSTVisitor):
         self.attrs.add(id(node.attr))
 
     def visit_SimpleString(self, node: cst.SimpleString) -> None:
-        self.facts.strings.append(node.value)
+        if id(node) not in self.docstrings:
+            self.facts.strings.append(node.value)
 
     def visit_Name(self, node: cst.Name) -> None:
         if id(node) not in self.attrs:
@@ -394,6 +406,7 @@ def _kind_of(value: cst.BaseExpression) -> str:
 def collect_facts(module: cst.Module) -> Facts:
     """Walk ``module`` once and return its facts (nodes are the module's own)."""
     collector = _Collector()
+    collector.note_docstring(module.body)
     for statement in module.body:
         collector.top = id(statement)
         statement.visit(collector)

@@ -271,6 +271,30 @@ class TestImports(GenCase):
             preset="legacy",
         )
 
+    def test_docstring_mentioning_the_name_does_not_keep_the_import(self) -> None:
+        # Docstrings are prose; only other strings (``__all__``, annotations) count.
+        self.convert(
+            """
+            \"\"\"Talks to the runtime: see runtime.Timeout.\"\"\"
+            from legacy import runtime
+
+            @runtime.coroutine
+            def fetch(conn):
+                \"\"\"Raises ``runtime.Timeout`` when the runtime gives up.\"\"\"
+                data = yield conn.read_some()
+                return data
+            """,
+            """
+            \"\"\"Talks to the runtime: see runtime.Timeout.\"\"\"
+
+            async def fetch(conn):
+                \"\"\"Raises ``runtime.Timeout`` when the runtime gives up.\"\"\"
+                data = await conn.read_some()
+                return data
+            """,
+            preset="legacy",
+        )
+
     def test_import_still_needed_by_the_conversion_is_kept(self) -> None:
         self.convert(
             """
