@@ -87,6 +87,13 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("pytest") is None:
+        print(
+            "migrate parity: error: pytest is not installed in this environment; "
+            "install it with: pip install 'migrate-toolkit[test]'",
+            file=sys.stderr,
+        )
+        return 2
     backends = _backends(args.backends)
     extra = list(getattr(args, "extra", []))
     if "--" in extra:

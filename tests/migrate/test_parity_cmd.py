@@ -191,3 +191,21 @@ def test_parity_compares_recordings_across_processes(suite: Path, cli: CLI) -> N
         "test_recording.py::test_records_backend: recorded 'loop' differs: legacy=False, "
         "asyncio=True" in text.out
     )
+
+
+def test_parity_without_pytest_says_how_to_install_it(
+    cli: CLI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "pytest" else real_find_spec(name, *a),
+    )
+    result = cli("parity", "--backends", "asyncio")
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "pytest is not installed" in result.err
+    assert "pip install 'migrate-toolkit[test]'" in result.err
