@@ -24,6 +24,7 @@ failure or mismatch, 2 when pytest itself could not run.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -34,8 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shims import FlagError
-from shims._flags import VALID_BACKENDS
+from shims import VALID_BACKENDS, FlagError
 
 if TYPE_CHECKING:  # pytest is a test dependency; the CLI must import without it
     import pytest
