@@ -65,5 +65,17 @@ class ReadLimitError(ShimError, ValueError):
     """``read_until`` buffered ``limit`` bytes without finding the separator; nothing consumed."""
 
 
-class FlagError(ShimError, ValueError):
-    """The per-service backend flag is misconfigured."""
+class FlagError(ShimError, ValueError, SystemExit):
+    """The per-service backend flag is misconfigured.
+
+    The flag is read at process start, and a bad one must stop the process
+    with one clear message, never a silent fallback. So this is also a
+    ``SystemExit``: left uncaught, Python prints ``shims: <message>`` on
+    stderr and exits with status 1, without a traceback. It is still an
+    ``Exception`` (and a ``ShimError``/``ValueError``) for code and tests that
+    catch it.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code = f"shims: {message}"
