@@ -16,6 +16,8 @@ we closed, it fails at once.
 
 from __future__ import annotations
 
+import socket
+
 from . import _diagnostics
 from ._backends._base import Handle
 from ._connection_core import ConnectionCore
@@ -30,6 +32,16 @@ from ._errors import (
 from ._state import ConnectionState
 
 __all__ = ["Connection"]
+
+
+def _shutdown_fd(fd: int) -> None:
+    """``shutdown(SHUT_WR)`` the socket behind ``fd`` now, without taking ownership of it."""
+    sock = socket.socket(fileno=fd)
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    finally:
+        sock.detach()  # the transport owns the descriptor
+
 
 _OPEN = ConnectionState.OPEN
 _PEER_CLOSED = ConnectionState.PEER_CLOSED
@@ -93,20 +105,36 @@ class Connection(ConnectionCore):
         if self._closed_locally:
             raise self._end_error(f"read_exactly({n})")
         if len(buf) < n:
+            # The hot path of a request/response: _wait_readable inlined (one frame less).
+            if self._waiter is not None:
+                raise ShimError(f"two tasks read from {self!r} at once; read from one task only")
             timer = None if timeout is None else self._arm_read_timer(timeout)
+            create_future = self._clock.create_future
             try:
                 while len(buf) < n:
                     if self._eof or self._fatal is not None or self._closed_locally:
                         if self._closed_locally:
                             raise self._end_error(f"read_exactly({n})")
                         raise self._end_error(f"read_exactly({n})", self._take_all())
-                    await self._wait_readable()
+                    if self._reading_paused:
+                        self._reading_paused = False
+                        self._t.resume_reading()
+                    w = self._waiter = create_future()
+                    await w
+                    self._waiter = None
                     if self._read_timed_out and len(buf) < n:
                         raise self._timeout_error(f"read_exactly({n})", timeout)
             finally:
+                self._waiter = None
                 if timer is not None:
                     timer.cancel()
                     self._read_timed_out = False
+            if len(buf) == n:  # the usual case: the whole buffer is the answer
+                data = bytes(buf)
+                buf.clear()
+                if self._reading_paused:
+                    self._consumed()
+                return data
         data = bytes(buf[:n])
         del buf[:n]
         if self._reading_paused:
@@ -263,6 +291,10 @@ class Connection(ConnectionCore):
     async def shutdown_write(self) -> None:
         """Send FIN (half-close); reading stays possible. Idempotent.
 
+        When it returns the FIN is in the kernel on every backend (uvloop's own
+        ``write_eof`` would send it on the loop's next turn), unless an earlier
+        write timed out with bytes still queued: then the FIN follows them.
+
         Raises ``ConnectionClosedError`` after ``close()``, ``PeerClosedError``
         after a reset.
         """
@@ -272,7 +304,13 @@ class Connection(ConnectionCore):
         if state is not _OPEN and state is not _PEER_CLOSED:
             raise self._write_error("shutdown_write")
         try:
-            self._t.write_eof()
+            t = self._t
+            # is_closing() only tells whether the transport still owns the descriptor
+            # (never used as liveness): a closing transport may have closed the fd.
+            if self._write_paused or self._fd < 0 or t.is_closing():
+                t.write_eof()  # bytes still queued: the FIN follows them
+            else:
+                _shutdown_fd(self._fd)
         except (RuntimeError, OSError) as exc:
             raise self._transport_gone("shutdown_write", exc) from exc
         self._write_shut = True

@@ -64,13 +64,20 @@ class _ShimProtocol(asyncio.Protocol):
         self._duplex = duplex
         self._on_made = on_made
         self.conn: Connection | None = None
+        # The Connection object exists from here on (initialised in connection_made), so
+        # the hot callback can be bound straight to it now: uvloop looks data_received
+        # up once, when it builds the transport, before connection_made runs.
+        self._blank = Connection.__new__(Connection)
+        self.data_received = self._blank._on_data  # type: ignore[method-assign]
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         tr = cast(asyncio.Transport, transport)
         tr.set_write_buffer_limits(high=0, low=0)
         loop = asyncio.get_running_loop()
         fd, peer = _fd_and_peer(tr)
-        conn = Connection(
+        conn = self._blank
+        Connection.__init__(
+            conn,
             cast(Transport, tr),
             cast(Clock, loop),
             backend=backend_name(loop),
@@ -80,8 +87,7 @@ class _ShimProtocol(asyncio.Protocol):
             duplex=self._duplex,
         )
         self.conn = conn
-        # Bind the hot callbacks straight to the connection: no extra hop per event.
-        self.data_received = conn._on_data  # type: ignore[method-assign]
+        # Bind the other callbacks straight to the connection: no extra hop per event.
         self.pause_writing = conn._on_pause_writing  # type: ignore[method-assign]
         self.resume_writing = conn._on_resume_writing  # type: ignore[method-assign]
         if self._on_made is not None:

@@ -5,7 +5,10 @@ keep time, nothing more. Everything a user can observe about a connection
 (state, close reason, which error a call raises, timeouts, unread-data
 policy, the pool) is decided once, in backend-neutral code, from these facts:
 
-- the transport side (``Transport``): ``write``, ``write_eof`` (half-close),
+- the transport side (``Transport``): ``write``, ``write_eof`` (half-close;
+  with nothing queued the neutral code shuts the socket down itself, so the
+  FIN is in the kernel when ``shutdown_write`` returns), ``is_closing`` (the
+  transport may no longer own its descriptor; never a liveness signal),
   ``close`` (flush then close), ``abort`` (drop unsent data), flow control
   with ``pause_reading``/``resume_reading``;
 - the facts a backend pushes into ``Connection``: ``_on_data(bytes)``,
@@ -34,6 +37,7 @@ class Transport(Protocol):
 
     def write(self, data: bytes | bytearray | memoryview, /) -> None: ...
     def write_eof(self) -> None: ...
+    def is_closing(self) -> bool: ...
     def close(self) -> None: ...
     def abort(self) -> None: ...
     def pause_reading(self) -> None: ...

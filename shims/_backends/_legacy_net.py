@@ -122,6 +122,9 @@ class _SocketTransport:
         else:
             self._shutdown()
 
+    def is_closing(self) -> bool:
+        return self._closed or self._close_pending
+
     def pause_reading(self) -> None:
         if self._reading and not self._closed:
             self._reading = False

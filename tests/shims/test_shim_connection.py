@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from typing import Any
 
@@ -403,3 +404,40 @@ def test_connect_timeout_leaks_no_socket(run: Any) -> None:
         for filler in fillers:
             filler.close()
         listener.close()
+
+
+def test_shutdown_write_has_sent_the_fin_when_it_returns(run: Any, raw_peer: Any) -> None:
+    # The task blocks the loop (a plain threading wait) right after shutdown_write(): the
+    # FIN must already be in the kernel, not queued for the loop's next turn (uvloop did).
+    peer = raw_peer()
+    sock_ready = threading.Event()
+    peer_saw: list[bytes | str] = []
+    done = threading.Event()
+
+    def peer_thread() -> None:
+        try:
+            sock_ready.wait(DEADLINE)
+            assert peer.sock is not None
+            peer_saw.append(peer.sock.recv(1))  # b"" once our FIN arrived
+        except OSError as exc:  # socket.timeout: the FIN never came while we blocked
+            peer_saw.append(repr(exc))
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=peer_thread, daemon=True)
+    thread.start()
+
+    async def main() -> None:
+        conn = await shims.connect("127.0.0.1", peer.port, timeout=DEADLINE)
+        peer.accept().settimeout(3.0)
+        sock_ready.set()
+        await conn.shutdown_write()
+        done.wait(DEADLINE)  # blocks the loop: nothing more can be sent from here
+        assert peer_saw == [b""]
+        assert conn.state is ConnectionState.WRITE_SHUT
+        conn.close()
+
+    try:
+        run(main)
+    finally:
+        thread.join(DEADLINE)

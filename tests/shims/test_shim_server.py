@@ -228,6 +228,9 @@ class _BrokenTransport:
     def write_eof(self) -> None:
         raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
 
+    def is_closing(self) -> bool:
+        return True  # it failed and closed in this turn; connection_lost is still queued
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
 
