@@ -9,6 +9,11 @@ kernel takes right away and queues the rest behind ``add_writer``, telling
 the connection ``_on_pause_writing``/``_on_resume_writing`` (the asyncio
 transport does the same with a write buffer limit of 0). A send error is
 reported on the next turn, as asyncio reports it through ``connection_lost``.
+
+``connect`` never blocks the scheduler: a numeric address needs no lookup,
+and a name is resolved by ``getaddrinfo`` in a helper thread that hands the
+result back with ``call_soon_threadsafe``; the connect deadline covers the
+lookup too. Each resolved address is tried in turn (as asyncio does).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import socket
+import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -193,35 +199,99 @@ async def _connect_sock(sched: runtime.Scheduler, sock: socket.socket, addr: Any
         raise OSError(err, errno.errorcode.get(err, str(err)))
 
 
+def _numeric_address(host: str, port: int) -> tuple[int, tuple[Any, ...]] | None:
+    """Return ``(family, sockaddr)`` if ``host`` is a literal IPv4/IPv6 address (no lookup)."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except (OSError, ValueError):
+            continue
+        return family, ((host, port) if family == socket.AF_INET else (host, port, 0, 0))
+    return None
+
+
+async def _resolve(sched: runtime.Scheduler, host: str, port: int) -> list[Any]:
+    """Run ``getaddrinfo`` in a helper thread; the scheduler keeps running every task meanwhile.
+
+    A lookup that is abandoned (deadline, cancellation) finishes in its thread
+    and its result is dropped.
+    """
+    sched.enable_threads()
+    fut: runtime.Future[list[Any]] = sched.create_future()
+
+    def found(infos: list[Any]) -> None:
+        if not fut.done():
+            fut.set_result(infos)
+
+    def failed(exc: BaseException) -> None:
+        if not fut.done():
+            fut.set_exception(exc)
+
+    def lookup() -> None:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except Exception as exc:
+            sched.call_soon_threadsafe(failed, exc)
+        else:
+            sched.call_soon_threadsafe(found, infos)
+
+    threading.Thread(target=lookup, name=f"shims-resolve {host}", daemon=True).start()
+    return await fut
+
+
+async def _dial(sched: runtime.Scheduler, host: str, port: int) -> tuple[socket.socket, Any]:
+    """Resolve (unless numeric) and connect, trying each address in turn; no socket leaks."""
+    numeric = _numeric_address(host, port)
+    if numeric is not None:
+        targets: list[tuple[int, Any]] = [numeric]
+    else:
+        try:
+            infos = await _resolve(sched, host, port)
+        except OSError as exc:
+            raise ConnectError(f"could not resolve {host!r} port {port!r}: {exc}") from exc
+        targets = [(family, addr) for family, _, _, _, addr in infos]
+    last: OSError | None = None
+    for family, addr in targets:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            await _connect_sock(sched, sock, addr)
+        except OSError as exc:
+            sock.close()
+            last = exc
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock, addr
+    assert last is not None  # getaddrinfo never returns an empty list
+    raise last
+
+
 async def connect(host: str, port: int, *, timeout: float | None, duplex: bool) -> Connection:  # noqa: ASYNC109
-    """Dial ``host:port`` on the legacy scheduler; see ``shims.connect``."""
+    """Dial ``host:port`` on the legacy scheduler; see ``shims.connect``.
+
+    A numeric address is used as is; a name is resolved in a helper thread so
+    the scheduler's other tasks keep running, and ``timeout`` covers the
+    lookup and the connect together.
+    """
     sched = runtime.get_scheduler()
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise ConnectError(f"could not resolve {host!r} port {port!r}: {exc}") from exc
-    family, type_, proto, _, addr = infos[0]
-    sock = socket.socket(family, type_, proto)
-    try:
-        sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if timeout is None:
-            await _connect_sock(sched, sock, addr)
+            sock, addr = await _dial(sched, host, port)
         else:
-            await runtime.with_timeout(timeout, _connect_sock(sched, sock, addr))
+            sock, addr = await runtime.with_timeout(timeout, _dial(sched, host, port))
     except runtime.Timeout as exc:
-        sock.close()
         raise ConnectTimeout(
             f"connect to {host!r} port {port!r} did not complete within timeout={timeout!r} s"
         ) from exc
+    except ConnectError:
+        raise  # the lookup failed: already says so
     except OSError as exc:
-        sock.close()
         raise ConnectError(
             f"could not connect to {host!r} port {port!r}: {exc.strerror or exc}"
         ) from exc
-    except BaseException:
-        sock.close()
-        raise
     return _make_connection(sock, sched, "local", (str(addr[0]), int(addr[1])), duplex)
 
 
