@@ -31,7 +31,15 @@ from libcst.codemod import CodemodContext
 from ._discover import discover
 from ._report import Progress, RunReport, stderr_is_terminal
 from ._source import SourceError, read_source
-from ._worker import FileResult, Job, init_worker, load_command, process_chunk, process_file
+from ._worker import (
+    FileResult,
+    Job,
+    Task,
+    init_worker,
+    load_command,
+    process_chunk,
+    process_file,
+)
 
 __all__ = ["add_parser", "run_codemod"]
 
@@ -93,6 +101,11 @@ def add_parser(subparsers: Any) -> None:
         "legacy.runtime spec)",
     )  # fmt: skip
     parser.add_argument(
+        "--service", default=None, metavar="NAME",
+        help='legacy-to-shim: give every converted run() call service="NAME" (default: the '
+        "service whose paths in the config file contain the file, none outside every service)",
+    )  # fmt: skip
+    parser.add_argument(
         "-v", "--verbose", action="store_true", help="also list generated files that were skipped"
     )
     parser.set_defaults(func=_handle)
@@ -114,19 +127,27 @@ def _handle(args: argparse.Namespace) -> int:
         missing = [str(p) for p in args.paths if not os.path.lexists(p)]
         if missing:
             raise UsageError(f"no such file or directory: {', '.join(map(repr, missing))}")
-        job, tokens = _prepare(args.name, mode, preset=args.preset, spec=args.spec)
+        job, tokens = _prepare(
+            args.name, mode, preset=args.preset, spec=args.spec, service=args.service
+        )
+        services = _service_lookup(job, args.paths)
     except UsageError as exc:
         print(f"migrate codemod: error: {exc}", file=sys.stderr)
         return 2
     report = run_codemod(
         job, tokens, args.paths, jobs=args.jobs, excludes=args.exclude,
-        json_output=args.json, verbose=args.verbose,
+        json_output=args.json, verbose=args.verbose, services=services,
     )  # fmt: skip
     return report.exit_code()
 
 
 def _prepare(
-    name: str, mode: str, *, preset: str | None, spec: Path | None
+    name: str,
+    mode: str,
+    *,
+    preset: str | None,
+    spec: Path | None,
+    service: str | None = None,
 ) -> tuple[Job, tuple[bytes, ...]]:
     try:
         cls = load_command(name)
@@ -144,6 +165,10 @@ def _prepare(
         raise UsageError(f"--preset only applies to generators-to-async, not {name!r}")
     if name == "generators-to-async" or preset is not None:
         options["preset"] = preset or "legacy"
+    if service is not None:
+        if not _takes_service(name, cls):
+            raise UsageError(f"--service only applies to legacy-to-shim, not {name!r}")
+        options["service"] = service
     try:
         cls(CodemodContext(), **options)  # fail early on a bad spec, not once per file
         prefilter: Callable[..., tuple[bytes, ...]] | None = getattr(cls, "prefilter", None)
@@ -151,6 +176,61 @@ def _prepare(
     except Exception as exc:
         raise UsageError(f"cannot set up {name}: {exc}") from exc
     return Job(name, tuple(sorted(options.items())), mode), tokens
+
+
+def _takes_service(name: str, cls: type) -> bool:
+    """Return True for legacy-to-shim (or a subclass named by its dotted path)."""
+    from codemods.legacy_to_shim import LegacyToShimCommand
+
+    return name == "legacy-to-shim" or (
+        isinstance(cls, type) and issubclass(cls, LegacyToShimCommand)
+    )
+
+
+ServiceLookup = Callable[[Path], "str | None"]
+
+
+def _service_lookup(job: Job, paths: Sequence[Path]) -> ServiceLookup | None:
+    """Return a function giving each file's service, or None when no per-file service applies.
+
+    It applies to legacy-to-shim without ``--service``: a file gets the service
+    whose ``paths`` (in the config file in effect for the PATH it was found
+    under, as ``shims.find_config`` finds it) most specifically contain it,
+    exactly as ``migrate check`` maps files (``ServiceIndex``). Every service
+    name is tried on the command first, so a name it rejects is a usage error.
+
+    Raises:
+        UsageError: a config file is malformed, or a service name is unusable.
+    """
+    cls = load_command(job.command)
+    if "service" in dict(job.options) or not _takes_service(job.command, cls):
+        return None
+    from shims import FlagError
+
+    from ._check import ServiceIndex  # imported here: _check imports this module
+
+    try:
+        indexes = [(Path(os.path.abspath(p)), ServiceIndex.for_path(p)) for p in paths]
+    except FlagError as exc:
+        raise UsageError(f"{exc} (or pass --service NAME to choose the service yourself)") from exc
+    found = [index for _, index in indexes if index is not None]
+    if not found:
+        return None
+    for index in found:
+        for name in index.config.services:
+            try:
+                cls(CodemodContext(), **{**dict(job.options), "service": name})
+            except Exception as exc:
+                raise UsageError(f"service {name!r} in {str(index.config.path)!r}: {exc}") from exc
+
+    def service_of(path: Path) -> str | None:
+        full = Path(os.path.abspath(path))
+        for given, index in indexes:
+            if index is not None and (full == given or full.is_relative_to(given)):
+                return index.service_of(full)
+        return None
+
+    return service_of
 
 
 def run_codemod(
@@ -162,8 +242,13 @@ def run_codemod(
     excludes: Sequence[str] = (),
     json_output: bool = False,
     verbose: bool = False,
+    services: ServiceLookup | None = None,
 ) -> RunReport:
-    """Discover, filter and process files; print lines, diffs, summary or JSON; return the report."""
+    """Discover, filter and process files; print lines, diffs, summary or JSON; return the report.
+
+    ``services`` gives a file's service name (legacy-to-shim's per-file
+    ``service`` option); None, or a None answer, leaves the job's options as they are.
+    """
     start = time.perf_counter()
     report = RunReport(codemod=job.command, mode=job.mode)
     found = discover(paths, excludes=excludes)
@@ -185,12 +270,13 @@ def run_codemod(
 
     for path, reason in found.skipped:
         emit(FileResult(str(path), "skipped", reason))
-    candidates = []
+    candidates: list[Task] = []
     digests: dict[str, bytes] = {}  # to tell, after a worker crash, what it had written
     for path in found.files:
         early = _cheap_checks(path, tokens)
         if isinstance(early, bytes):
-            candidates.append(str(path))
+            service = services(path) if services is not None else None
+            candidates.append((str(path), (("service", service),) if service else ()))
             digests[str(path)] = early
         else:
             emit(early)
@@ -228,7 +314,7 @@ def _digest(data: bytes) -> bytes:
 
 def _dispatch(
     job: Job,
-    paths: list[str],
+    paths: list[Task],
     jobs: int,
     emit: Callable[[FileResult], None],
     out: Progress,
@@ -236,14 +322,14 @@ def _dispatch(
 ) -> None:
     if jobs == 1 or len(paths) <= IN_PROCESS_MAX:
         init_worker(job)
-        for path in paths:
-            result = process_file(path)
+        for path, extra in paths:
+            result = process_file(path, extra)
             out.advance()
             emit(result)
         return
     size = max(1, min(32, len(paths) // (jobs * 4)))
     chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
-    crashed: list[list[str]] = []
+    crashed: list[list[Task]] = []
     with ProcessPoolExecutor(
         max_workers=min(jobs, len(chunks)), initializer=init_worker, initargs=(job,)
     ) as pool:
@@ -273,7 +359,7 @@ def _written_before_crash(path: str, digests: dict[str, bytes]) -> bool:
     return _digest(data) != digests.get(path)
 
 
-def _isolated(job: Job, paths: list[str]) -> list[FileResult]:
+def _isolated(job: Job, paths: list[Task]) -> list[FileResult]:
     """Re-run a chunk whose worker died in a fresh process, halving it until the culprit is alone.
 
     A dead worker breaks the whole pool, so every pending chunk lands here; most
@@ -286,6 +372,6 @@ def _isolated(job: Job, paths: list[str]) -> list[FileResult]:
         except BrokenProcessPool:
             pass
     if len(paths) == 1:
-        return [FileResult(paths[0], "failed", "the worker process crashed on this file")]
+        return [FileResult(paths[0][0], "failed", "the worker process crashed on this file")]
     half = len(paths) // 2
     return _isolated(job, paths[:half]) + _isolated(job, paths[half:])
