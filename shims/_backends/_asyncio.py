@@ -93,9 +93,8 @@ class _ShimProtocol(asyncio.Protocol):
         if self._on_made is not None:
             self._on_made(conn)
 
-    def data_received(self, data: bytes) -> None:  # replaced per instance above
-        assert self.conn is not None
-        self.conn._on_data(data)
+    def data_received(self, data: bytes) -> None:  # shadowed per instance in __init__
+        self._blank._on_data(data)
 
     def eof_received(self) -> bool:
         if self.conn is not None:

@@ -342,7 +342,11 @@ async def listen(
     """Listen on ``host:port``; call ``on_accept(conn)`` for each accepted connection."""
     sched = runtime.get_scheduler()
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        numeric = _numeric_address(host, port)
+        if numeric is not None:
+            family = numeric[0]
+        else:  # a name: resolved here, once, when the server starts
+            family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         sock = socket.create_server((host, port), family=family, backlog=512)
     except OSError as exc:
         raise ConnectError(
