@@ -11,6 +11,10 @@ fresh processes, halved until the file that kills its worker is alone (a
 file the dead worker had already rewritten is still reported as changed,
 by comparing it with the digest taken here). A few candidates are processed
 in this process, since starting workers would cost more than it saves.
+
+legacy-to-shim's ``service`` option is decided here, per candidate file, from
+the services' ``paths`` (``_service_lookup``, the same mapping as ``migrate
+check``) unless ``--service`` fixes it; it travels with the file's task.
 """
 
 from __future__ import annotations
