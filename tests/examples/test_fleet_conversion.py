@@ -54,6 +54,13 @@ def test_conversion_is_complete(converted_fleet: Conversion) -> None:
         assert any(rel.startswith(f"fleet/{service}/") for rel in converted_fleet.changed), service
 
 
+def test_entry_points_name_their_service(converted_fleet: Conversion) -> None:
+    # The per-service flag reaches an entry point only through shims.run(service=...).
+    for path, service in (("fleet/docs/service.py", "docs"), ("fleet/cache/service.py", "cache")):
+        source = (converted_fleet.root / path).read_text()
+        assert f'shims.run(main, service="{service}")' in source, path
+
+
 def test_conversion_is_idempotent(converted_fleet: Conversion) -> None:
     for step in STEPS:
         proc = migrate_codemod(converted_fleet.root, step, "--check")
