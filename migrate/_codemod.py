@@ -34,6 +34,7 @@ from libcst.codemod import CodemodContext
 
 from ._discover import discover
 from ._report import Progress, RunReport, stderr_is_terminal
+from ._services import ServiceIndex
 from ._source import SourceError, read_source
 from ._worker import (
     FileResult,
@@ -210,8 +211,6 @@ def _service_lookup(job: Job, paths: Sequence[Path]) -> ServiceLookup | None:
     if "service" in dict(job.options) or not _takes_service(job.command, cls):
         return None
     from shims import FlagError
-
-    from ._check import ServiceIndex  # imported here: _check imports this module
 
     try:
         indexes = [(Path(os.path.abspath(p)), ServiceIndex.for_path(p)) for p in paths]
