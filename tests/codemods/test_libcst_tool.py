@@ -93,3 +93,24 @@ def test_service_argument_is_exposed(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert target.read_text() == 'import shims\nshims.run(main, service="pdf-export")\n'
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "codemods.legacy_to_shim.LegacyToShimCommand",  # the form DESIGN.md promises
+        "legacy_to_shim.LegacyToShimCommand",  # the short form, via `modules: [codemods]`
+    ],
+)
+def test_repository_config_resolves_names_without_x_or_black(command: str, tmp_path: Path) -> None:
+    # Run from the repository, whose .libcst.codemod.yaml lists codemods._tool
+    # and uses an identity formatter; the file being converted lives elsewhere.
+    target = tmp_path / "svc.py"
+    target.write_text(BEFORE)
+    done = _tool(ROOT, command, "-j", "1", str(target))
+    assert done.returncode == 0, done.stderr
+    assert target.read_text() == AFTER
+    assert "Failed to codemod 0 files" in done.stderr
