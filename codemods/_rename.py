@@ -28,6 +28,7 @@ from libcst.codemod import Codemod, CodemodContext, VisitorBasedCodemodCommand
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from ._plan import Planner
+from ._relevant import Chunk, select_statements
 from ._scan import Scanner
 from ._spec import Spec, load_spec
 
@@ -94,6 +95,24 @@ class SpecRenameCommand(VisitorBasedCodemodCommand):
         spec = options.get("spec")
         loaded = cls.load(spec if isinstance(spec, str | Path) else None)
         return (loaded.source.split(".")[0].encode(),)
+
+    def select_statements(self, chunks: Sequence[Chunk]) -> list[bool] | None:
+        """Return, per chunk of top-level statements, whether this rewrite can need it.
+
+        ``chunks`` are ``(source text, ast statements)`` in file order. A
+        runner may parse the chunks marked False as placeholders instead
+        (see :mod:`codemods._relevant` for why that cannot change the
+        result). None, meaning every statement, when a subclass changes how
+        the tree is transformed.
+        """
+        base = SpecRenameCommand
+        cls = type(self)
+        if any(
+            getattr(cls, name) is not getattr(base, name)
+            for name in ("transform_module", "transform_module_impl", "on_visit", "on_leave")
+        ):
+            return None
+        return select_statements(self.spec, chunks)
 
     # -- libcst entry points ---------------------------------------------------
 
