@@ -27,8 +27,7 @@ from shims import FlagError
 
 from ._codemod import GENERATED_LINES, GENERATED_MARKER
 from ._discover import discover
-from ._lint_rules import CODES
-from ._lints import FileAnalysis, Finding, analyze_source, lint_source
+from ._lint_rules import CODES, FileAnalysis, Finding
 from ._services import ServiceIndex
 from ._source import SourceError, decode_source, read_source
 
@@ -40,7 +39,6 @@ __all__ = [
     "analyze_files",
     "handler",
     "is_generated",
-    "lint_source",
 ]
 
 IN_PROCESS_MAX = 16  # below this many files, starting workers costs more than it saves
@@ -65,6 +63,8 @@ def analyze_file(path: Path, *, flipped: bool = False) -> FileAnalysis | None:
         return FileAnalysis((Finding("MIG000", 1, 1, f"could not read: {exc}", str(path)),), 0, 0)
     if is_generated(text):
         return None
+    from ._lints import analyze_source  # libcst: imported when there is a file to lint
+
     return analyze_source(text, str(path), flipped=flipped)
 
 

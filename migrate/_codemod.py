@@ -12,6 +12,9 @@ file the dead worker had already rewritten is still reported as changed,
 by comparing it with the digest taken here). A few candidates are processed
 in this process, since starting workers would cost more than it saves.
 
+The codemod machinery (``_worker``, libcst) is imported only when a run
+starts, so the other ``migrate`` commands and ``--help`` start quickly.
+
 legacy-to-shim's ``service`` option is decided here, per candidate file, from
 the services' ``paths`` (``_service_lookup``, the same mapping as ``migrate
 check``) unless ``--service`` fixes it; it travels with the file's task.
@@ -30,21 +33,11 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from libcst.codemod import CodemodContext
-
 from ._discover import discover
+from ._jobs import FileResult, Job, Task
 from ._report import Progress, RunReport, stderr_is_terminal
 from ._services import ServiceIndex
 from ._source import SourceError, read_source
-from ._worker import (
-    FileResult,
-    Job,
-    Task,
-    init_worker,
-    load_command,
-    process_chunk,
-    process_file,
-)
 
 __all__ = ["add_parser", "run_codemod"]
 
@@ -154,6 +147,10 @@ def _prepare(
     spec: Path | None,
     service: str | None = None,
 ) -> tuple[Job, tuple[bytes, ...]]:
+    from libcst.codemod import CodemodContext
+
+    from ._worker import load_command
+
     try:
         cls = load_command(name)
     except LookupError as exc:
@@ -207,6 +204,10 @@ def _service_lookup(job: Job, paths: Sequence[Path]) -> ServiceLookup | None:
     Raises:
         UsageError: a config file is malformed, or a service name is unusable.
     """
+    from libcst.codemod import CodemodContext
+
+    from ._worker import load_command
+
     cls = load_command(job.command)
     if "service" in dict(job.options) or not _takes_service(job.command, cls):
         return None
@@ -323,6 +324,8 @@ def _dispatch(
     out: Progress,
     digests: dict[str, bytes],
 ) -> None:
+    from ._worker import init_worker, process_chunk, process_file
+
     if jobs == 1 or len(paths) <= IN_PROCESS_MAX:
         init_worker(job)
         for path, extra in paths:
@@ -369,6 +372,8 @@ def _isolated(job: Job, paths: list[Task]) -> list[FileResult]:
     then complete in one go, and a crashing file costs about log2(chunk) extra
     processes before it is pinned and reported on its own.
     """
+    from ._worker import init_worker, process_chunk
+
     with ProcessPoolExecutor(max_workers=1, initializer=init_worker, initargs=(job,)) as pool:
         try:
             return pool.submit(process_chunk, paths).result()

@@ -1,4 +1,4 @@
-"""What ``migrate check`` looks for: the rule codes, name tables and messages.
+"""What ``migrate check`` looks for and reports: rule codes, name tables, messages, findings.
 
 The tables are qualified names (``time.sleep``, not ``sleep``): the lint
 engine resolves every call through the file's imports first, so aliased
@@ -8,7 +8,9 @@ imports (``from time import sleep as nap``) match and look-alikes
 
 from __future__ import annotations
 
-__all__ = ["CODES", "LEGACY"]
+from dataclasses import dataclass
+
+__all__ = ["CODES", "LEGACY", "FileAnalysis", "Finding"]
 
 LEGACY = "legacy.runtime"
 
@@ -143,3 +145,32 @@ def spawn_message(name: str) -> str:
         "mid-flight and its exception is never seen; keep a reference and await it "
         "(or use a TaskGroup)"
     )
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One lint result; ``line`` and ``col`` are 1-based (as editors expect)."""
+
+    code: str
+    line: int
+    col: int
+    message: str
+    filename: str
+
+    def format(self) -> str:
+        """Return the ``path:line:col: CODE message`` line ``migrate check`` prints."""
+        return f"{self.filename}:{self.line}:{self.col}: {self.code} {self.message}"
+
+
+@dataclass(frozen=True)
+class FileAnalysis:
+    """Everything one walk of a file yields, for ``check`` and ``scan``.
+
+    ``findings`` are already filtered by suppression comments and include
+    MIG003 only when the file was analysed as ``flipped``; ``legacy_sites``
+    and ``generator_coroutines`` are counted either way.
+    """
+
+    findings: tuple[Finding, ...]
+    legacy_sites: int
+    generator_coroutines: int

@@ -48,6 +48,8 @@ from ._lint_rules import (
     SOCKET_PAIR_MAKERS,
     SPAWN_CALLS,
     TIMEOUT_SCOPES,
+    FileAnalysis,
+    Finding,
     blocking_message,
     is_closing_message,
     legacy_message,
@@ -61,35 +63,6 @@ __all__ = ["FileAnalysis", "Finding", "analyze_source", "lint_source"]
 _TRIGGERS = ("is_closing", "async", "legacy", "spawn", "create_task", "ensure_future",
              "coroutine", "drain")  # fmt: skip
 _IGNORE_RE = re.compile(r"#\s*migrate:\s*ignore(?:\[([^\]]*)\])?")
-
-
-@dataclass(frozen=True, order=True)
-class Finding:
-    """One lint result; ``line`` and ``col`` are 1-based (as editors expect)."""
-
-    code: str
-    line: int
-    col: int
-    message: str
-    filename: str
-
-    def format(self) -> str:
-        """Return the ``path:line:col: CODE message`` line ``migrate check`` prints."""
-        return f"{self.filename}:{self.line}:{self.col}: {self.code} {self.message}"
-
-
-@dataclass(frozen=True)
-class FileAnalysis:
-    """Everything one walk of a file yields, for ``check`` and ``scan``.
-
-    ``findings`` are already filtered by suppression comments and include
-    MIG003 only when the file was analysed as ``flipped``; ``legacy_sites``
-    and ``generator_coroutines`` are counted either way.
-    """
-
-    findings: tuple[Finding, ...]
-    legacy_sites: int
-    generator_coroutines: int
 
 
 @dataclass

@@ -27,7 +27,7 @@ from shims import FlagError, find_config, load_config, resolve_backend
 
 from ._check import analyze_files, positive_int
 from ._discover import discover
-from ._lints import FileAnalysis
+from ._lint_rules import FileAnalysis
 from ._services import FLIPPED_BACKENDS, ServiceIndex
 
 __all__ = ["ServiceReport", "add_parser", "handler", "render_table", "scan_path"]

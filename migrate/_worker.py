@@ -42,7 +42,6 @@ import importlib
 import re
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +49,7 @@ import libcst
 from libcst._nodes.base import CSTNode
 from libcst.codemod import Codemod, CodemodContext, SkipFile
 
+from ._jobs import FileResult, Job, Task
 from ._partial import reduce_source
 from ._source import SourceError, decode_source, encode_source, read_source, replace_atomically
 
@@ -62,34 +62,6 @@ __all__ = [
     "process_chunk",
     "process_file",
 ]
-
-#: One file to process: its path and options of its own, added to the job's.
-Task = tuple[str, tuple[tuple[str, Any], ...]]
-
-
-@dataclass(frozen=True)
-class Job:
-    """What to run: the command's name, its options, and what to do with a change."""
-
-    command: str
-    options: tuple[tuple[str, Any], ...] = ()
-    mode: str = "write"  # "write" | "diff" | "check"
-
-
-@dataclass
-class FileResult:
-    """What happened to one file.
-
-    ``status`` is ``unchanged``, ``changed``, ``skipped`` or ``failed``;
-    ``warnings`` are the codemod's refusals (constructs left unchanged).
-    """
-
-    path: str
-    status: str
-    reason: str = ""
-    warnings: list[str] = field(default_factory=list)
-    diff: str = ""
-    parsed: bool = False
 
 
 def load_command(name: str) -> type[Codemod]:

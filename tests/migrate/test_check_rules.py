@@ -11,7 +11,8 @@ import textwrap
 
 import pytest
 
-from migrate._check import CODES, Finding, lint_source
+from migrate import Finding, lint_source
+from migrate._check import CODES
 from migrate._lints import analyze_source
 
 
