@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-__all__ = ["Binding", "ImportTable", "dotted_name"]
+from ._names import dotted_name, import_bindings
+
+__all__ = ["Binding", "ImportTable"]
 
 
 @dataclass(frozen=True)
@@ -30,18 +32,6 @@ class Binding:
     asname: str | None
 
 
-def dotted_name(node: cst.BaseExpression) -> str | None:
-    """Return ``a.b.c`` for a Name/Attribute chain, else None."""
-    parts: list[str] = []
-    while isinstance(node, cst.Attribute):
-        parts.append(node.attr.value)
-        node = node.value
-    if not isinstance(node, cst.Name):
-        return None
-    parts.append(node.value)
-    return ".".join(reversed(parts))
-
-
 class ImportTable:
     """Local names bound by imports in one module, and how to resolve them."""
 
@@ -52,31 +42,9 @@ class ImportTable:
 
     def add_import(self, node: cst.Import | cst.ImportFrom) -> None:
         """Record the names ``node`` binds (star and relative imports bind nothing known)."""
-        if isinstance(node, cst.Import):
-            for alias in node.names:
-                module = dotted_name(alias.name)
-                if module is None:
-                    continue
-                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                    local = alias.asname.name.value
-                    self._bind(local, Binding(module, module, None, local))
-                else:
-                    head = module.split(".", 1)[0]
-                    self._bind(head, Binding(head, module, None, None))
-            return
-        if node.relative or node.module is None or isinstance(node.names, cst.ImportStar):
-            return
-        module = dotted_name(node.module)
-        if module is None:
-            return
-        for alias in node.names:
-            if not isinstance(alias.name, cst.Name):
-                continue
-            obj = alias.name.value
-            asname = None
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                asname = alias.asname.name.value
-            self._bind(asname or obj, Binding(f"{module}.{obj}", module, obj, asname))
+        for name in import_bindings(node):
+            asname = name.local if name.aliased else None
+            self._bind(name.local, Binding(name.qualname, name.module, name.obj, asname))
 
     def has_module(self, module: str) -> bool:
         """Tell whether ``import module`` (unaliased, unshadowed) is in effect."""

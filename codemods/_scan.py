@@ -23,6 +23,7 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 
 from ._model import Binding, Ref, Scan, Scope, ScopeKind, chain
+from ._names import import_bindings
 
 _SKIP_PREFIXES = (
     "whitespace",
@@ -115,27 +116,11 @@ class Scanner:
         self, node: cst.Import | cst.ImportFrom
     ) -> list[tuple[str, str, str, cst.ImportAlias]]:
         """Return (local, qual, path, alias) for each related binding of ``node``."""
-        out: list[tuple[str, str, str, cst.ImportAlias]] = []
-        if isinstance(node, cst.Import):
-            for alias in node.names:
-                dotted = get_full_name_for_node(alias.name) or ""
-                if alias.asname is not None:
-                    if self.related(dotted):
-                        out.append((_asname(alias), dotted, dotted, alias))
-                elif dotted.split(".")[0] == self.root:
-                    out.append((self.root, self.root, dotted, alias))
-            return out
-        if node.relative or node.module is None or isinstance(node.names, cst.ImportStar):
-            return out
-        base = get_full_name_for_node(node.module) or ""
-        for alias in node.names:
-            if not isinstance(alias.name, cst.Name):
-                continue
-            qual = f"{base}.{alias.name.value}"
-            if self.related(qual):
-                local = _asname(alias) if alias.asname is not None else alias.name.value
-                out.append((local, qual, base, alias))
-        return out
+        return [
+            (name.local, name.qualname, name.module, name.alias)
+            for name in import_bindings(node)
+            if self.related(name.qualname)
+        ]
 
     def _run(self, module: cst.Module) -> Scan:
         self.scope = Scope("module", None)

@@ -17,6 +17,8 @@ from typing import Any
 import libcst as cst
 from libcst.helpers import get_full_name_for_node
 
+from codemods._names import dotted_name, import_bindings
+
 __all__ = ["Walker", "bindings", "imported_names", "module_imports"]
 
 # Fields that only ever hold whitespace, comments or punctuation.
@@ -123,34 +125,16 @@ def _wanted(kind: type) -> bool:
 
 
 def bindings(node: cst.Import | cst.ImportFrom) -> list[tuple[str, str]]:
-    """Return ``(bound name, qualified name)`` pairs an import statement creates."""
-    pairs: list[tuple[str, str]] = []
-    if isinstance(node, cst.Import):
-        for alias in node.names:
-            full = get_full_name_for_node(alias.name)
-            if full is None:
-                continue
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                pairs.append((alias.asname.name.value, full))
-            else:
-                head = full.partition(".")[0]
-                pairs.append((head, head))
-        return pairs
-    if node.relative or node.module is None or isinstance(node.names, cst.ImportStar):
-        if isinstance(node.names, cst.ImportStar) and node.module is not None:
-            module = get_full_name_for_node(node.module)
-            if module is not None and not node.relative:
-                pairs.append(("*", f"{module}.*"))
-        return pairs
-    module = get_full_name_for_node(node.module)
-    for alias in node.names:
-        name = get_full_name_for_node(alias.name)
-        if module is None or name is None:
-            continue
-        bound = name
-        if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-            bound = alias.asname.name.value
-        pairs.append((bound, f"{module}.{name}"))
+    """Return ``(bound name, qualified name)`` pairs an import statement creates.
+
+    ``from m import *`` gives ``("*", "m.*")``: what it binds is unknown, but it
+    is imported.
+    """
+    pairs = [(name.local, name.qualname) for name in import_bindings(node)]
+    if isinstance(node, cst.ImportFrom) and isinstance(node.names, cst.ImportStar):
+        module = dotted_name(node.module) if node.module is not None else None
+        if module is not None and not node.relative:
+            pairs.append(("*", f"{module}.*"))
     return pairs
 
 
