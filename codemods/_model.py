@@ -53,19 +53,6 @@ class Ref:
     ctx: Literal["load", "store", "dynamic"] = "load"
 
 
-def chain(node: cst.BaseExpression) -> tuple[str, ...] | None:
-    """Return the names of a pure ``a.b.c`` chain, or None for anything else."""
-    parts: list[str] = []
-    while isinstance(node, cst.Attribute):
-        parts.append(node.attr.value)
-        node = node.value
-    if not isinstance(node, cst.Name):
-        return None
-    parts.append(node.value)
-    parts.reverse()
-    return tuple(parts)
-
-
 @dataclass
 class Scan:
     """Everything the planner needs about one module."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-__all__ = ["ImportedName", "dotted_name", "import_bindings"]
+__all__ = ["ImportedName", "chain", "dotted_name", "import_bindings"]
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,8 @@ class ImportedName:
     alias: cst.ImportAlias
 
 
-def dotted_name(node: cst.BaseExpression) -> str | None:
-    """Return ``a.b.c`` for a Name/Attribute chain, else None."""
+def chain(node: cst.BaseExpression) -> tuple[str, ...] | None:
+    """Return the names of a pure ``a.b.c`` chain, or None for anything else."""
     parts: list[str] = []
     while isinstance(node, cst.Attribute):
         parts.append(node.attr.value)
@@ -40,7 +40,14 @@ def dotted_name(node: cst.BaseExpression) -> str | None:
     if not isinstance(node, cst.Name):
         return None
     parts.append(node.value)
-    return ".".join(reversed(parts))
+    parts.reverse()
+    return tuple(parts)
+
+
+def dotted_name(node: cst.BaseExpression) -> str | None:
+    """Return ``a.b.c`` for a Name/Attribute chain, else None."""
+    parts = chain(node)
+    return None if parts is None else ".".join(parts)
 
 
 def import_bindings(node: cst.Import | cst.ImportFrom) -> list[ImportedName]:
