@@ -131,7 +131,8 @@ def reduce_source(text: str, select: Selector) -> Reduced | None:
                 parts.extend(own)
             else:
                 original = "".join(own)
-                placeholder = _placeholder(own, s.compound, f"{marker}{len(placeholders)}")
+                label = f"{marker}{len(placeholders)}."  # "-1." is no prefix of "-10."
+                placeholder = _placeholder(own, s.compound, label)
                 parts.append(placeholder)
                 placeholders.append((placeholder, original))
     return Reduced("".join(parts), tuple(placeholders), tail)

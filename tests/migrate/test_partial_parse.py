@@ -326,8 +326,18 @@ def test_the_marker_avoids_text_already_in_the_file() -> None:
     assert reduced is not None
     placeholder, original = reduced.placeholders[0]
     assert original == "a = 'migrate-placeholder-0'\n"
-    assert "migrate-placeholder--0" in placeholder
+    assert "migrate-placeholder--0." in placeholder
     assert reduced.restore(reduced.text) == text
+
+
+def test_placeholders_are_found_in_order_and_by_their_whole_label() -> None:
+    text = "".join(f"x{i} = {i}\n" for i in range(12)) + "keep = 1\nx12 = 12"
+    reduced = reduce_source(text, select_where("keep"))
+    assert reduced is not None and len(reduced.placeholders) == 13
+    assert reduced.restore(reduced.text) == text
+    assert reduced.restore(reduced.text.replace("keep = 1", "kept = 2")) == text.replace(
+        "keep = 1", "kept = 2"
+    )
 
 
 def test_restore_reports_a_missing_placeholder() -> None:
