@@ -185,6 +185,12 @@ def test_the_codemod_tests_inputs_give_the_same_result() -> None:
     assert check_same(variants) > 200
 
 
+def test_the_sample_fleet_gives_the_same_result() -> None:
+    texts = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "examples").rglob("*.py"))]
+    assert len(texts) > 10
+    assert check_same(texts) > 10
+
+
 def test_a_final_indented_comment_keeps_its_blank_line(tmp_path: Path) -> None:
     text = "from legacy import runtime\n\nruntime.spawn(job())\nx = 1\n\n    # note\n"
     assert not round_trips(text)  # libcst alone drops the blank line before "# note"
