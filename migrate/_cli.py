@@ -24,14 +24,14 @@ __all__ = ["build_parser", "main"]
 
 # Subcommand modules in help order; the lint ones may not exist yet.
 SUBCOMMANDS = (
-    "migrate._codemod",
-    "migrate._scan",
-    "migrate._check",
-    "migrate._flagscmd",
-    "migrate._parity",
-    "migrate._demo",
+    "migrate._commands.codemod",
+    "migrate._lint.readiness",
+    "migrate._commands.check",
+    "migrate._commands.flags",
+    "migrate._commands.parity",
+    "migrate._commands.demo",
 )
-OPTIONAL = {"migrate._scan": "scan", "migrate._check": "check"}
+OPTIONAL = {"migrate._lint.readiness": "scan", "migrate._commands.check": "check"}
 
 
 class _Parser(argparse.ArgumentParser):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cli_support import Run, run_subprocess
 
-from migrate._parity import BackendRun, build_matrix, row_key
+from migrate._commands.parity import BackendRun, build_matrix, row_key
 
 CLI = Callable[..., Run]
 

@@ -25,11 +25,11 @@ from typing import Any
 
 from shims import FlagError
 
-from ._codemod import GENERATED_LINES, GENERATED_MARKER
-from ._discover import discover
-from ._lint_rules import CODES, FileAnalysis, Finding
-from ._services import ServiceIndex
-from ._source import SourceError, decode_source, read_source
+from .._lint.rules import CODES, FileAnalysis, Finding
+from .._runner.discover import discover
+from .._runner.source import SourceError, decode_source, read_source
+from .._services import ServiceIndex
+from .codemod import GENERATED_LINES, GENERATED_MARKER
 
 __all__ = [
     "CODES",
@@ -63,7 +63,7 @@ def analyze_file(path: Path, *, flipped: bool = False) -> FileAnalysis | None:
         return FileAnalysis((Finding("MIG000", 1, 1, f"could not read: {exc}", str(path)),), 0, 0)
     if is_generated(text):
         return None
-    from ._lints import analyze_source  # libcst: imported when there is a file to lint
+    from .._lint.engine import analyze_source  # libcst: imported when there is a file to lint
 
     return analyze_source(text, str(path), flipped=flipped)
 

@@ -36,7 +36,7 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from ._lint_rules import (
+from .rules import (
     BLOCKING_CALLS,
     BLOCKING_METHODS,
     GENERATOR_DECORATORS,
@@ -55,7 +55,7 @@ from ._lint_rules import (
     legacy_message,
     spawn_message,
 )
-from ._lint_tree import Walker, bindings, imported_names, module_imports
+from .tree import Walker, bindings, imported_names, module_imports
 
 __all__ = ["FileAnalysis", "Finding", "analyze_source", "lint_source"]
 

@@ -33,11 +33,11 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from ._discover import discover
-from ._jobs import FileResult, Job, Task
-from ._report import Progress, RunReport, stderr_is_terminal
-from ._services import ServiceIndex
-from ._source import SourceError, read_source
+from .._runner.discover import discover
+from .._runner.jobs import FileResult, Job, Task
+from .._runner.report import Progress, RunReport, stderr_is_terminal
+from .._runner.source import SourceError, read_source
+from .._services import ServiceIndex
 
 __all__ = ["add_parser", "run_codemod"]
 
@@ -149,7 +149,7 @@ def _prepare(
 ) -> tuple[Job, tuple[bytes, ...]]:
     from libcst.codemod import CodemodContext
 
-    from ._worker import load_command
+    from .._runner.worker import load_command
 
     try:
         cls = load_command(name)
@@ -206,7 +206,7 @@ def _service_lookup(job: Job, paths: Sequence[Path]) -> ServiceLookup | None:
     """
     from libcst.codemod import CodemodContext
 
-    from ._worker import load_command
+    from .._runner.worker import load_command
 
     cls = load_command(job.command)
     if "service" in dict(job.options) or not _takes_service(job.command, cls):
@@ -324,7 +324,7 @@ def _dispatch(
     out: Progress,
     digests: dict[str, bytes],
 ) -> None:
-    from ._worker import init_worker, process_chunk, process_file
+    from .._runner.worker import init_worker, process_chunk, process_file
 
     if jobs == 1 or len(paths) <= IN_PROCESS_MAX:
         init_worker(job)
@@ -372,7 +372,7 @@ def _isolated(job: Job, paths: list[Task]) -> list[FileResult]:
     then complete in one go, and a crashing file costs about log2(chunk) extra
     processes before it is pinned and reported on its own.
     """
-    from ._worker import init_worker, process_chunk
+    from .._runner.worker import init_worker, process_chunk
 
     with ProcessPoolExecutor(max_workers=1, initializer=init_worker, initargs=(job,)) as pool:
         try:

@@ -25,10 +25,10 @@ from typing import Any
 
 from shims import FlagError, find_config, load_config, resolve_backend
 
-from ._check import analyze_files, positive_int
-from ._discover import discover
-from ._lint_rules import FileAnalysis
-from ._services import FLIPPED_BACKENDS, ServiceIndex
+from .._commands.check import analyze_files, positive_int
+from .._runner.discover import discover
+from .._services import FLIPPED_BACKENDS, ServiceIndex
+from .rules import FileAnalysis
 
 __all__ = ["ServiceReport", "add_parser", "handler", "render_table", "scan_path"]
 

@@ -49,9 +49,9 @@ import libcst
 from libcst._nodes.base import CSTNode
 from libcst.codemod import Codemod, CodemodContext, SkipFile
 
-from ._jobs import FileResult, Job, Task
-from ._partial import reduce_source
-from ._source import SourceError, decode_source, encode_source, read_source, replace_atomically
+from .jobs import FileResult, Job, Task
+from .partial import reduce_source
+from .source import SourceError, decode_source, encode_source, read_source, replace_atomically
 
 __all__ = [
     "FileResult",
