@@ -9,8 +9,8 @@ file has at least one finding are positions computed, with one
 ``PositionProvider`` pass over the same tree (``unsafe_skip_copy`` keeps node
 identity). A file that cannot mention anything a rule looks for is not parsed
 by libcst at all, only syntax-checked with the much faster ``ast``. The walk
-itself and the import tracking live in ``_lint_tree``; the rule tables and
-messages in ``_lint_rules``.
+itself and the import tracking live in ``tree``; the rule tables and
+messages in ``rules``.
 
 Rules decide from one statement or call at a time, plus a little state per
 scope: whether the innermost function is a coroutine (``async def`` or a

@@ -17,7 +17,7 @@ options of its own (legacy-to-shim's per-file ``service``) to the job's.
 A command with a ``select_statements`` method (the rename engine's) is given
 the file's top-level statements first, and only those it may need are
 parsed; the others stand in as placeholders and come back byte for byte
-(:mod:`._partial`). Anything unexpected falls back to the whole file.
+(:mod:`.partial`). Anything unexpected falls back to the whole file.
 
 Speed (profiled on the bench_cli corpus, about 30 ms of CPU per converted
 file when all of it is parsed, over half of it the parse, most of the rest

@@ -12,8 +12,8 @@ import textwrap
 import pytest
 
 from migrate import Finding, lint_source
-from migrate._commands.check import CODES
 from migrate._lint.engine import analyze_source
+from migrate._lint.rules import CODES
 
 
 def found(source: str, *, flipped: bool = False) -> list[tuple[str, int]]:
