@@ -10,19 +10,19 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 from ._cli import main as main
-from ._lint_rules import Finding as Finding
-from ._scan import ServiceReport as ServiceReport
-from ._scan import scan_path as scan_path
+from ._lint.readiness import ServiceReport as ServiceReport
+from ._lint.readiness import scan_path as scan_path
+from ._lint.rules import Finding as Finding
 
 if _TYPE_CHECKING:
-    from ._lints import lint_source as lint_source
+    from ._lint.engine import lint_source as lint_source
 
 __all__ = ["Finding", "ServiceReport", "lint_source", "main", "scan_path"]
 
 
 def __getattr__(name: str) -> _Any:
     if name == "lint_source":
-        from ._lints import lint_source
+        from ._lint.engine import lint_source
 
         return lint_source
     raise AttributeError(f"module 'migrate' has no attribute {name!r}")

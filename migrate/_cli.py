@@ -16,22 +16,21 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from shims import ShimError
 
 __all__ = ["build_parser", "main"]
 
-# Subcommand modules in help order; the lint ones may not exist yet.
+# One module per subcommand, in help order; each exposes ``add_parser(subparsers)``.
 SUBCOMMANDS = (
-    "migrate._codemod",
-    "migrate._scan",
-    "migrate._check",
-    "migrate._flagscmd",
-    "migrate._parity",
-    "migrate._demo",
+    "migrate._commands.codemod",
+    "migrate._commands.scan",
+    "migrate._commands.check",
+    "migrate._commands.flags",
+    "migrate._commands.parity",
+    "migrate._commands.demo",
 )
-OPTIONAL = {"migrate._scan": "scan", "migrate._check": "check"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,7 +41,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the full ``migrate`` parser with every available subcommand registered."""
+    """Return the full ``migrate`` parser with every subcommand registered."""
     parser = _Parser(
         prog="migrate",
         description=(
@@ -54,31 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue  # not built yet
-            _register_broken(subparsers, name, exc)
-            continue
-        except Exception as exc:  # a broken subcommand must not take the others down
-            _register_broken(subparsers, name, exc)
-            continue
-        module.add_parser(subparsers)
+        importlib.import_module(name).add_parser(subparsers)
     return parser
-
-
-def _register_broken(subparsers: Any, module: str, exc: BaseException) -> None:
-    command = OPTIONAL.get(module) or module.rsplit("_", 1)[-1]
-    parser = subparsers.add_parser(command, help=f"(unavailable: {type(exc).__name__})")
-    reason = f"{type(exc).__name__}: {exc}"
-
-    def unavailable(args: argparse.Namespace) -> int:
-        print(f"migrate {command}: error: unavailable, {module} fails to import ({reason})",
-              file=sys.stderr)  # fmt: skip
-        return 2
-
-    parser.set_defaults(func=unavailable, passthrough=True)  # report the import failure
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,7 +14,6 @@ import textwrap
 from pathlib import Path
 
 import libcst as cst
-import pytest
 from libcst.codemod import Codemod, CodemodContext
 
 from codemods import LegacyToShimCommand, ShimToAsyncioCommand
@@ -142,9 +141,6 @@ def test_original_and_fully_converted_print_the_same(tmp_path: Path) -> None:
 
 
 def test_shim_version_on_asyncio_prints_the_same(tmp_path: Path) -> None:
-    shims = pytest.importorskip("shims")
-    if not hasattr(shims, "run"):  # pragma: no cover - the shim is built in parallel
-        pytest.skip("shims.run does not exist yet")
     original = _run(
         tmp_path,
         "original",

@@ -338,9 +338,6 @@ def _run_entry(tmp_path: Path, code: str) -> str:
 
 
 def test_flipped_service_flag_reaches_the_converted_entry_point(tmp_path: Path) -> None:
-    shims = pytest.importorskip("shims")
-    if not hasattr(shims, "current_backend"):  # pragma: no cover - built in parallel
-        pytest.skip("shims.current_backend does not exist yet")
     (tmp_path / "pyproject.toml").write_text(
         '[tool.migrate.services.pdf-export]\nbackend = "asyncio"\n', encoding="utf-8"
     )

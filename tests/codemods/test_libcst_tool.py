@@ -101,7 +101,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize(
     "command",
     [
-        "codemods.legacy_to_shim.LegacyToShimCommand",  # the form DESIGN.md promises
+        "codemods.legacy_to_shim.LegacyToShimCommand",  # the documented, fully qualified form
         "legacy_to_shim.LegacyToShimCommand",  # the short form, via `modules: [codemods]`
     ],
 )

@@ -14,7 +14,7 @@ import pytest
 from cli_support import Run, run_subprocess
 
 import migrate
-from migrate._report import Progress
+from migrate._runner.report import Progress
 
 CLI = Callable[..., Run]
 
@@ -101,7 +101,7 @@ def test_config_error_is_one_line_exit_2(tmp_path: Path) -> None:
 
 
 def test_internal_error_has_no_traceback(cli: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
-    import migrate._flagscmd as flagscmd
+    import migrate._commands.flags as flagscmd
 
     def broken(*args: object, **kwargs: object) -> None:
         raise KeyError("boom")

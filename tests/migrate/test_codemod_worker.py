@@ -9,7 +9,7 @@ import libcst
 import pytest
 from libcst import CSTValidationError
 
-from migrate._worker import Job, _trusted_parse, init_worker, process_file
+from migrate._runner.worker import Job, _trusted_parse, init_worker, process_file
 
 SOURCE = (
     '"""Doc."""\nfrom legacy import runtime  # keep\n\n\n@decorator(1)\n'

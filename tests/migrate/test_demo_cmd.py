@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cli_support import Run, run_subprocess
 
-from migrate._demo import find_fleet
+from migrate._commands.demo import find_fleet
 
 CLI = Callable[..., Run]
 REPO_FLEET = Path(__file__).resolve().parents[2] / "examples" / "fleet"

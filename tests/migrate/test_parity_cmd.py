@@ -10,7 +10,7 @@ import pytest
 from cli_support import Run, run_subprocess
 
 import shims
-from migrate._parity import BackendRun, build_matrix, row_key
+from migrate._commands.parity import BackendRun, build_matrix, row_key
 
 CLI = Callable[..., Run]
 

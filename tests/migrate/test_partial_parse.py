@@ -23,9 +23,9 @@ from libcst.codemod import Codemod, CodemodContext
 
 from codemods import LegacyToShimCommand, ShimToAsyncioCommand
 from codemods._relevant import Chunk
-from migrate import _partial
-from migrate._partial import reduce_source
-from migrate._worker import Job, _apply, _transform, init_worker, process_file
+from migrate._runner import partial as _partial
+from migrate._runner.partial import reduce_source
+from migrate._runner.worker import Job, _apply, _transform, init_worker, process_file
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMANDS: list[tuple[type[Codemod], dict[str, Any]]] = [

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from migrate import main
-from migrate._scan import ServiceReport, scan_path
+from migrate._lint.readiness import ServiceReport, scan_path
 from shims import FlagError
 from shims.config import in_rollout
 

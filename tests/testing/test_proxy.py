@@ -329,11 +329,8 @@ def test_until_waits_without_blocking_the_loop(
 ) -> None:
     import shims
 
-    if not hasattr(shims, "run"):
-        pytest.skip("shims.run is not available yet")
-
     async def main() -> int:
-        conn = await shims.connect(proxy.host, proxy.port, timeout=10)  # type: ignore[attr-defined]
+        conn = await shims.connect(proxy.host, proxy.port, timeout=10)
         await proxy.until(lambda p: p.live_connections == 1)
         with pytest.raises(TimeoutError, match="live=1"):
             await proxy.until(lambda p: p.live_connections == 2, timeout=0.1)
@@ -343,7 +340,7 @@ def test_until_waits_without_blocking_the_loop(
 
     server_thread = threading.Thread(target=lambda: upstream.accept()[0].close())
     server_thread.start()
-    assert shims.run(main, backend=backend) == 1  # type: ignore[attr-defined]
+    assert shims.run(main, backend=backend) == 1
     server_thread.join(10)
 
 

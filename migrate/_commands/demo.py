@@ -72,7 +72,7 @@ def find_fleet(given: Path | None = None) -> Path:
     Raises:
         DemoError: none of the known places holds a fleet.
     """
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # the migrate package
     if given is not None:
         if (given / "pyproject.toml").is_file():
             return given

@@ -17,19 +17,16 @@ options of its own (legacy-to-shim's per-file ``service``) to the job's.
 A command with a ``select_statements`` method (the rename engine's) is given
 the file's top-level statements first, and only those it may need are
 parsed; the others stand in as placeholders and come back byte for byte
-(:mod:`._partial`). Anything unexpected falls back to the whole file.
+(:mod:`.partial`). Anything unexpected falls back to the whole file.
 
-Speed (profiled on the bench_cli corpus, about 30 ms of CPU per converted
-file when all of it is parsed, over half of it the parse, most of the rest
-code generation; the partial parse above removes most of both): the cyclic
-garbage collector is paused
-while one file is processed. A parsed tree is thousands of small acyclic
-objects, all alive until the file is done, so every collection during the
-parse is wasted (about 10%); freed trees go by reference counting, and the
-collector resumes between files. libcst also re-validates each node the
-parser builds (``CSTNode.__post_init__``), which the parser's output passes
-by construction; ``_trusted_parse`` skips that for the parse only (about 8%),
-while nodes a codemod builds are still validated.
+Two costs of the whole-file path are cut without changing the result. The
+cyclic garbage collector is paused while one file is processed: a parsed
+tree is thousands of small acyclic objects, all alive until the file is
+done, so every collection during the parse is wasted; freed trees go by
+reference counting, and the collector resumes between files. libcst also
+re-validates each node its parser builds (``CSTNode.__post_init__``), which
+the parser's output passes by construction; ``_trusted_parse`` skips that for
+the parse only, while nodes a codemod builds are still validated.
 """
 
 from __future__ import annotations
@@ -49,9 +46,9 @@ import libcst
 from libcst._nodes.base import CSTNode
 from libcst.codemod import Codemod, CodemodContext, SkipFile
 
-from ._jobs import FileResult, Job, Task
-from ._partial import reduce_source
-from ._source import SourceError, decode_source, encode_source, read_source, replace_atomically
+from .jobs import FileResult, Job, Task
+from .partial import reduce_source
+from .source import SourceError, decode_source, encode_source, read_source, replace_atomically
 
 __all__ = [
     "FileResult",
@@ -72,7 +69,7 @@ def load_command(name: str) -> type[Codemod]:
     """
     import codemods
 
-    registry: Mapping[str, type[Codemod]] = getattr(codemods, "CODEMODS", {})
+    registry: Mapping[str, type[Codemod]] = codemods.CODEMODS
     if name in registry:
         try:
             return registry[name]
@@ -89,7 +86,7 @@ def load_command(name: str) -> type[Codemod]:
         if isinstance(found, type) and issubclass(found, Codemod):
             return found
         raise LookupError(f"{name!r} is not a libcst Codemod class")
-    known = ", ".join(sorted(registry)) or "none registered yet"
+    known = ", ".join(sorted(registry))
     raise LookupError(
         f"unknown codemod {name!r}; known: {known} (or a dotted path to a libcst Codemod class)"
     )

@@ -1,6 +1,6 @@
 """What a codemod run hands its workers and gets back: ``Job``, ``Task``, ``FileResult``.
 
-Kept apart from ``_worker`` (which imports libcst) so the command line can
+Kept apart from ``worker`` (which imports libcst) so the command line can
 describe and report a run without importing the codemod machinery.
 """
 

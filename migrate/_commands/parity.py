@@ -4,7 +4,7 @@ Theory of operation: the flag is read at process start, so each backend gets
 its own ``python -m pytest`` process with ``MIGRATE_BACKEND=<backend>`` (and
 every ``MIGRATE_BACKEND_<SERVICE>`` override removed, since it would win)
 and ``--backends <backend>`` for the shims-parity plugin. This module is
-also loaded into each run as a tiny pytest plugin (``-p migrate._parity``,
+also loaded into each run as a tiny pytest plugin (``-p migrate._commands.parity``,
 the ``pytest_*`` hooks at the end) that writes each test's outcome to the
 JSON file named by ``MIGRATE_PARITY_REPORT``: ``passed``, ``failed``,
 ``error`` (setup or teardown failed, or a module that does not import),
@@ -169,7 +169,7 @@ def run_backend(backend: str, pytest_args: list[str], *, show_output: bool) -> B
     with tempfile.TemporaryDirectory(prefix="migrate-parity-") as tmp:
         report = Path(tmp) / "outcomes.json"
         env.update(MIGRATE_BACKEND=backend, MIGRATE_PARITY_REPORT=str(report))
-        command = [sys.executable, "-m", "pytest", "-p", "migrate._parity",
+        command = [sys.executable, "-m", "pytest", "-p", "migrate._commands.parity",
                    "--backends", backend, *pytest_args]  # fmt: skip
         start = time.perf_counter()
         proc = subprocess.run(
@@ -278,7 +278,7 @@ def _print_matrix(
         print(f"({len(rows) - len(shown)} more rows identical on every backend; --full lists them)")
 
 
-# -- the pytest plugin side, loaded into each run with -p migrate._parity ------------
+# -- the pytest plugin side, loaded into each run with -p migrate._commands.parity ----
 
 _outcomes: dict[str, str] = {}
 _records: dict[str, dict[str, str]] = {}

@@ -32,10 +32,15 @@ __all__ = [
     "Stamp",
     "decode_source",
     "encode_source",
+    "is_generated",
     "read_source",
     "replace_atomically",
 ]
 
+
+# A file saying "@generated" in its first lines is tool output: edits belong in its source.
+GENERATED_MARKER = b"@generated"
+GENERATED_LINES = 10
 
 # PEP 263's regular expression, on bytes.
 _COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+", re.MULTILINE)
@@ -71,6 +76,12 @@ class Decoded:
     text: str
     encoding: str
     bom: bool
+
+
+def is_generated(data: bytes) -> bool:
+    """Return True for a file marked ``@generated`` in its first lines (codemod and lint skip it)."""
+    head = data[:4096].split(b"\n", GENERATED_LINES)[:GENERATED_LINES]
+    return any(GENERATED_MARKER in line for line in head)
 
 
 def read_source(path: Path) -> tuple[bytes, Stamp]:

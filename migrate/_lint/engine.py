@@ -9,8 +9,8 @@ file has at least one finding are positions computed, with one
 ``PositionProvider`` pass over the same tree (``unsafe_skip_copy`` keeps node
 identity). A file that cannot mention anything a rule looks for is not parsed
 by libcst at all, only syntax-checked with the much faster ``ast``. The walk
-itself and the import tracking live in ``_lint_tree``; the rule tables and
-messages in ``_lint_rules``.
+itself and the import tracking live in ``tree``; the rule tables and
+messages in ``rules``.
 
 Rules decide from one statement or call at a time, plus a little state per
 scope: whether the innermost function is a coroutine (``async def`` or a
@@ -36,10 +36,10 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from ._lint_rules import (
+from .legacy import GENERATOR_DECORATORS
+from .rules import (
     BLOCKING_CALLS,
     BLOCKING_METHODS,
-    GENERATOR_DECORATORS,
     HTTP_SESSION_MAKERS,
     LEGACY,
     LOOP_GETTERS,
@@ -48,6 +48,7 @@ from ._lint_rules import (
     SOCKET_PAIR_MAKERS,
     SPAWN_CALLS,
     TIMEOUT_SCOPES,
+    TRIGGERS,
     FileAnalysis,
     Finding,
     blocking_message,
@@ -55,13 +56,14 @@ from ._lint_rules import (
     legacy_message,
     spawn_message,
 )
-from ._lint_tree import Walker, bindings, imported_names, module_imports
+from .tree import Walker, bindings, imported_names, module_imports
 
 __all__ = ["FileAnalysis", "Finding", "analyze_source", "lint_source"]
 
-# A file containing none of these cannot trigger any rule: it is not parsed.
-_TRIGGERS = ("is_closing", "async", "legacy", "spawn", "create_task", "ensure_future",
-             "coroutine", "drain")  # fmt: skip
+# A file containing none of these cannot trigger any rule (each rule declares its
+# words) nor hold anything scan counts (legacy call sites, generator coroutines):
+# it is not parsed.
+_TRIGGERS = (*TRIGGERS, LEGACY.partition(".")[0], "coroutine")
 _IGNORE_RE = re.compile(r"#\s*migrate:\s*ignore(?:\[([^\]]*)\])?")
 
 

@@ -1,9 +1,10 @@
 """``migrate check PATH...``: lint files for migration hazards with stable codes.
 
 Theory of operation: files come from the codemod runner's walker
-(``_discover``: ``.gitignore``, ``--exclude``, no symlinks followed) and are
-decoded as CPython would (``_source``); files marked ``@generated`` near the
-top are skipped. Each file is linted once by ``_lints`` with ``flipped`` set
+(``_runner.discover``: ``.gitignore``, ``--exclude``, no symlinks followed)
+and are read by ``_lint.files`` (decoded as CPython would; files marked
+``@generated`` near the top are skipped). Each file is linted once by the lint
+engine (``_lint.engine``) with ``flipped`` set
 when the file lies under the ``paths`` of a service whose backend is already
 asyncio/uvloop (``ServiceIndex``). A file that cannot be read or parsed is a
 MIG000 finding, never a crash. Exit status: 0 clean, 1 findings, 2 usage or
@@ -18,88 +19,18 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
 from shims import FlagError
 
-from ._codemod import GENERATED_LINES, GENERATED_MARKER
-from ._discover import discover
-from ._lint_rules import CODES, FileAnalysis, Finding
-from ._services import ServiceIndex
-from ._source import SourceError, decode_source, read_source
+from .._lint.files import analyze_files
+from .._lint.rules import CODES, Finding
+from .._runner.discover import discover
+from .._services import ServiceIndex
+from ._args import positive_int
 
-__all__ = [
-    "CODES",
-    "Finding",
-    "add_parser",
-    "analyze_file",
-    "analyze_files",
-    "handler",
-    "is_generated",
-]
-
-IN_PROCESS_MAX = 16  # below this many files, starting workers costs more than it saves
-
-
-def is_generated(text: str) -> bool:
-    """Return True for a file marked ``@generated`` in its first lines (the codemod runner's rule)."""
-    head = text[:4096].split("\n", GENERATED_LINES)[:GENERATED_LINES]
-    marker = GENERATED_MARKER.decode()
-    return any(marker in line for line in head)
-
-
-def analyze_file(path: Path, *, flipped: bool = False) -> FileAnalysis | None:
-    """Read, decode and analyse one file; None when it is ``@generated``.
-
-    A file that cannot be read or decoded gives one MIG000 finding.
-    """
-    try:
-        data, _ = read_source(path)
-        text = decode_source(data).text
-    except SourceError as exc:
-        return FileAnalysis((Finding("MIG000", 1, 1, f"could not read: {exc}", str(path)),), 0, 0)
-    if is_generated(text):
-        return None
-    from ._lints import analyze_source  # libcst: imported when there is a file to lint
-
-    return analyze_source(text, str(path), flipped=flipped)
-
-
-def _analyze_item(item: tuple[Path, bool]) -> FileAnalysis | None:
-    return analyze_file(item[0], flipped=item[1])
-
-
-def analyze_files(
-    items: Sequence[tuple[Path, bool]], *, jobs: int = 1
-) -> list[FileAnalysis | None]:
-    """Analyse ``(path, flipped)`` pairs, in ``jobs`` worker processes when worth it.
-
-    Results come back in the order of ``items``. Parsing dominates the cost,
-    so a few files are done in this process; if a worker process dies, the
-    whole batch is redone here.
-    """
-    if jobs <= 1 or len(items) <= IN_PROCESS_MAX:
-        return [_analyze_item(item) for item in items]
-    chunksize = max(1, min(32, len(items) // (jobs * 4)))
-    try:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            return list(pool.map(_analyze_item, items, chunksize=chunksize))
-    except BrokenProcessPool:
-        return [_analyze_item(item) for item in items]
-
-
-def positive_int(text: str) -> int:
-    """Parse a ``--jobs`` value (argparse type)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+__all__ = ["add_parser", "handler"]
 
 
 def _codes(value: str) -> frozenset[str]:

@@ -1,4 +1,9 @@
-"""What ``migrate check`` looks for and reports: rule codes, name tables, messages, findings.
+"""What ``migrate check`` looks for and reports: the rules, name tables, messages, findings.
+
+A rule is declared and registered here (``register(Rule(...))``, which fills
+``CODES``) and detected by the lint engine's walk (``engine``). Each rule
+declares its trigger words: a file containing none of any rule's words is
+not parsed at all, so a rule cannot be registered without them.
 
 The tables are qualified names (``time.sleep``, not ``sleep``): the lint
 engine resolves every call through the file's imports first, so aliased
@@ -10,19 +15,97 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CODES", "LEGACY", "FileAnalysis", "Finding"]
+__all__ = ["CODES", "LEGACY", "RULES", "TRIGGERS", "FileAnalysis", "Finding", "Rule", "register"]
 
-LEGACY = "legacy.runtime"
+LEGACY = "legacy.runtime"  # the bundled legacy-to-shim spec's source (a test checks it)
 
-# Stable codes: never renumber, only add.
-CODES: dict[str, str] = {
-    "MIG000": "file could not be read or parsed",
-    "MIG001": "`is_closing()` used as a liveness check",
-    "MIG002": "blocking call inside a coroutine",
-    "MIG003": "legacy runtime API left in a service already flipped to asyncio/uvloop",
-    "MIG004": "`spawn`/`create_task` result dropped on the floor",
-    "MIG005": "`await writer.drain()` without a deadline",
-}
+
+@dataclass(frozen=True)
+class Rule:
+    """One lint rule: its stable code, what it finds, and when it can fire at all.
+
+    ``triggers``: words at least one of which is in every file the rule can
+    fire on; a file containing no registered rule's trigger is only
+    syntax-checked, never walked. ``example``: a file the rule fires on
+    (analysed as part of a flipped service), run by the tests with the
+    triggers checked against it.
+    """
+
+    code: str
+    summary: str
+    triggers: tuple[str, ...]
+    example: str
+
+
+# Stable codes: never renumber, only add. MIG000 is the engine's own (bad input).
+CODES: dict[str, str] = {"MIG000": "file could not be read or parsed"}
+RULES: dict[str, Rule] = {}
+
+
+def register(rule: Rule) -> Rule:
+    """Add ``rule`` to the rules ``migrate check`` runs and lists; return it.
+
+    Raises:
+        ValueError: the rule declares no trigger word, or its code is malformed or taken.
+    """
+    if not (len(rule.code) == 6 and rule.code.startswith("MIG") and rule.code[3:].isdigit()):
+        raise ValueError(f"a lint rule code looks like 'MIG006', got {rule.code!r}")
+    if rule.code in CODES:
+        raise ValueError(f"lint rule code {rule.code!r} is already taken by {CODES[rule.code]!r}")
+    if not rule.triggers or not all(isinstance(t, str) and t for t in rule.triggers):
+        raise ValueError(
+            f"lint rule {rule.code} declares no trigger words ({rule.triggers!r}); a file "
+            "without any rule's trigger word is never walked, so list the words every "
+            "file it fires on contains"
+        )
+    RULES[rule.code] = rule
+    CODES[rule.code] = rule.summary
+    return rule
+
+
+register(
+    Rule(
+        "MIG001",
+        "`is_closing()` used as a liveness check",
+        triggers=("is_closing",),
+        example="async def alive(transport):\n    return not transport.is_closing()\n",
+    )
+)
+register(
+    Rule(
+        "MIG002",
+        "blocking call inside a coroutine",
+        triggers=("async", "coroutine"),  # inside `async def` or a generator coroutine's decorator
+        example="import time\n\nasync def tick():\n    time.sleep(1)\n",
+    )
+)
+register(
+    Rule(
+        "MIG003",
+        "legacy runtime API left in a service already flipped to asyncio/uvloop",
+        triggers=(LEGACY.partition(".")[0],),  # every import form spells the top package
+        example="from legacy import runtime\n\nruntime.run(main)\n",
+    )
+)
+register(
+    Rule(
+        "MIG004",
+        "`spawn`/`create_task` result dropped on the floor",
+        triggers=("spawn", "create_task", "ensure_future"),
+        example="import asyncio\n\nasync def main():\n    asyncio.create_task(work())\n",
+    )
+)
+register(
+    Rule(
+        "MIG005",
+        "`await writer.drain()` without a deadline",
+        triggers=("drain",),
+        example="async def send(writer, data):\n    writer.write(data)\n    await writer.drain()\n",
+    )
+)
+
+#: A file containing none of these words cannot trigger any rule: it is not parsed.
+TRIGGERS = tuple(sorted({t for rule in RULES.values() for t in rule.triggers}))
 
 _THREAD = "or run it off the loop with `await asyncio.to_thread(...)`"
 _SUBPROCESS = "use `await asyncio.create_subprocess_exec(...)`"
@@ -82,27 +165,6 @@ TIMEOUT_SCOPES = frozenset(
     {"asyncio.timeout", "asyncio.timeout_at", "shims.timeout", "async_timeout.timeout",
      "anyio.fail_after", "anyio.move_on_after"}
 )  # fmt: skip
-GENERATOR_DECORATORS = frozenset(
-    {f"{LEGACY}.coroutine", "tornado.gen.coroutine", "asyncio.coroutine"}
-)
-
-# legacy.runtime name -> shim equivalent (DESIGN.md table).
-SHIM_EQUIVALENTS: dict[str, str] = {
-    "run": "`shims.run(main)`",
-    "spawn": "`shims.spawn(coro)`",
-    "sleep": "`await shims.sleep(s)`",
-    "wait_all": "`await shims.gather(a, b)`",
-    "with_timeout": "`await shims.wait_for(aw, s)`",
-    "call_later": "`shims.call_later(s, fn, *args)`",
-    "Lock": "`shims.Lock()`",
-    "Event": "`shims.Event()`",
-    "Channel": "`shims.Queue(capacity)`",
-    "Timeout": "the builtin `TimeoutError`",
-    "monotonic": "`shims.monotonic()`",
-    "connect": "`await shims.connect(host, port, timeout=t)`",
-    "listen": "`await shims.serve(handler, host, port)`",
-    "coroutine": "`async def` with `await` (`migrate codemod generators-to-async`)",
-}
 
 
 def is_closing_message(receiver: str) -> str:
@@ -129,12 +191,12 @@ def blocking_message(name: str, *, kind: str = "") -> str:
 
 def legacy_message(name: str) -> str:
     """Explain MIG003 for a use of ``name`` (a ``legacy.runtime`` qualified name)."""
+    from .legacy import legacy_advice  # the codemods' own tables: libcst, lint time only
+
     member = name[len(LEGACY) + 1 :] if name.startswith(LEGACY + ".") else ""
-    equivalent = SHIM_EQUIVALENTS.get(member.partition(".")[0])
-    instead = f"use {equivalent}" if equivalent else "use the shims equivalent"
     return (
         f"`{name}` used in a service already flipped to asyncio/uvloop: it bypasses the "
-        f"backend flag; {instead}, or run `migrate codemod legacy-to-shim`"
+        f"backend flag; {legacy_advice(member.partition('.')[0])}"
     )
 
 

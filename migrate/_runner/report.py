@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import TextIO
 
-from ._jobs import FileResult
+from .jobs import FileResult
 
 __all__ = ["Progress", "RunReport"]
 

@@ -35,7 +35,7 @@ from shims.config import (
     service_env_var,
 )
 
-from ._source import SourceError, read_source, replace_atomically
+from .._runner.source import SourceError, read_source, replace_atomically
 
 __all__ = ["add_parser"]
 

@@ -1,0 +1,1 @@
+"""The ``migrate`` subcommands, one module each, registered in ``migrate._cli``."""

@@ -1,0 +1,1 @@
+"""The lint engine behind ``migrate check`` and ``migrate scan``: rules, walk, readiness."""

@@ -1,0 +1,1 @@
+"""The codemod runner: discovery, source decoding, worker processes, partial parse, report."""
