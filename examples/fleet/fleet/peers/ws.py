@@ -137,6 +137,7 @@ class RawPeer:
 
     def __init__(self, host, port, path="/"):
         self.sock = socket.create_connection((host, port), timeout=10.0)
+        self.data = b""
         key = base64.b64encode(os.urandom(16)).decode()
         self.sock.sendall(
             (
@@ -150,15 +151,14 @@ class RawPeer:
         self.sock.sendall(data)
 
     def received(self):
-        """Return what the server sent so far (call once the test saw the server act)."""
+        """Return everything the server sent so far (never waits)."""
         self.sock.setblocking(False)
-        chunks = []
         try:
             while chunk := self.sock.recv(65536):
-                chunks.append(chunk)
+                self.data += chunk
         except BlockingIOError:
             pass
-        return b"".join(chunks)
+        return self.data
 
     def close_code(self):
         """Return the code of the close frame the server sent, or None."""
@@ -175,7 +175,14 @@ class RawPeer:
         return None
 
     def vanish(self, *, rst=False):
-        """Disappear without a close frame: FIN, or RST with ``rst``."""
+        """Disappear without a close frame: FIN, or RST with ``rst``.
+
+        For a FIN, what the server sent is read first: closing a socket with
+        unread data makes the kernel send an RST instead.
+        """
         if rst:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        else:
+            self.received()
+            self.sock.shutdown(socket.SHUT_WR)
         self.sock.close()

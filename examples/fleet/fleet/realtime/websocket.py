@@ -44,6 +44,7 @@ from wsproto.utilities import RemoteProtocolError
 
 READ_CHUNK = 65536
 MESSAGE_TOO_BIG = 1009
+MAX_HANDSHAKE = 16384
 
 
 class WebSocketError(Exception):
@@ -79,7 +80,7 @@ class ConnectionClosed(WebSocketError):
 class WebSocket:
     """An open websocket: ``send()``, ``receive()``, ``ping()``, ``close()``."""
 
-    def __init__(self, conn, ws, *, path="/", max_message=1 << 20, timeout=10.0, pending=()):
+    def __init__(self, conn, ws, *, path="/", max_message=1 << 20, timeout=10.0):
         self.conn = conn
         self.ws = ws
         self.path = path
@@ -94,7 +95,7 @@ class WebSocket:
         self._lock = runtime.Lock()
         self._pong = runtime.Event()
         self._messages = deque()
-        self._pending = deque(pending)  # events that arrived with the handshake
+        self._pending = deque()
         self._parts = []
         self._size = 0
         self._linger = None
@@ -168,12 +169,10 @@ class WebSocket:
         read timeout.
         """
         while not self._messages:
-            if self.ended is not None and self.ws.state is ConnectionState.CLOSED:
-                raise ConnectionClosed(self.close_code, self.close_reason, self.ended)
-            if not self._pending:
-                self._pending.extend(self.ws.events())  # frames that came with the handshake
             if self._pending:
                 await self._on_event(self._pending.popleft())
+            elif self.ended is not None and self.ws.state is ConnectionState.CLOSED:
+                raise ConnectionClosed(self.close_code, self.close_reason, self.ended)
             else:
                 await self._pump(timeout)
         return self._messages.popleft()
@@ -193,8 +192,7 @@ class WebSocket:
         self.ws.receive_data(data)
         if how is not None and self.ended is None:
             self.ended = how
-        for event in list(self.ws.events()):
-            await self._on_event(event)
+        self._pending.extend(self.ws.events())
 
     async def _on_event(self, event):
         if isinstance(event, (TextMessage, BytesMessage)):
@@ -239,30 +237,33 @@ class WebSocket:
 
 @runtime.coroutine
 def _handshake(conn, ws, timeout):
-    while True:
-        data = yield conn.read_some(READ_CHUNK, timeout=timeout)
-        if not data:
-            raise HandshakeError("the peer closed the connection during the opening handshake")
-        try:
-            ws.receive_data(data)
-            events = list(ws.events())
-        except RemoteProtocolError as exc:
-            raise HandshakeError(f"not a websocket handshake: {exc}") from exc
-        if events:
-            return events
+    # Read exactly the HTTP head (neither side sends a body): frames the peer
+    # sends right behind it stay in the connection for the WebSocket to read.
+    try:
+        head = yield conn.read_until(b"\r\n\r\n", timeout=timeout, limit=MAX_HANDSHAKE)
+    except ValueError as exc:
+        raise HandshakeError(f"handshake over {MAX_HANDSHAKE} bytes: {exc}") from exc
+    except EOFError as exc:
+        raise HandshakeError("the peer closed the connection during the handshake") from exc
+    try:
+        ws.receive_data(head)
+        events = list(ws.events())
+    except RemoteProtocolError as exc:
+        raise HandshakeError(f"not a websocket handshake: {exc}") from exc
+    if len(events) != 1:
+        raise HandshakeError(f"expected one handshake event, got {events!r}")
+    return events[0]
 
 
 @runtime.coroutine
 def accept(conn, *, timeout=10.0, max_message=1 << 20):
     """Complete a client's opening handshake on an accepted connection; return the WebSocket."""
     ws = WSConnection(ConnectionType.SERVER)
-    event, *pending = yield _handshake(conn, ws, timeout)
+    event = yield _handshake(conn, ws, timeout)
     if not isinstance(event, Request):
         raise HandshakeError(f"expected a websocket request, got {event!r}")
     yield conn.write(ws.send(AcceptConnection()), timeout=timeout)
-    return WebSocket(
-        conn, ws, path=event.target, max_message=max_message, timeout=timeout, pending=pending
-    )
+    return WebSocket(conn, ws, path=event.target, max_message=max_message, timeout=timeout)
 
 
 async def connect(host, port, path="/", *, timeout=10.0, max_message=1 << 20):
@@ -275,7 +276,7 @@ async def connect(host, port, path="/", *, timeout=10.0, max_message=1 << 20):
     try:
         ws = WSConnection(ConnectionType.CLIENT)
         await conn.write(ws.send(Request(host=f"{host}:{port}", target=path)), timeout=timeout)
-        event, *pending = await _handshake(conn, ws, timeout)
+        event = await _handshake(conn, ws, timeout)
         if isinstance(event, RejectConnection):
             raise HandshakeError(f"the server refused the websocket: HTTP {event.status_code}")
         if not isinstance(event, AcceptConnection):
@@ -283,4 +284,4 @@ async def connect(host, port, path="/", *, timeout=10.0, max_message=1 << 20):
     except BaseException:
         conn.close()
         raise
-    return WebSocket(conn, ws, path=path, max_message=max_message, timeout=timeout, pending=pending)
+    return WebSocket(conn, ws, path=path, max_message=max_message, timeout=timeout)
