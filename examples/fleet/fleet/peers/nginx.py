@@ -26,6 +26,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -127,6 +128,7 @@ class Upstream(http.server.ThreadingHTTPServer):
     """The application server behind nginx, in a daemon thread."""
 
     daemon_threads = True
+    request_queue_size = 256  # socketserver's 5 drops nginx's SYNs under load (1 s retransmit)
 
     def __init__(self):
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -135,6 +137,11 @@ class Upstream(http.server.ThreadingHTTPServer):
         self.port = self.server_address[1]
         self._thread = threading.Thread(target=self.serve_forever, name="upstream", daemon=True)
         self._thread.start()
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+        # else: nginx gave up on the response (its client went away): nothing to report
 
     def stop(self):
         self.shutdown()
