@@ -6,7 +6,7 @@ import pytest
 from legacy import runtime
 
 from fleet.http.client import HTTPClient
-from fleet.http.errors import HeaderTooLarge, ProtocolError, RemoteDisconnected
+from fleet.http.errors import BodyTooLarge, HeaderTooLarge, ProtocolError, RemoteDisconnected
 from fleet.peers.nginx import body
 
 
@@ -115,6 +115,9 @@ class FakeServer:
                 reply = self.replies[path.decode()]
                 if reply is None or answered == self.answers_per_connection:
                     return  # hang up without answering: a keep-alive close racing the request
+                if reply == b"silence":
+                    await runtime.sleep(30.0)  # a server that never answers
+                    return
                 await conn.write(reply, timeout=10.0)
                 answered += 1
                 if path.decode() in self.close_after:
@@ -157,6 +160,10 @@ BAD = {
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nonly eight",
         ProtocolError,
     ),
+    "/huge-body": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"b" * 100_000,
+        BodyTooLarge,
+    ),
     "/huge-headers": (
         b"HTTP/1.1 200 OK\r\n" + b"X-Filler: " + b"f" * 40_000 + b"\r\n\r\n",
         HeaderTooLarge,
@@ -172,7 +179,9 @@ async def test_malformed_responses_fail_that_request_only(parity, path):
     # A cut response only ends when the server hangs up: it closes after writing it.
     server = FakeServer(replies, close_after={path})
     port = await server.start()
-    client = HTTPClient("127.0.0.1", port, max_size=2, max_header_bytes=16384)
+    client = HTTPClient(
+        "127.0.0.1", port, max_size=2, max_header_bytes=16384, max_body_bytes=50_000
+    )
     try:
         parity.record("warm", (await client.get("/good")).body)
         outcomes = await runtime.wait_all(
@@ -193,3 +202,20 @@ async def _outcome(aw):
     except (ProtocolError, RemoteDisconnected) as exc:
         return type(exc).__name__, None
     return "ok", response.body
+
+
+@pytest.mark.parity
+async def test_a_server_that_never_answers_hits_the_read_deadline(parity):
+    server = FakeServer({"/good": OK, "/silent": b"silence"})
+    port = await server.start()
+    client = HTTPClient("127.0.0.1", port, max_size=1, read_timeout=0.3)
+    started = runtime.monotonic()
+    try:
+        with pytest.raises(TimeoutError):
+            await client.get("/silent")
+        parity.record("at the deadline", 0.25 < runtime.monotonic() - started < 5.0)
+        parity.record("after", (await client.get("/good")).body)
+        parity.record("discards", client.pool.discards)
+    finally:
+        client.close()
+        server.close()
