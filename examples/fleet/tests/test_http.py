@@ -219,3 +219,21 @@ async def test_a_server_that_never_answers_hits_the_read_deadline(parity):
     finally:
         client.close()
         server.close()
+
+
+@pytest.mark.parity
+async def test_keep_alive_max_retires_the_connection_before_the_server_does(parity):
+    hinted = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=30, max=%d\r\n\r\nok"
+    server = FakeServer({"/two": hinted % 1, "/one": hinted % 0}, answers_per_connection=2)
+    port = await server.start()
+    client = HTTPClient("127.0.0.1", port, max_size=1)
+    try:
+        # max=1: one more request on this connection, then none (max=0).
+        bodies = [(await client.get(path)).body for path in ("/two", "/one", "/two")]
+        parity.record("bodies", bodies)
+        parity.record("stats", client.pool.stats)
+        parity.record("discards", client.pool.discards)
+        parity.record("requests seen", len(server.requests))
+    finally:
+        client.close()
+        server.close()
