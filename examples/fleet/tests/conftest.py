@@ -46,12 +46,13 @@ def redis():
 
 
 @pytest.fixture(scope="session")
-def nginx():
+def nginx(request):
     """A local nginx (keepalive_timeout 1 s, keepalive_requests 5) in front of a small upstream."""
     if nginx_peer.find_nginx() is None:
         _unavailable("nginx is not installed (apt-get install nginx-light); the http tests need it")
-    with nginx_peer.Nginx(keepalive_timeout=1, keepalive_requests=5) as server:
-        yield server
+    server = nginx_peer.Nginx(keepalive_timeout=1, keepalive_requests=5).start()
+    request.addfinalizer(server.stop)  # a finalizer keeps generators out of the converted code
+    return server
 
 
 async def _wait_until(predicate, within=5.0):
