@@ -4,11 +4,15 @@
 ``FaultProxy`` in front of the real nginx for a fixed time per backend.
 Connections die three ways: nginx closes them after ``keepalive_requests``
 (``Connection: close``) and after ``keepalive_timeout``, and the proxy
-kills connections that sit idle for longer than ``PROXY_IDLE`` (a load
-balancer reaping them with a FIN, unannounced). Each client pauses a
-random moment between requests, and every ``BURST`` seconds all of them
-pause for ``QUIET`` seconds together, so pooled connections do sit idle and
-die in the pool; the next burst checks them out. Every
+kills them: those that sit idle for longer than ``PROXY_IDLE`` (a load
+balancer reaping them with a FIN, unannounced), and, in every other quiet
+phase, all of them at once with an RST (a load balancer restarting). Each
+client pauses a random moment between requests, and every ``BURST``
+seconds all of them pause for ``QUIET`` seconds together, so pooled
+connections do sit idle and die in the pool; the next burst checks them
+out. The RSTs are sent once no request is in flight: a connection killed
+while its first request is on the wire fails that request, by design
+(only a reused connection's death is retried). Every
 request is idempotent and checks its body against the one the path
 defines. Asserted on every backend: 0 failed requests, 0 wrong bodies,
 0 EOFError reaching a caller, nothing lost; the pool's discards by reason
@@ -57,6 +61,7 @@ def test_soak_http_client_across_keep_alive_closes(backend: str, fleet: Any, ngi
             proxy.idle_timeout(PROXY_IDLE)
             client = fleet.http.HTTPClient(proxy.host, proxy.port, max_size=16, read_timeout=10.0)
             stop = shims.Event()
+            in_flight = [0]
             load = shims.Event()
             load.set()
 
@@ -65,15 +70,25 @@ def test_soak_http_client_across_keep_alive_closes(backend: str, fleet: Any, ngi
                     await shims.sleep(BURST)
                     load.clear()
                     counts["quiet phases"] += 1
-                    await shims.sleep(QUIET)
+                    quiet_until = shims.monotonic() + QUIET
+                    if counts["quiet phases"] % 2 == 0:
+                        while in_flight[0] and shims.monotonic() < quiet_until:
+                            await shims.sleep(0.005)
+                        if not in_flight[0]:
+                            counts["proxy RST kills"] += proxy.live_connections
+                            proxy.close_all(rst=True)
+                    await shims.sleep(max(0.0, quiet_until - shims.monotonic()))
                     load.set()
 
             async def one_client(n: int) -> None:
                 paths = sorted(PATHS)
                 while not stop.is_set():
                     await load.wait()
+                    if not load.is_set():
+                        continue  # woken, then a quiet phase began before this task ran
                     path = paths[(n + counts["started"]) % len(paths)]
                     counts["started"] += 1
+                    in_flight[0] += 1
                     try:
                         response = await client.get(path)
                     except EOFError as exc:
@@ -83,6 +98,7 @@ def test_soak_http_client_across_keep_alive_closes(backend: str, fleet: Any, ngi
                     else:
                         right = response.status == 200 and response.body == expected[path]
                         counts["ok" if right else "wrong body"] += 1
+                    in_flight[0] -= 1
                     counts["finished"] += 1
                     await shims.sleep(rng.random() * THINK)
 
@@ -117,6 +133,6 @@ def test_soak_http_client_across_keep_alive_closes(backend: str, fleet: Any, ngi
     assert counts["lost"] == 0 and counts["drain timed out"] == 0, counts
     assert counts["ok"] >= 500, counts
     # The closes really happened, by nginx and by the proxy, and the pool saw them.
-    assert counts["proxy idle kills"] >= 1, counts
+    assert counts["proxy idle kills"] >= 1 and counts["proxy RST kills"] >= 1, counts
     assert discards.get("connection-close", 0) >= 10, discards
     assert discards.get("dead", 0) + discards.get("dead-in-use", 0) >= 1, discards
