@@ -136,6 +136,9 @@ async def test_our_client_against_the_websockets_library_server(parity, wait_unt
         try:
             await leaving.next_push()
             parity.record("we closed", await leaving.disconnect(4003, "client says bye"))
+            with pytest.raises(websocket.ConnectionClosed) as late:
+                await leaving.send(op="too late")
+            parity.record("send after close", (late.value.code, late.value.how))
         finally:
             leaving.close()
         await wait_until(lambda: len(peer.closes) == 2)

@@ -83,7 +83,7 @@ class RealtimeServer:
                 await session.push({"type": "heartbeat", "beat": beat})
                 try:
                     await session.ws.ping(b"beat %d" % beat, wait=False)
-                except (EOFError, ConnectionError, TimeoutError):
+                except (ConnectionClosed, EOFError, ConnectionError, TimeoutError):
                     session.ws.abort()  # its reader sees the close and cleans up
 
     @runtime.coroutine
@@ -138,7 +138,7 @@ class RealtimeServer:
     async def _deliver(self, session):
         try:
             await session.deliver()
-        except (EOFError, ConnectionError, TimeoutError):
+        except (ConnectionClosed, EOFError, ConnectionError, TimeoutError):
             session.ws.abort()  # the reader sees the close and cleans up
 
     @runtime.coroutine
@@ -147,7 +147,7 @@ class RealtimeServer:
         for session in list(self.sessions):
             try:
                 yield session.ws.close(code, reason)
-            except (EOFError, ConnectionError, TimeoutError):
+            except (ConnectionClosed, EOFError, ConnectionError, TimeoutError):
                 session.ws.abort()
         deadline = runtime.monotonic() + self.timeout
         while self.sessions and runtime.monotonic() < deadline:

@@ -40,7 +40,7 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
-from wsproto.utilities import RemoteProtocolError
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 READ_CHUNK = 65536
 MESSAGE_TOO_BIG = 1009
@@ -105,8 +105,13 @@ class WebSocket:
     async def _send(self, event):
         async with self._lock:
             try:
-                if self.ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
-                    await self.conn.write(self.ws.send(event), timeout=self.timeout)
+                try:
+                    data = self.ws.send(event)
+                except LocalProtocolError as exc:  # our close frame went out already
+                    raise ConnectionClosed(
+                        self.close_code, self.close_reason, self.ended or "local"
+                    ) from exc
+                await self.conn.write(data, timeout=self.timeout)
             finally:
                 self._released()
 
@@ -120,7 +125,11 @@ class WebSocket:
             self.conn.close()
 
     def send(self, data):
-        """Send one message: text for ``str``, binary for ``bytes``."""
+        """Send one message: text for ``str``, binary for ``bytes``.
+
+        Raises ``ConnectionClosed`` once a close frame went out, and the
+        runtime's write errors and write timeout.
+        """
         if isinstance(data, str):
             return self._send(TextMessage(data=data))
         return self._send(BytesMessage(data=bytes(data)))
@@ -205,7 +214,8 @@ class WebSocket:
                 self._messages.append(empty.join(self._parts))
                 self._parts, self._size = [], 0
         elif isinstance(event, Ping):
-            await self._send(event.response())
+            if self.ws.state is ConnectionState.OPEN:  # no pong once our close frame is out
+                await self._send(event.response())
         elif isinstance(event, Pong):
             self.pongs += 1
             self._pong.set()
