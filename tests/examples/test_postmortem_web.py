@@ -4,7 +4,9 @@
   keep-alive connections (``keepalive_timeout``) while they sit in the
   fleet's pool. Every one must report ``closed()`` with no read pending,
   the pool must drop them at checkout (none retried), and the next
-  requests, a non-idempotent POST first, must succeed.
+  requests, a non-idempotent POST first, must succeed. The same client over
+  raw asyncio streams (``closed()`` is ``is_closing()``) hands the dead
+  connection out and the POST fails: the incident itself.
 - "is_connected() was a false negative for server-side connections": a
   real ``websockets`` client connects to the realtime server and idles; the
   accepted connection reports connected, and a push still reaches it.
@@ -17,6 +19,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from typing import Any
@@ -171,3 +174,63 @@ def test_unread_client_data_at_lock_release(backend: str, fleet: Any, duplex: bo
     else:
         # The post-mortem's check, applied where it belongs: the connection is dropped.
         assert seen == {"unread before": True, "kept": False, "unread at release": (0, 1)}
+
+
+class NaiveStreamConnection:
+    """The pre-shim asyncio wrapper from the post-mortem: ``closed()`` is ``is_closing()``."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    async def read_some(self, max_bytes: int = 65536, *, timeout: float | None = None) -> bytes:
+        return await asyncio.wait_for(self.reader.read(max_bytes), timeout)
+
+    async def write(self, data: bytes, *, timeout: float | None = None) -> None:
+        self.writer.write(data)
+        await asyncio.wait_for(self.writer.drain(), timeout)
+
+    def closed(self) -> bool:
+        return self.writer.is_closing()  # stays False after the peer's FIN
+
+    def unread_bytes(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def test_the_http_incident_on_a_naive_asyncio_port(fleet: Any, nginx: Any) -> None:
+    """Without the shim, the same client over raw asyncio streams hands out a closed client."""
+
+    async def main() -> dict[str, Any]:
+        async def connect() -> Any:
+            streams = await asyncio.open_connection(nginx.host, nginx.port)
+            return fleet.http.HTTPConnection(
+                NaiveStreamConnection(*streams), read_timeout=10.0, write_timeout=10.0
+            )
+
+        pool = fleet.http.Pool(
+            connect,
+            max_size=1,
+            retry_on=(fleet.http.RemoteDisconnected,),
+            retire=fleet.http.HTTPConnection.retire_reason,
+        )
+        headers = [("Host", f"{nginx.host}:{nginx.port}"), ("Content-Length", "4")]
+        try:
+            await pool.run(lambda c: c.exchange("POST", "/up/echo", headers, b"warm"))
+            (pooled,) = pool.idle()
+            # nginx's keepalive_timeout closes it; the stream saw the FIN...
+            seen = {"eof seen": await wait(pooled.conn.reader.at_eof)}
+            seen["closed()"] = pooled.closed()  # ...but the naive closed() says open
+            seen["after"] = await outcomes(
+                [pool.run(lambda c: c.exchange("POST", "/up/echo", headers, b"lost"))]
+            )
+            return seen
+        finally:
+            pool.close()
+
+    seen = asyncio.run(main())
+    assert seen["eof seen"] is True and seen["closed()"] is False, seen
+    (error,) = seen["after"]
+    assert isinstance(error, fleet.http.RemoteDisconnected), seen  # the incident, reproduced
