@@ -46,12 +46,17 @@ class Connection(_Writer):
     """A TCP connection: buffered reads, writes that wait for the kernel, half-close.
 
     ``socket`` is the underlying non-blocking socket; ``peer`` is ``"host:port"``;
-    ``initiated_by`` is ``"local"`` (from ``connect``) or ``"peer"`` (accepted).
+    ``initiated_by`` is ``"local"`` (from ``connect``) or ``"peer"`` (accepted);
+    ``duplex`` is the caller's word that unread data is normal on it (a
+    full-duplex protocol), as the shim's ``Connection.duplex``.
     """
 
-    def __init__(self, sock: socket.socket, scheduler: Scheduler, *, initiated_by: str) -> None:
+    def __init__(
+        self, sock: socket.socket, scheduler: Scheduler, *, initiated_by: str, duplex: bool = False
+    ) -> None:
         self.socket = sock
         self.initiated_by = initiated_by
+        self.duplex = duplex
         self._sched = scheduler
         self._fd = sock.fileno()
         try:

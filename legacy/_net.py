@@ -90,8 +90,16 @@ async def _wait_connected(
             timer.cancel()
 
 
-async def connect(host: str, port: int, *, timeout: float | None = None) -> Connection:  # noqa: ASYNC109
+async def connect(
+    host: str,
+    port: int,
+    *,
+    timeout: float | None = None,  # noqa: ASYNC109
+    duplex: bool = False,
+) -> Connection:
     """Open a TCP connection to ``host:port`` within ``timeout`` seconds (None: no deadline).
+
+    ``duplex`` marks the connection full duplex (``Connection.duplex``).
 
     Raises ``ConnectRefusedError`` (a ``ConnectionRefusedError``) when nothing
     listens, ``ConnectError`` (a ``ConnectionError``) when the host is
@@ -113,7 +121,7 @@ async def connect(host: str, port: int, *, timeout: float | None = None) -> Conn
                 err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err:
                 raise OSError(err, errno.errorcode.get(err, str(err)))
-            return Connection(sock, sched, initiated_by="local")
+            return Connection(sock, sched, initiated_by="local", duplex=duplex)
         except OSError as exc:
             sock.close()
             if isinstance(exc, Timeout):
@@ -135,9 +143,15 @@ class Listener:
     """
 
     def __init__(
-        self, sock: socket.socket, scheduler: Scheduler, handler: Callable[[Connection], Any]
+        self,
+        sock: socket.socket,
+        scheduler: Scheduler,
+        handler: Callable[[Connection], Any],
+        *,
+        duplex: bool = False,
     ) -> None:
         self.socket = sock
+        self.duplex = duplex
         self.host, self.port = sock.getsockname()[:2]
         self._sched = scheduler
         self._handler = handler
@@ -164,7 +178,7 @@ class Listener:
             try:
                 conn_sock.setblocking(False)
                 conn_sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn = Connection(conn_sock, sched, initiated_by="peer")
+                conn = Connection(conn_sock, sched, initiated_by="peer", duplex=self.duplex)
             except OSError:
                 conn_sock.close()  # the peer vanished between accept and setup
                 continue
@@ -216,9 +230,16 @@ def _resolve_none(fut: Future[None], _task: object) -> None:
 
 
 async def listen(
-    host: str, port: int, handler: Callable[[Connection], Any], *, backlog: int = 128
+    host: str,
+    port: int,
+    handler: Callable[[Connection], Any],
+    *,
+    backlog: int = 128,
+    duplex: bool = False,
 ) -> Listener:
     """Listen on ``host:port`` (port 0: any free port) and serve each connection with ``handler``.
+
+    ``duplex`` marks every accepted connection full duplex (``Connection.duplex``).
 
     Raises ``OSError`` (e.g. ``EADDRINUSE``) if the address cannot be bound.
     """
@@ -230,7 +251,7 @@ async def listen(
         sock.bind(address)
         sock.listen(backlog)
         sock.setblocking(False)
-        return Listener(sock, sched, handler)
+        return Listener(sock, sched, handler, duplex=duplex)
     except BaseException:
         sock.close()
         raise

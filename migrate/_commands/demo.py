@@ -1,6 +1,6 @@
 """``migrate demo``: the whole migration story on the bundled sample fleet, in a scratch copy.
 
-Theory of operation: the fleet (``examples/fleet``: four services on the
+Theory of operation: the fleet (``examples/fleet``: five services on the
 legacy runtime, with their tests and their ``[tool.migrate]`` flags) is
 copied to a temporary directory, and every step runs the real ``migrate``
 command there as a subprocess, echoing the command line first, so what the
@@ -48,10 +48,10 @@ def add_parser(subparsers: Any) -> None:
         "demo",
         help="run the whole migration on the bundled sample fleet, in a scratch copy",
         description=(
-            "Copy the sample fleet (four services on the legacy runtime) to a scratch "
+            "Copy the sample fleet (five services on the legacy runtime) to a scratch "
             "directory and migrate it step by step with the real commands: scan, codemods, "
-            "check, parity on every backend, a flag flip, scan again. Needs MariaDB and Redis "
-            "for the fleet's tests to run rather than skip. Exit code 0 when every step did "
+            "check, parity on every backend, a flag flip, scan again. Needs MariaDB, Redis "
+            "and nginx for the fleet's tests to run rather than skip. Exit code 0 when every step did "
             "what it should."
         ),
     )
@@ -155,7 +155,7 @@ def _handle(args: argparse.Namespace) -> int:
         root = Path(tempfile.mkdtemp(prefix="migrate-demo-")) / "fleet"
     shutil.copytree(fleet, root, ignore=_IGNORE)
     start = time.perf_counter()
-    print("migrate demo: move a fleet of four services off the legacy runtime, step by step")
+    print("migrate demo: move a fleet of five services off the legacy runtime, step by step")
     print(f"  fleet:   {fleet} (left untouched)")
     print(f"  scratch: {root}" + ("" if args.keep or args.dir else " (removed at the end)"))
     demo = _Demo(root)

@@ -19,8 +19,25 @@ LEGACY_REFERENCE = re.compile(r"\blegacy\b\s*\.\s*runtime|\bfrom\s+legacy\b|\bim
 
 
 def parity_test_count(root: Path) -> int:
-    tests = (root / "tests").glob("test_*.py")
-    return sum(path.read_text().count("@pytest.mark.parity") for path in tests)
+    """Return how many tests one backend runs (parametrized cases counted), from a collection."""
+    args = [
+        "-m",
+        "pytest",
+        "--collect-only",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--backends",
+        "legacy",
+    ]
+    proc = run_python(args, root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    count = sum(1 for line in proc.stdout.splitlines() if "::" in line)
+    marked = sum(
+        p.read_text().count("@pytest.mark.parity") for p in (root / "tests").glob("test_*.py")
+    )
+    assert count >= marked, proc.stdout  # every parity test was collected
+    return count
 
 
 def run_fleet_tests(root: Path, backends: list[str]) -> subprocess.CompletedProcess[str]:
@@ -51,13 +68,19 @@ def test_conversion_is_complete(converted_fleet: Conversion) -> None:
     for path in converted_fleet.root.rglob("*.py"):
         compile(path.read_text(), str(path), "exec")
     # The original really was legacy code: the conversion touched every service.
-    for service in ("docs", "cache", "pdf_export", "realtime"):
+    for service in ("docs", "cache", "pdf_export", "realtime", "http"):
         assert any(rel.startswith(f"fleet/{service}/") for rel in converted_fleet.changed), service
 
 
 def test_entry_points_name_their_service(converted_fleet: Conversion) -> None:
     # The per-service flag reaches an entry point only through shims.run(service=...).
-    for path, service in (("fleet/docs/service.py", "docs"), ("fleet/cache/service.py", "cache")):
+    entry_points = {
+        "fleet/docs/service.py": "docs",
+        "fleet/cache/service.py": "cache",
+        "fleet/http/service.py": "http",
+        "fleet/realtime/service.py": "realtime",
+    }
+    for path, service in entry_points.items():
         source = (converted_fleet.root / path).read_text()
         assert f'shims.run(main, service="{service}")' in source, path
 

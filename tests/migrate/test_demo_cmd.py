@@ -49,6 +49,7 @@ def test_existing_dir_is_refused(tmp_path: Path, cli: CLI) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_demo_without_parity_keeps_scratch(tmp_path: Path) -> None:
     before = tree_digest(REPO_FLEET)
     scratch = tmp_path / "copy"
@@ -62,13 +63,18 @@ def test_demo_without_parity_keeps_scratch(tmp_path: Path) -> None:
     assert "pdf-export: legacy -> asyncio in" in out
     assert "every step went as expected" in out
     assert tree_digest(REPO_FLEET) == before, "the demo touched the original fleet"
-    converted = (scratch / "fleet" / "cache" / "redis.py").read_text()
-    assert "legacy" not in converted
-    assert "async def" in converted
+    # Every service is in the story, the http client and the websocket server included.
+    for service in ("docs", "cache", "pdf-export", "realtime", "http"):
+        assert f"\n    {service} " in out, service
+    for module in ("cache/redis.py", "http/client.py", "realtime/websocket.py"):
+        converted = (scratch / "fleet" / module).read_text()
+        assert "legacy" not in converted, module
+        assert "async def" in converted, module
     assert 'backend = "asyncio"' in (scratch / "pyproject.toml").read_text()
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(360)  # the fleet's own tests run three times (real nginx, websockets)
 def test_full_demo_cleans_up(tmp_path: Path) -> None:
     result = run_subprocess("demo", env={"TMPDIR": str(tmp_path)}, timeout=300)
     assert result.code == 0, result.out + result.err

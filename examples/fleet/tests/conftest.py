@@ -9,6 +9,13 @@ import pytest
 from legacy import runtime
 
 from fleet import config
+from fleet.peers import nginx as nginx_peer
+
+
+def _unavailable(reason):
+    if os.environ.get("MIGRATE_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason} (MIGRATE_REQUIRE_SERVICES=1 forbids skipping)")
+    pytest.skip(reason)
 
 
 def _require(name, host, port):
@@ -17,10 +24,9 @@ def _require(name, host, port):
             return
     except OSError:
         pass
-    reason = f"{name} is not reachable at {host}:{port}; start it or set MIGRATE_{name.upper()}_HOST/_PORT"
-    if os.environ.get("MIGRATE_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason} (MIGRATE_REQUIRE_SERVICES=1 forbids skipping)")
-    pytest.skip(reason)
+    _unavailable(
+        f"{name} is not reachable at {host}:{port}; start it or set MIGRATE_{name.upper()}_HOST/_PORT"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +43,16 @@ def redis():
     settings = config.redis()
     _require("redis", settings.host, settings.port)
     return settings
+
+
+@pytest.fixture(scope="session")
+def nginx(request):
+    """A local nginx (keepalive_timeout 1 s, keepalive_requests 5) in front of a small upstream."""
+    if nginx_peer.find_nginx() is None:
+        _unavailable("nginx is not installed (apt-get install nginx-light); the http tests need it")
+    server = nginx_peer.Nginx(keepalive_timeout=1, keepalive_requests=5).start()
+    request.addfinalizer(server.stop)  # a finalizer keeps generators out of the converted code
+    return server
 
 
 async def _wait_until(predicate, within=5.0):

@@ -1,0 +1,1 @@
+"""Real peers for the fleet's tests: nginx in front of a small upstream, the websockets library."""
