@@ -104,7 +104,7 @@ def test_flags_bad_config_is_one_line(tmp_path: Path, cli: CLI) -> None:
     assert result.code == 2
     assert result.err == (
         f"migrate: error: {tmp_path / 'migrate.toml'} [services.api] backend: unknown backend "
-        "'gevent'; valid backends: legacy, asyncio, uvloop\n"
+        "'gevent'; valid backends: legacy, asyncio, uvloop, twisted\n"
     )
 
 
@@ -220,7 +220,10 @@ def test_set_is_a_noop_when_already_set(tmp_path: Path, cli: CLI) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["docs", "gevent"], "unknown backend 'gevent'; valid backends: legacy, asyncio, uvloop"),
+        (
+            ["docs", "gevent"],
+            "unknown backend 'gevent'; valid backends: legacy, asyncio, uvloop, twisted",
+        ),
         (["docs", "asyncio", "--rollout", "101"], "--rollout must be from 0 to 100, got 101"),
         (["docs", "asyncio", "--rollout", "-1"], "--rollout must be from 0 to 100, got -1"),
     ],
