@@ -157,6 +157,23 @@ def test_set_rollout_and_remove_rollout(tmp_path: Path, cli: CLI) -> None:
     )
 
 
+def test_set_a_registered_non_asyncio_backend_and_scan_does_not_call_it_flipped(
+    tmp_path: Path, cli: CLI
+) -> None:
+    path = write(tmp_path / "pyproject.toml", PYPROJECT)
+    result = cli("flags", "set", "docs", "twisted")
+    assert result.code == 0, result.err
+    assert result.out.startswith("docs: legacy -> twisted")
+    assert load_config(path).services["docs"].backend == "twisted"
+    listed = cli("flags", "--config", str(path))
+    assert any(
+        line.split()[:3] == ["docs", "twisted", "twisted"] for line in listed.out.splitlines()
+    )
+    from migrate._services import is_flipped
+
+    assert not is_flipped("twisted") and is_flipped("uvloop") and not is_flipped("legacy")
+
+
 def test_set_creates_missing_service_table(tmp_path: Path, cli: CLI) -> None:
     path = write(tmp_path / "pyproject.toml", PYPROJECT)
     result = cli("flags", "set", "realtime", "asyncio", "--rollout", "10")

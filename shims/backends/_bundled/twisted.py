@@ -88,12 +88,12 @@ def _reactor() -> Any:
 class _Future:
     """The contract's ``Waiter``: a result slot, awaited through a one-shot ``Deferred``."""
 
-    __slots__ = ("_state", "_value", "_wake")
+    __slots__ = ("_state", "_value", "_wakes")
 
     def __init__(self) -> None:
         self._state = _PENDING
         self._value: Any = None
-        self._wake: Any = None
+        self._wakes: list[Any] | None = None  # one Deferred per awaiter
 
     def done(self) -> bool:
         return self._state != _PENDING
@@ -105,13 +105,14 @@ class _Future:
         if self._state != _PENDING:
             raise RuntimeError(f"future already finished (state {self._state})")
         self._state, self._value = state, value
-        if self._wake is not None:
+        if self._wakes:
             _reactor().callLater(0, self._wake_up)
 
     def _wake_up(self) -> None:
-        wake = self._wake
-        if wake is not None and not wake.called:
-            wake.callback(None)
+        wakes, self._wakes = self._wakes, None
+        for wake in wakes or ():
+            if not wake.called:
+                wake.callback(None)
 
     def set_result(self, result: Any, /) -> None:
         self._settle(_DONE, result)
@@ -142,7 +143,10 @@ class _Future:
         if self._state == _PENDING:
             from twisted.internet.defer import Deferred
 
-            wake = self._wake = Deferred(self._awaiter_cancelled)
+            wake: Any = Deferred(self._awaiter_cancelled)
+            if self._wakes is None:
+                self._wakes = []
+            self._wakes.append(wake)
             yield from wake.__await__()
         return self.result()
 
@@ -238,7 +242,7 @@ class _Task(_Future, Generic[T]):
         self._run.tasks.discard(self)
         if state == _FAILED and not isinstance(value, asyncio.CancelledError):
             self._run.unretrieved.add(self)
-        if self._wake is not None or self._callbacks:
+        if self._wakes or self._callbacks:
             _reactor().callLater(0, self._notify)
 
     def _notify(self) -> None:
