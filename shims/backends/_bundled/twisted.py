@@ -32,7 +32,9 @@ that only wakes the awaiting task, on the reactor's next turn: a ``Deferred``
 would resume its awaiter synchronously, inside ``set_result``, and the
 neutral code (like asyncio) expects the caller of ``set_result`` to finish
 first. Done callbacks of tasks run on the next turn too. Cancelling the
-awaiting task cancels the future, as asyncio does. Timers are ``reactor.callLater``; their handle's ``cancel``
+awaiting task cancels the future, as asyncio does. Errors Twisted only logs
+(a protocol callback that raised) are reported as unhandled, like a failed
+task nobody awaited. Timers are ``reactor.callLater``; their handle's ``cancel``
 is idempotent.
 
 *Connections.* A Twisted ``Protocol`` providing ``IHalfCloseableProtocol``:
@@ -490,6 +492,9 @@ class TwistedBackend(Backend):
                     "outside shims (it cannot be restarted); do not run the reactor yourself "
                     "in a process that uses shims.run(backend='twisted')"
                 )
+            from twisted.logger import globalLogPublisher
+
+            globalLogPublisher.addObserver(_report_logged_failure)  # type: ignore[arg-type]  # a callable is an ILogObserver
             started = threading.Event()
             reactor.callWhenRunning(started.set)
             self._thread = threading.Thread(
@@ -675,6 +680,14 @@ async def _sleep(seconds: float) -> None:
     finally:
         if call.active():
             call.cancel()
+
+
+def _report_logged_failure(event: dict[str, Any]) -> None:
+    """Errors Twisted only logs (a raising protocol callback...) go to the run's diagnostics."""
+    failure = event.get("log_failure") or event.get("failure")  # new-style or legacy log
+    run = _active
+    if failure is not None and run is not None:
+        run.on_unhandled(failure.value)
 
 
 def _wind_down(run: _Run, then: Callable[[], object]) -> None:
