@@ -121,13 +121,15 @@ class Backend(abc.ABC):
     (the command that installs them, e.g. ``pip install
     'migrate-toolkit[uvloop]'``), ``asyncio_based`` (True when the
     backend runs an asyncio event loop: a service on it counts as moved off
-    its old scheduler) and ``cancelled`` (the exception a cancelled task
-    sees at its await point).
+    its old scheduler), ``parity_default`` (False: parity tests run on it only
+    when ``--backends`` names it) and ``cancelled`` (the exception a cancelled
+    task sees at its await point).
     """
 
     requires: tuple[str, ...] = ()
     install_hint: str = ""
     asyncio_based: bool = False
+    parity_default: bool = True
     cancelled: type[BaseException] = BaseException
 
     def missing(self) -> str | None:

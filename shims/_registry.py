@@ -31,6 +31,7 @@ __all__ = [
     "get",
     "known",
     "names",
+    "parity_defaults",
     "problem",
     "register",
     "require",
@@ -161,6 +162,11 @@ def names(*, available: bool = True) -> list[str]:
     """
     _discover()
     return [n for n, b in _BACKENDS.items() if not available or b.unavailable() is None]
+
+
+def parity_defaults() -> list[str]:
+    """Return the backends parity tests run on when none are named: installed, not opt-in."""
+    return [n for n in names() if _BACKENDS[n].parity_default]
 
 
 def known() -> list[str]:

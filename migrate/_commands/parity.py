@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shims import FlagError, backends
-from shims._registry import known
+from shims import FlagError
+from shims._registry import known, parity_defaults
 
 if TYPE_CHECKING:  # pytest is a test dependency; the CLI must import without it
     import pytest
@@ -143,7 +143,7 @@ def _handle(args: argparse.Namespace) -> int:
 
 def _backends(raw: str | None) -> list[str]:
     if raw is None:
-        return backends.names()
+        return parity_defaults()
     names = [n.strip() for n in raw.split(",") if n.strip()]
     unknown = [n for n in names if n not in known()]
     if unknown or not names:

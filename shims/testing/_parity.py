@@ -65,7 +65,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NAMES",
         help="comma-separated backends for @pytest.mark.parity tests "
         "(names registered in shims.backends: bundled, from an installed package's "
-        "entry point, or added by a plugin); default: every installed one",
+        "entry point, or added by a plugin); default: every installed one but "
+        "opt-in ones such as twisted",
     )
 
 

@@ -90,10 +90,10 @@ def backend_problem(name: str) -> tuple[str, str] | None:
 
 
 def default_backends() -> list[str]:
-    """Return the backends a run without ``--backends`` uses: every registered, installed one."""
-    from shims.backends import names
+    """Return the backends a run without ``--backends`` uses (installed, not opt-in)."""
+    from shims import _registry
 
-    return names()
+    return _registry.parity_defaults()
 
 
 def baseline(shims: ModuleType) -> list[Any]:

@@ -129,7 +129,7 @@ def test_parity_bad_backends(suite: Path, cli: CLI) -> None:
     assert result.code == 2
     assert result.err == (
         "migrate: error: --backends 'legacy,gevent': unknown backend 'gevent'; "
-        "valid backends: legacy, asyncio, uvloop\n"
+        "valid backends: legacy, asyncio, uvloop, twisted\n"
     )
 
 
@@ -144,7 +144,7 @@ def test_parity_subprocess_default_backends(suite: Path) -> None:
     result = run_subprocess("parity", "-q", cwd=suite, env=env)
     assert result.code == 0, result.out + result.err
     header = result.out.splitlines()[0].split()
-    assert header == ["TEST", *shims.backends.names()]
+    assert header == ["TEST", *shims._registry.parity_defaults()]
     assert "Traceback" not in result.err
 
 

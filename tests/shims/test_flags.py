@@ -290,7 +290,7 @@ def test_unknown_backend_argument() -> None:
     with pytest.raises(
         FlagError,
         match=r"argument backend: unknown backend 'asyncoi' \(did you mean 'asyncio'\?\); "
-        r"valid backends: legacy, asyncio, uvloop",
+        r"valid backends: legacy, asyncio, uvloop, twisted",
     ):
         resolve_backend("x", backend="asyncoi", environ={})
 
@@ -299,7 +299,7 @@ def test_unknown_backend_in_service_env(tmp_path: Path) -> None:
     with pytest.raises(
         FlagError,
         match=r"environment MIGRATE_BACKEND_PDF_EXPORT: unknown backend 'trio'; "
-        r"valid backends: legacy, asyncio, uvloop",
+        r"valid backends: legacy, asyncio, uvloop, twisted",
     ):
         resolve(tmp_path, MIGRATE_BACKEND_PDF_EXPORT="trio")
 
@@ -315,7 +315,7 @@ def test_unknown_backend_in_file(tmp_path: Path) -> None:
         resolve(tmp_path, "api")
     assert str(info.value) == (
         f"{path} [services.api] backend: unknown backend 'gevent'; "
-        "valid backends: legacy, asyncio, uvloop"
+        "valid backends: legacy, asyncio, uvloop, twisted"
     )
 
 

@@ -301,7 +301,7 @@ async def test_echo(client, server, token, parity_backend, parity):
     parity.record("echo", await client.read_exactly(2, timeout=5))
 
 def test_fixtures_were_torn_down():
-    assert LOG == [f"{w} sync-{b}" for b in shims.backends.names() for w in ("up", "down")]
+    assert LOG == [f"{w} sync-{b}" for b in shims._registry.parity_defaults() for w in ("up", "down")]
 """,
     )
     result.assert_outcomes(passed=4)

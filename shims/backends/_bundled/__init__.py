@@ -16,4 +16,5 @@ def load() -> None:
     from . import legacy  # noqa: F401  (the default comes first)
     from . import asyncio  # noqa: F401
     from . import uvloop  # noqa: F401
+    from . import twisted  # noqa: F401
     # isort: on
