@@ -25,6 +25,8 @@ from ._errors import ReadLimitError as ReadLimitError
 from ._errors import ReadTimeout as ReadTimeout
 from ._errors import ShimError as ShimError
 from ._errors import ShimTimeout as ShimTimeout
+from ._errors import TLSError as TLSError
+from ._errors import TLSTruncatedError as TLSTruncatedError
 from ._errors import WriteTimeout as WriteTimeout
 from ._flags import VALID_BACKENDS as VALID_BACKENDS
 from ._flags import BackendDecision as BackendDecision
@@ -38,7 +40,9 @@ from ._flags import resolve_backend as resolve_backend
 from ._flags import service_env_var as service_env_var
 from ._net import Server as Server
 from ._net import connect as connect
+from ._net import connect_unix as connect_unix
 from ._net import serve as serve
+from ._net import serve_unix as serve_unix
 from ._pool import ConnectionPool as ConnectionPool
 from ._runtime import CANCELLED as CANCELLED
 from ._runtime import Task as Task
@@ -78,10 +82,13 @@ __all__ = [
     "ServiceConfig",
     "ShimError",
     "ShimTimeout",
+    "TLSError",
+    "TLSTruncatedError",
     "Task",
     "WriteTimeout",
     "call_later",
     "connect",
+    "connect_unix",
     "current_backend",
     "find_config",
     "gather",
@@ -92,6 +99,7 @@ __all__ = [
     "resolve_backend",
     "run",
     "serve",
+    "serve_unix",
     "service_env_var",
     "sleep",
     "spawn",

@@ -17,6 +17,7 @@ we closed, it fails at once.
 from __future__ import annotations
 
 import socket
+import ssl
 
 from . import _diagnostics
 from ._backends._base import Handle
@@ -27,9 +28,11 @@ from ._errors import (
     ReadLimitError,
     ReadTimeout,
     ShimError,
+    TLSError,
     WriteTimeout,
 )
 from ._state import ConnectionState
+from ._tls import TLSLayer, check_context
 
 __all__ = ["Connection"]
 
@@ -307,8 +310,8 @@ class Connection(ConnectionCore):
             t = self._t
             # is_closing() only tells whether the transport still owns the descriptor
             # (never used as liveness): a closing transport may have closed the fd.
-            if self._write_paused or self._fd < 0 or t.is_closing():
-                t.write_eof()  # bytes still queued: the FIN follows them
+            if self._tls is not None or self._write_paused or self._fd < 0 or t.is_closing():
+                t.write_eof()  # bytes still queued (or close_notify first): the FIN follows
             else:
                 _shutdown_fd(self._fd)
         except (RuntimeError, OSError) as exc:
@@ -316,8 +319,88 @@ class Connection(ConnectionCore):
         self._write_shut = True
         self._fire("shutdown_write")
 
+    # -- TLS -------------------------------------------------------------------
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        *,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> None:
+        """Upgrade this connection to TLS in-band (MySQL SSL request, PostgreSQL, STARTTLS).
+
+        The same ``Connection`` carries on over TLS once it returns. A dialled
+        connection is the client (``server_hostname`` defaults to the peer's
+        address), an accepted one the server. ``timeout`` bounds the handshake.
+
+        Raises ``TLSError`` (certificate, hostname or handshake failure, the
+        connection already TLS, a bad context, bytes left unread from before
+        the upgrade) and ``ConnectTimeout`` at the deadline, both closing the
+        connection; ``ConnectionClosedError`` after ``close()`` and
+        ``PeerClosedError`` once the peer closed.
+        """
+        what = f"start_tls on {self!r}"
+        if self._closed_locally or self._state is not _OPEN:
+            raise self._write_error("start_tls")
+        context = None if ssl_context is True else check_context(ssl_context, what)  # type: ignore[comparison-overlap]
+        if context is None:
+            raise TLSError(
+                f"{what}: needs an ssl.SSLContext, got {ssl_context!r}; build one with "
+                "ssl.create_default_context()"
+            )
+        if self._tls is not None:
+            raise TLSError(f"{what}: the connection is already TLS; start_tls() is done once")
+        if self._buf:
+            raise TLSError(
+                f"{what}: {len(self._buf)} plaintext bytes arrived before the upgrade and were "
+                "not read; read the server's answer to the upgrade request first"
+            )
+        if self.initiated_by == "local" and server_hostname is None and context.check_hostname:
+            server_hostname = self.peer[0]
+        self._begin_tls(context, server_hostname, what)
+        await self._finish_tls(timeout, what)
+
+    def _begin_tls(self, context: ssl.SSLContext, server_hostname: str | None, what: str) -> None:
+        """Put a TLS layer between this connection and its transport (no await: no byte missed)."""
+        try:
+            layer = TLSLayer(
+                self,
+                self._t,
+                context,
+                server_side=self.initiated_by == "peer",
+                server_hostname=server_hostname,
+                fd=self._fd,
+            )
+        except (ValueError, ssl.SSLError) as exc:
+            self.close()
+            raise TLSError(
+                f"{what}: cannot start TLS with this context: {exc} (a client context that "
+                "checks host names needs server_hostname=...)"
+            ) from exc
+        self._tls = layer
+        self._t = layer
+
+    async def _finish_tls(
+        self,
+        timeout: float | None,  # noqa: ASYNC109
+        what: str,
+        budget: float | None = None,
+    ) -> None:
+        """Run the handshake; on any failure (or cancellation) close the connection."""
+        layer = self._tls
+        assert layer is not None
+        try:
+            await layer.handshake(timeout, what, budget)
+        except BaseException:
+            self.close()
+            raise
+
     def close(self) -> None:
-        """Close the connection; idempotent, never raises. ``on_close`` callbacks run now."""
+        """Close the connection; idempotent, never raises. ``on_close`` callbacks run now.
+
+        On TLS it sends ``close_notify`` first and never waits for the peer's.
+        """
         if self._state is _CLOSED:
             self._closed_locally = True
             return

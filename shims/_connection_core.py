@@ -18,13 +18,17 @@ keeping the native error as ``__cause__``. Reads and writes live in
 from __future__ import annotations
 
 import select
+import ssl
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import _diagnostics
 from ._backends._base import Clock, Transport, Waiter
-from ._errors import ConnectionClosedError, PeerClosedError
+from ._errors import ConnectionClosedError, PeerClosedError, TLSTruncatedError
 from ._state import CLOSE_REASON, ConnectionState, Event, transition
+
+if TYPE_CHECKING:
+    from ._tls import TLSInfo, TLSLayer
 
 __all__ = ["ConnectionCore"]
 
@@ -64,6 +68,7 @@ class ConnectionCore:
         "_reading_paused",
         "_state",
         "_t",
+        "_tls",
         "_waiter",
         "_write_paused",
         "_write_shut",
@@ -101,6 +106,7 @@ class ConnectionCore:
         self._callbacks: list[Callable[[Any], object]] = []
         self._fd = fd
         self._poller: Any = None
+        self._tls: TLSLayer | None = None
         self.backend = backend
         self.initiated_by = initiated_by
         self.peer = peer
@@ -138,14 +144,31 @@ class ConnectionCore:
         else:
             self._run_callback(callback)
 
+    @property
+    def tls(self) -> TLSInfo | None:
+        """What TLS negotiated (``version``, ``cipher``, ``peer_certificate``); None on plain TCP."""
+        tls = self._tls
+        return None if tls is None else tls.info
+
     def __repr__(self) -> str:
         host, port = self.peer[0], self.peer[1]
-        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        return f"<Connection {where} {self.backend} {self._state.name} {self.initiated_by}>"
+        if host.startswith(("/", "\0")):
+            where = f"unix:{host}"
+        else:
+            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        tls = " tls" if self._tls is not None else ""
+        return f"<Connection {where}{tls} {self.backend} {self._state.name} {self.initiated_by}>"
 
     # -- facts pushed by the backend -----------------------------------------
 
     def _on_data(self, data: bytes) -> None:
+        tls = self._tls
+        if tls is not None:
+            tls.feed(data)  # records in, plaintext out through _plain_data
+        else:
+            self._plain_data(data)
+
+    def _plain_data(self, data: bytes) -> None:
         if self._state is _CLOSED:
             return
         buf = self._buf
@@ -158,13 +181,31 @@ class ConnectionCore:
             self._t.pause_reading()
 
     def _on_eof(self) -> None:
+        tls = self._tls
+        if tls is not None:
+            tls.raw_eof()  # orderly only if close_notify came first
+        else:
+            self._plain_eof()
+
+    def _plain_eof(self) -> None:
         if self._eof or self._state is _CLOSED:
             return
         self._eof = True
         self._fire("peer_fin")
         self._wake_reader()
 
+    def _on_truncated(self) -> None:
+        """A TLS peer's FIN without ``close_notify``: the stream may be cut short."""
+        if self._eof or self._state is _CLOSED:
+            return
+        self._eof = True
+        self._fatal = ssl.SSLEOFError(ssl.SSL_ERROR_EOF, "EOF occurred in violation of protocol")
+        self._fire("truncated")
+        self._wake_reader()
+
     def _on_lost(self, exc: BaseException | None) -> None:
+        if self._tls is not None:
+            self._tls.raw_lost(exc)
         if self._state is _CLOSED:
             return
         event = _lost_event(exc)
@@ -239,6 +280,11 @@ class ConnectionCore:
         if not events:
             return True
         mask = events[0][1]
+        if self._tls is not None and not mask & select.POLLERR:
+            # Readable may only mean post-handshake records (TLS 1.3 session tickets):
+            # decrypt what the kernel holds now and judge by what it turned into.
+            self._tls.drain_kernel()
+            return self._state is _OPEN and (self.duplex or not self._buf)
         if mask & select.POLLERR:
             self._on_lost(ConnectionResetError("reset seen by the liveness probe"))
             return False
@@ -257,6 +303,24 @@ class ConnectionCore:
                 "from the pool) instead"
             )
         fatal = self._fatal
+        if isinstance(fatal, ssl.SSLEOFError):
+            err: PeerClosedError = TLSTruncatedError(
+                f"{what} on {self!r}: the TLS peer closed the connection without close_notify; "
+                "what arrived may be cut short (a proxy or the peer dropped it mid-stream)"
+                + (f"; {len(partial)} bytes of a partial message" if partial else ""),
+                partial=partial,
+            )
+            err.__cause__ = fatal
+            return err
+        if isinstance(fatal, ssl.SSLError):
+            err = PeerClosedError(
+                f"{what} on {self!r}: the peer sent bytes that are not valid TLS records "
+                f"({fatal.reason or fatal}); the connection is closed",
+                partial=partial,
+                reason="error",
+            )
+            err.__cause__ = fatal
+            return err
         if fatal is not None:
             err = PeerClosedError(
                 f"{what} on {self!r}: the peer reset the connection ({fatal!r})",

@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal, cast
 
 from .._connection import Connection
 from .._errors import ConnectError, ConnectTimeout
 from ._base import Clock, Transport
 
-__all__ = ["backend_name", "connect", "listen", "run"]
+__all__ = ["backend_name", "connect", "connect_unix", "listen", "listen_unix", "run"]
 
 _NAMES: dict[type, str] = {}
 
@@ -45,6 +46,9 @@ def _fd_and_peer(transport: asyncio.BaseTransport) -> tuple[int, tuple[str, int]
     sock = transport.get_extra_info("socket")
     fd = sock.fileno() if sock is not None else -1
     peer = transport.get_extra_info("peername") or ("?", 0)
+    if isinstance(peer, (str, bytes)):  # a Unix socket: the server's path names it
+        path = peer or transport.get_extra_info("sockname") or "unix"
+        return fd, (os.fsdecode(path), 0)
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -114,24 +118,46 @@ class _ShimProtocol(asyncio.Protocol):
         self.conn._on_resume_writing()
 
 
-async def connect(host: str, port: int, *, timeout: float | None, duplex: bool) -> Connection:  # noqa: ASYNC109
-    """Dial ``host:port``; see ``shims.connect``."""
-    loop = asyncio.get_running_loop()
-    proto = _ShimProtocol("local", duplex)
+async def _dial(
+    open_: Callable[[Callable[[], asyncio.Protocol]], Awaitable[object]],
+    proto: _ShimProtocol,
+    timeout: float | None,  # noqa: ASYNC109
+    where: str,
+) -> Connection:
     try:
         async with asyncio.timeout(timeout):
-            await loop.create_connection(lambda: proto, host, port)
+            await open_(lambda: proto)
     except TimeoutError as exc:
         raise ConnectTimeout(
-            f"connect to {host!r} port {port!r} did not complete within timeout={timeout!r} s"
+            f"connect to {where} did not complete within timeout={timeout!r} s"
         ) from exc
     except OSError as exc:
-        raise ConnectError(
-            f"could not connect to {host!r} port {port!r}: {exc.strerror or exc}"
-        ) from exc
+        raise ConnectError(f"could not connect to {where}: {exc.strerror or exc}") from exc
     conn = proto.conn
     assert conn is not None
     return conn
+
+
+async def connect(host: str, port: int, *, timeout: float | None, duplex: bool) -> Connection:  # noqa: ASYNC109
+    """Dial ``host:port``; see ``shims.connect``."""
+    loop = asyncio.get_running_loop()
+    return await _dial(
+        lambda f: loop.create_connection(f, host, port),
+        _ShimProtocol("local", duplex),
+        timeout,
+        f"{host!r} port {port!r}",
+    )
+
+
+async def connect_unix(path: str, *, timeout: float | None, duplex: bool) -> Connection:  # noqa: ASYNC109
+    """Dial the Unix socket ``path``; see ``shims.connect_unix``."""
+    loop = asyncio.get_running_loop()
+    return await _dial(
+        lambda f: loop.create_unix_connection(f, path),
+        _ShimProtocol("local", duplex),
+        timeout,
+        f"Unix socket {path!r}",
+    )
 
 
 class _Listener:
@@ -139,8 +165,10 @@ class _Listener:
 
     def __init__(self, server: asyncio.Server) -> None:
         self._server = server
-        sock = server.sockets[0]
-        self.host, self.port = sock.getsockname()[:2]
+        name = server.sockets[0].getsockname()
+        self.host: str
+        self.port: int
+        self.host, self.port = (os.fsdecode(name), 0) if isinstance(name, str | bytes) else name[:2]
 
     def close(self) -> None:
         self._server.close()
@@ -161,6 +189,22 @@ async def listen(
     except OSError as exc:
         raise ConnectError(
             f"could not listen on {host!r} port {port!r}: {exc.strerror or exc}"
+        ) from exc
+    return _Listener(server)
+
+
+async def listen_unix(
+    path: str, *, duplex: bool, on_accept: Callable[[Connection], object]
+) -> _Listener:
+    """Listen on the Unix socket ``path``; call ``on_accept(conn)`` for each connection."""
+    loop = asyncio.get_running_loop()
+    try:
+        server = await loop.create_unix_server(
+            lambda: _ShimProtocol("peer", duplex, on_accept), path
+        )
+    except OSError as exc:
+        raise ConnectError(
+            f"could not listen on Unix socket {path!r}: {exc.strerror or exc}"
         ) from exc
     return _Listener(server)
 

@@ -25,14 +25,18 @@ from legacy import runtime
 
 from .. import _diagnostics
 from ._legacy_net import connect as connect
+from ._legacy_net import connect_unix as connect_unix
 from ._legacy_net import listen as listen
+from ._legacy_net import listen_unix as listen_unix
 
 __all__ = [
     "Timeout",
     "clock",
     "connect",
+    "connect_unix",
     "gather",
     "listen",
+    "listen_unix",
     "require_scheduler",
     "run",
     "sleep",

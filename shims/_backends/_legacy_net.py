@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import socket
 import threading
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from legacy import runtime
 from .._connection import Connection
 from .._errors import ConnectError, ConnectTimeout
 
-__all__ = ["connect", "listen"]
+__all__ = ["connect", "connect_unix", "listen", "listen_unix"]
 
 _RECV_SIZE = 256 * 1024
 
@@ -295,6 +296,38 @@ async def connect(host: str, port: int, *, timeout: float | None, duplex: bool) 
     return _make_connection(sock, sched, "local", (str(addr[0]), int(addr[1])), duplex)
 
 
+async def connect_unix(path: str, *, timeout: float | None, duplex: bool) -> Connection:  # noqa: ASYNC109
+    """Dial the Unix socket ``path`` on the legacy scheduler; see ``shims.connect_unix``."""
+    sched = runtime.get_scheduler()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        if timeout is None:
+            await _connect_sock(sched, sock, path)
+        else:
+            await runtime.with_timeout(timeout, _connect_sock(sched, sock, path))
+    except runtime.Timeout as exc:
+        sock.close()
+        raise ConnectTimeout(
+            f"connect to Unix socket {path!r} did not complete within timeout={timeout!r} s"
+        ) from exc
+    except OSError as exc:
+        sock.close()
+        raise ConnectError(
+            f"could not connect to Unix socket {path!r}: {exc.strerror or exc}"
+        ) from exc
+    except BaseException:
+        sock.close()
+        raise
+    return _make_connection(sock, sched, "local", (path, 0), duplex)
+
+
+def _peer_of(sock: socket.socket, addr: Any) -> tuple[str, int]:
+    if isinstance(addr, str | bytes):  # Unix: an accepted client is unnamed; use our path
+        return os.fsdecode(addr or sock.getsockname() or "unix"), 0
+    return str(addr[0]), int(addr[1])
+
+
 class _Listener:
     """The listening half of ``shims.Server`` on the legacy scheduler."""
 
@@ -309,7 +342,7 @@ class _Listener:
         self._sched = sched
         self._duplex = duplex
         self._on_accept = on_accept
-        self.host, self.port = sock.getsockname()[:2]
+        self.host, self.port = _peer_of(sock, sock.getsockname())
         sched.add_reader(sock, self._accept_ready)
 
     def _accept_ready(self) -> None:
@@ -321,9 +354,10 @@ class _Listener:
             except OSError:
                 return  # e.g. ECONNABORTED: the client gave up; keep listening
             conn_sock.setblocking(False)
-            conn_sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if conn_sock.family != socket.AF_UNIX:
+                conn_sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = _make_connection(
-                conn_sock, self._sched, "peer", (str(addr[0]), int(addr[1])), self._duplex
+                conn_sock, self._sched, "peer", _peer_of(self._sock, addr), self._duplex
             )
             self._on_accept(conn)
 
@@ -351,6 +385,24 @@ async def listen(
     except OSError as exc:
         raise ConnectError(
             f"could not listen on {host!r} port {port!r}: {exc.strerror or exc}"
+        ) from exc
+    sock.setblocking(False)
+    return _Listener(sock, sched, duplex, on_accept)
+
+
+async def listen_unix(
+    path: str, *, duplex: bool, on_accept: Callable[[Connection], object]
+) -> _Listener:
+    """Listen on the Unix socket ``path``; call ``on_accept(conn)`` for each connection."""
+    sched = runtime.get_scheduler()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        sock.listen(512)
+    except OSError as exc:
+        sock.close()
+        raise ConnectError(
+            f"could not listen on Unix socket {path!r}: {exc.strerror or exc}"
         ) from exc
     sock.setblocking(False)
     return _Listener(sock, sched, duplex, on_accept)
