@@ -200,7 +200,10 @@ async def listen_unix(
     loop = asyncio.get_running_loop()
     try:
         server = await loop.create_unix_server(
-            lambda: _ShimProtocol("peer", duplex, on_accept), path
+            # A full Unix backlog makes connect() fail with EAGAIN (no SYN retries as on TCP).
+            lambda: _ShimProtocol("peer", duplex, on_accept),
+            path,
+            backlog=512,
         )
     except OSError as exc:
         raise ConnectError(

@@ -296,6 +296,20 @@ async def connect(host: str, port: int, *, timeout: float | None, duplex: bool) 
     return _make_connection(sock, sched, "local", (str(addr[0]), int(addr[1])), duplex)
 
 
+async def _connect_unix_sock(sock: socket.socket, path: str) -> None:
+    # EAGAIN from a Unix connect() means the listener's backlog is full, not "in
+    # progress" (there is no handshake): try again shortly, under the caller's deadline.
+    delay = 0.001
+    while True:
+        err = sock.connect_ex(path)
+        if err not in (errno.EAGAIN, errno.EWOULDBLOCK):
+            break
+        await runtime.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    if err:
+        raise OSError(err, os.strerror(err))
+
+
 async def connect_unix(path: str, *, timeout: float | None, duplex: bool) -> Connection:  # noqa: ASYNC109
     """Dial the Unix socket ``path`` on the legacy scheduler; see ``shims.connect_unix``."""
     sched = runtime.get_scheduler()
@@ -303,9 +317,9 @@ async def connect_unix(path: str, *, timeout: float | None, duplex: bool) -> Con
     try:
         sock.setblocking(False)
         if timeout is None:
-            await _connect_sock(sched, sock, path)
+            await _connect_unix_sock(sock, path)
         else:
-            await runtime.with_timeout(timeout, _connect_sock(sched, sock, path))
+            await runtime.with_timeout(timeout, _connect_unix_sock(sock, path))
     except runtime.Timeout as exc:
         sock.close()
         raise ConnectTimeout(
