@@ -380,6 +380,10 @@ class Connection(ConnectionCore):
             ) from exc
         self._tls = layer
         self._t = layer
+        if self._buf:  # records that arrived before the layer (the dial's own loop turn)
+            early = bytes(self._buf)
+            self._buf.clear()
+            layer.feed(early)
 
     async def _finish_tls(
         self,

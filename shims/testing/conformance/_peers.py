@@ -156,13 +156,16 @@ class RawPeer:
         self.hold_tickets = False
         self._ready: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._closing = False
         if transport is not None and transport.tls:
+            # A close() from another thread does not wake a blocking accept(): poll.
+            self._listener.settimeout(0.02)
             self._thread = threading.Thread(target=self._accept_tls, daemon=True)
             self._thread.start()
 
     def _accept_tls(self) -> None:
         assert self._transport is not None
-        while True:
+        while not self._closing:
             try:
                 sock, _ = self._listener.accept()
             except TimeoutError:
@@ -190,11 +193,12 @@ class RawPeer:
         return sock
 
     def close(self) -> None:
+        self._closing = True
         for sock in self._accepted:
             sock.close()
-        self._listener.close()
         if self._thread is not None:
             self._thread.join(TIMEOUT)
+        self._listener.close()
         while not self._ready.empty():
             leftover = self._ready.get()
             if not isinstance(leftover, BaseException):

@@ -107,6 +107,7 @@ class TLSPeerSocket:
         self._held = b""
         self._notified = False
         self._linger0 = False
+        self.ended: str | None = None  # how the client's stream ended: "close_notify" or "fin"
 
     def handshake(self) -> None:
         """Complete the handshake (blocking, under the socket's timeout)."""
@@ -147,14 +148,37 @@ class TLSPeerSocket:
         """Return plaintext; ``b""`` at ``close_notify`` or at a bare FIN."""
         while True:
             try:
-                return self._obj.read(n)
+                data = self._obj.read(n)
+                if not data:  # the ssl module reports a received close_notify this way
+                    self.ended = self.ended or "close_notify"
+                return data
             except ssl.SSLWantReadError:
                 data = self.raw.recv(65536)  # BlockingIOError passes through when non-blocking
                 if not data:
+                    self.ended = self.ended or "fin"
                     return b""
                 self._in.write(data)
-            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            except ssl.SSLZeroReturnError:
+                self.ended = self.ended or "close_notify"
                 return b""
+
+    def raw_fin_seen(self) -> bool:
+        """Return True once the client's TCP FIN arrived (after anything it sent), non-blocking."""
+        self.raw.setblocking(False)
+        try:
+            while True:
+                data = self.raw.recv(65536)
+                if not data:
+                    return True
+                self._in.write(data)
+        except BlockingIOError:
+            return False
+        finally:
+            self.raw.settimeout(5.0)
+
+    def close_notify(self) -> None:
+        """Send ``close_notify`` and keep the TCP connection open (no FIN)."""
+        self._close_notify()
 
     def _close_notify(self) -> None:
         if self._notified or self._linger0:

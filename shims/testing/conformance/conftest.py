@@ -90,3 +90,35 @@ def refused(transport: Transport) -> Iterator[Refused]:
     target = Refused(transport)
     yield target
     target.close()
+
+
+@pytest.fixture
+def tls() -> Iterator[Transport]:
+    """The TLS transport alone, for the TLS-only scenarios (test_tls.py)."""
+    certs = certificates()
+    if certs is None:
+        pytest.skip("the TLS scenarios need trustme: pip install 'migrate-toolkit[test]'")
+    yield Transport("tls", certs, None)
+
+
+@pytest.fixture
+def tls_peer(tls: Transport) -> Iterator[RawPeer]:
+    """A raw TLS peer: each accepted connection has completed its handshake."""
+    raw = RawPeer(tls)
+    yield raw
+    raw.close()
+
+
+@pytest.fixture
+def tls_peer_proxy(tls: Transport, tls_peer: RawPeer) -> Iterator[FaultProxy]:
+    """A FaultProxy (TCP level, below TLS) in front of the raw TLS peer."""
+    with FaultProxy(tls_peer.host, tls_peer.port) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def tcp_peer() -> Iterator[RawPeer]:
+    """A plain TCP peer (for handshakes that stall, garbage, and in-band upgrades)."""
+    raw = RawPeer()
+    yield raw
+    raw.close()
