@@ -19,6 +19,7 @@ Unix paths are checked here (missing, not a socket, longer than
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import ssl as _ssl
@@ -216,13 +217,16 @@ async def serve_unix(
     text = _unix_path(path, what)
     server = Server(handler, ssl=_server_tls(ssl, what))
     try:
-        if not stat.S_ISSOCK(os.stat(text).st_mode):
-            raise ConnectError(f"{what}: the path exists and is not a socket; remove it first")
-        os.unlink(text)  # a socket left by a server that is gone (as asyncio does)
+        mode: int | None = os.stat(text).st_mode
     except FileNotFoundError:
-        pass
+        mode = None
     except OSError as exc:
         raise ConnectError(f"{what}: {exc.strerror}") from exc
+    if mode is not None:
+        if not stat.S_ISSOCK(mode):
+            raise ConnectError(f"{what}: the path exists and is not a socket; remove it first")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(text)  # a socket left by a server that is gone (as asyncio does)
     if _get_running_loop() is not None:
         listener: _Listener = await _asyncio.listen_unix(
             text, duplex=duplex, on_accept=server._accepted

@@ -152,12 +152,20 @@ async def connect(host: str, port: int, *, timeout: float | None, duplex: bool) 
 async def connect_unix(path: str, *, timeout: float | None, duplex: bool) -> Connection:  # noqa: ASYNC109
     """Dial the Unix socket ``path``; see ``shims.connect_unix``."""
     loop = asyncio.get_running_loop()
-    return await _dial(
-        lambda f: loop.create_unix_connection(f, path),
-        _ShimProtocol("local", duplex),
-        timeout,
-        f"Unix socket {path!r}",
-    )
+
+    async def open_(factory: Callable[[], asyncio.Protocol]) -> object:
+        # Our own socket, closed on every failure: uvloop's create_unix_connection(path)
+        # leaks the descriptor of a refused connect.
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, path)
+            return await loop.create_unix_connection(factory, sock=sock)
+        except BaseException:
+            sock.close()
+            raise
+
+    return await _dial(open_, _ShimProtocol("local", duplex), timeout, f"Unix socket {path!r}")
 
 
 class _Listener:
@@ -198,17 +206,23 @@ async def listen_unix(
 ) -> _Listener:
     """Listen on the Unix socket ``path``; call ``on_accept(conn)`` for each connection."""
     loop = asyncio.get_running_loop()
+    # Our own listening socket: uvloop's create_unix_server(path) leaks a descriptor.
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
+        sock.bind(path)
+        sock.listen(512)  # a full Unix backlog fails connect() with EAGAIN: no SYN retries
+        sock.setblocking(False)
         server = await loop.create_unix_server(
-            # A full Unix backlog makes connect() fail with EAGAIN (no SYN retries as on TCP).
-            lambda: _ShimProtocol("peer", duplex, on_accept),
-            path,
-            backlog=512,
+            lambda: _ShimProtocol("peer", duplex, on_accept), sock=sock
         )
     except OSError as exc:
+        sock.close()
         raise ConnectError(
             f"could not listen on Unix socket {path!r}: {exc.strerror or exc}"
         ) from exc
+    except BaseException:
+        sock.close()
+        raise
     return _Listener(server)
 
 
