@@ -158,6 +158,11 @@ class TLSConnection(Connection):
         """Send ``close_notify`` (best effort, no wait for the peer's) and close."""
         if not (self._closed or self._tls_shut) and self._tls_done and self._error is None:
             self._tls_shut = True
+            # Unread records in the kernel would turn our FIN into an RST: discard them.
+            with contextlib.suppress(OSError):
+                for _ in range(64):
+                    if not self.socket.recv(256 * 1024):
+                        break
             with contextlib.suppress(ssl.SSLError, ValueError):
                 self._tls_obj.unwrap()
             self._send_records()

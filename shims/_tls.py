@@ -350,9 +350,28 @@ class TLSLayer:
         return self._raw.is_closing()
 
     def close(self) -> None:
-        """Send ``close_notify`` and close the socket now; never waits for the peer's."""
+        """Send ``close_notify`` and close the socket now; never waits for the peer's.
+
+        Records already in the kernel (session tickets, data nobody will
+        read) are discarded first: closing over unread bytes would turn the
+        FIN into an RST and could destroy the close_notify in flight.
+        """
+        self._discard_kernel()
         self._send_close_notify()
         self._raw.close()
+
+    def _discard_kernel(self) -> None:
+        if self._fd < 0:
+            return
+        sock = socket.socket(fileno=self._fd)
+        try:
+            for _ in range(64):  # bounded: never a wait, never an endless peer
+                if not sock.recv(_READ_SIZE, socket.MSG_DONTWAIT):
+                    break
+        except OSError:
+            pass  # EAGAIN (nothing more), or the socket is already gone
+        finally:
+            sock.detach()
 
     def abort(self) -> None:
         self._raw.abort()
