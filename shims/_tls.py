@@ -361,7 +361,8 @@ class TLSLayer:
         self._raw.close()
 
     def _discard_kernel(self) -> None:
-        if self._fd < 0:
+        # A closing transport may have closed the descriptor (and its number be reused).
+        if self._fd < 0 or self._raw.is_closing():
             return
         sock = socket.socket(fileno=self._fd)
         try:
