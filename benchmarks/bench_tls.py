@@ -60,7 +60,12 @@ def client_context() -> ssl.SSLContext:
 
 
 async def _raw_tls_streams(conns: int, trips: int) -> Sample:
+    handlers: set[asyncio.Task[Any]] = set()
+
     async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
         try:
             while True:
                 data = await reader.readexactly(64)
@@ -85,6 +90,8 @@ async def _raw_tls_streams(conns: int, trips: int) -> Sample:
     sample = await _timed([client(r, w) for r, w in pairs], asyncio.gather)
     for _, writer in pairs:
         writer.transport.abort()
+    if handlers:  # let the server's handlers see the aborts before the loop goes away
+        await asyncio.wait(handlers, timeout=5)
     server.close()
     await server.wait_closed()
     return sample
