@@ -10,11 +10,13 @@ after ``close()`` began) is logged and recorded in the diagnostics.
 
 TLS is neutral code on top of the backend's plain connection (``_tls``):
 ``connect(ssl=...)`` dials, then handshakes, under one deadline; a TLS
-server puts the layer on each accepted connection before the loop can
+server puts the layer on each accepted connection before the scheduler can
 deliver a byte, and runs the handler only once the handshake succeeded (a
 failed client handshake is logged at debug level, never a handler error).
-Unix paths are checked here (missing, not a socket, longer than
-``sun_path``) so every backend reports them the same way.
+So every registered backend that moves bytes gets TLS. Unix paths are checked
+here (missing, not a socket, longer than ``sun_path``) so every backend
+reports them the same way; the backend only dials and listens
+(``Backend.dial_unix``/``listen_unix``).
 """
 
 from __future__ import annotations
@@ -24,19 +26,17 @@ import logging
 import os
 import ssl as _ssl
 import stat
-import weakref
-from asyncio.events import _get_running_loop
 from collections.abc import Awaitable, Callable
 from time import monotonic
-from typing import Any, Protocol
+from typing import Any
 
 from . import _diagnostics, _runtime
-from ._backends import _asyncio
 from ._connection import Connection
+from ._contract import Listener
 from ._errors import ConnectError, ShimError, TLSError
 from ._tls import check_context
 
-__all__ = ["Server", "close_leftovers", "connect", "connect_unix", "serve", "serve_unix"]
+__all__ = ["Server", "connect", "connect_unix", "serve", "serve_unix"]
 
 logger = logging.getLogger("shims")
 #: How long an accepted TLS connection may take to complete its handshake.
@@ -45,15 +45,6 @@ SERVER_HANDSHAKE_TIMEOUT = 60.0
 SUN_PATH_MAX = 107
 
 Handler = Callable[[Connection], Awaitable[Any]]
-_SERVERS: weakref.WeakSet[Server] = weakref.WeakSet()
-
-
-class _Listener(Protocol):
-    host: str
-    port: int
-
-    def close(self) -> None: ...
-    async def wait_closed(self) -> None: ...
 
 
 def _client_tls(
@@ -111,10 +102,7 @@ async def connect(
     what = f"connect to {host!r} port {port!r}"
     context, name = _client_tls(ssl, server_hostname, host, what)
     start = monotonic()
-    if _get_running_loop() is not None:
-        conn = await _asyncio.connect(host, port, timeout=timeout, duplex=duplex)
-    else:
-        conn = await _runtime._legacy().connect(host, port, timeout=timeout, duplex=duplex)
+    conn = await _runtime._selected()[1].dial(host, port, timeout=timeout, duplex=duplex)
     return await _secure(conn, context, name, timeout, start, what)
 
 
@@ -156,10 +144,7 @@ async def connect_unix(
     if not stat.S_ISSOCK(mode):
         raise ConnectError(f"{what}: the path exists but is not a Unix socket")
     start = monotonic()
-    if _get_running_loop() is not None:
-        conn = await _asyncio.connect_unix(text, timeout=timeout, duplex=duplex)
-    else:
-        conn = await _runtime._legacy().connect_unix(text, timeout=timeout, duplex=duplex)
+    conn = await _runtime._selected()[1].dial_unix(text, timeout=timeout, duplex=duplex)
     return await _secure(conn, context, name, timeout, start, what)
 
 
@@ -189,15 +174,9 @@ async def serve(
     for an ``ssl`` value that is not a context.
     """
     server = Server(handler, ssl=_server_tls(ssl, f"serve on {host!r} port {port!r}"))
-    if _get_running_loop() is not None:
-        listener: _Listener = await _asyncio.listen(
-            host, port, duplex=duplex, on_accept=server._accepted
-        )
-    else:
-        listener = await _runtime._legacy().listen(
-            host, port, duplex=duplex, on_accept=server._accepted
-        )
-    return server._started(listener)
+    backend = _runtime._selected()[1]
+    listener = await backend.listen(host, port, duplex=duplex, on_accept=server._accepted)
+    return server._started(listener, backend.clock())
 
 
 async def serve_unix(
@@ -227,16 +206,10 @@ async def serve_unix(
             raise ConnectError(f"{what}: the path exists and is not a socket; remove it first")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(text)  # a socket left by a server that is gone (as asyncio does)
-    if _get_running_loop() is not None:
-        listener: _Listener = await _asyncio.listen_unix(
-            text, duplex=duplex, on_accept=server._accepted
-        )
-    else:
-        listener = await _runtime._legacy().listen_unix(
-            text, duplex=duplex, on_accept=server._accepted
-        )
+    backend = _runtime._selected()[1]
+    listener = await backend.listen_unix(text, duplex=duplex, on_accept=server._accepted)
     server._unix = (text, os.stat(text).st_ino)
-    return server._started(listener)
+    return server._started(listener, backend.clock())
 
 
 class Server:
@@ -246,16 +219,16 @@ class Server:
         self._handler = handler
         self._ssl = ssl
         self._unix: tuple[str, int] | None = None
-        self._listener: _Listener | None = None
+        self._listener: Listener | None = None
         self._clock: object = None
         self._conns: set[Connection] = set()
         self._tasks: set[_runtime.Task[None]] = set()
         self._closing = False
 
-    def _started(self, listener: _Listener) -> Server:
+    def _started(self, listener: Listener, clock: object) -> Server:
         self._listener = listener
-        self._clock = _runtime.clock()
-        _SERVERS.add(self)
+        self._clock = clock
+        _diagnostics.track_server(self)
         return self
 
     @property
@@ -353,13 +326,3 @@ class Server:
     async def __aexit__(self, *exc: object) -> None:
         self.close()
         await self.wait_closed()
-
-
-def close_leftovers(clock: object) -> None:
-    """Close the servers and connections of the run whose clock is ``clock`` (end of ``shims.run``)."""
-    for server in list(_SERVERS):
-        if server._clock is clock:
-            server.close()
-    for conn in _diagnostics.live_connections():
-        if conn._clock is clock:
-            conn.close()

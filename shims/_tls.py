@@ -36,11 +36,11 @@ import socket
 import ssl
 from typing import TYPE_CHECKING, Any
 
-from ._backends._base import Handle, Transport, Waiter
+from ._contract import Handle, Transport, Waiter
 from ._errors import ConnectTimeout, TLSError
 
 if TYPE_CHECKING:
-    from ._connection_core import ConnectionCore
+    from ._connection import Connection
 
 __all__ = ["TLSInfo", "TLSLayer", "check_context", "client_context"]
 
@@ -130,7 +130,7 @@ class TLSLayer:
 
     def __init__(
         self,
-        conn: ConnectionCore,
+        conn: Connection,
         raw: Transport,
         context: ssl.SSLContext,
         *,
@@ -348,6 +348,12 @@ class TLSLayer:
 
     def is_closing(self) -> bool:
         return self._raw.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None, /) -> Any:
+        """The raw transport's answers, plus ``"ssl_object"`` (the ``ssl.SSLObject``)."""
+        if name == "ssl_object":
+            return self._obj
+        return self._raw.get_extra_info(name, default)
 
     def close(self) -> None:
         """Send ``close_notify`` and close the socket now; never waits for the peer's.

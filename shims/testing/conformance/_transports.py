@@ -250,6 +250,8 @@ class Transport:
         self.certs = certs
         self._directory = directory
         self._count = 0
+        self._client_ctx: ssl.SSLContext | None = None
+        self._server_ctx: ssl.SSLContext | None = None
 
     @property
     def tls(self) -> bool:
@@ -276,12 +278,18 @@ class Transport:
         return os.path.join(self._directory, f"s{self._count}")
 
     def client_context(self) -> ssl.SSLContext:
-        assert self.certs is not None
-        return self.certs.client_context()
+        """The client context (made once per transport: loading the system CAs is slow)."""
+        if self._client_ctx is None:
+            assert self.certs is not None
+            self._client_ctx = self.certs.client_context()
+        return self._client_ctx
 
     def server_context(self) -> ssl.SSLContext:
-        assert self.certs is not None
-        return self.certs.server_context()
+        """The server context (made once per transport)."""
+        if self._server_ctx is None:
+            assert self.certs is not None
+            self._server_ctx = self.certs.server_context()
+        return self._server_ctx
 
     def wrap_accepted(self, sock: socket.socket, *, hold_tickets: bool = False) -> Any:
         """Return what a scenario drives for an accepted peer socket (handshake done on TLS)."""
