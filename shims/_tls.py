@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 __all__ = ["TLSInfo", "TLSLayer", "check_context", "client_context"]
 
 _READ_SIZE = 256 * 1024
+# One TLS record holds at most 16 KiB of plaintext: read a record at a time, so each
+# read allocates a small buffer (a 256 KiB one would cost an mmap per record).
+_RECORD_SIZE = 16 * 1024
 
 
 def check_context(value: object, what: str) -> ssl.SSLContext | None:
@@ -258,7 +261,7 @@ class TLSLayer:
         conn = self._conn
         while True:
             try:
-                chunk = obj.read(_READ_SIZE)
+                chunk = obj.read(_RECORD_SIZE)
             except ssl.SSLWantReadError:
                 break
             except ssl.SSLZeroReturnError:
