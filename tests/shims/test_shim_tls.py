@@ -285,3 +285,31 @@ def test_default_client_context_is_used_for_ssl_true(run: Any) -> None:
         return None
 
     run(main)
+
+
+def test_unix_backlog_full_is_retried_then_connect_timeout(run: Any, tmp_path: Path) -> None:
+    """EAGAIN (backlog full) is not "in progress": retried until the deadline, then ConnectTimeout."""
+    path = str(tmp_path / "full")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(0)  # never accepted: after the first connect the backlog is full
+
+    async def main() -> list[str]:
+        outcomes: list[str] = []
+        conns = []
+        for _ in range(4):
+            try:
+                conns.append(await shims.connect_unix(path, timeout=0.3))
+                outcomes.append("connected")
+            except shims.ConnectTimeout:
+                outcomes.append("ConnectTimeout")
+        for conn in conns:
+            assert conn.peer == (path, 0)  # a really connected socket, not a half-made one
+            conn.close()
+        return outcomes
+
+    try:
+        outcomes = run(main)
+    finally:
+        listener.close()
+    assert outcomes[0] == "connected" and outcomes[-1] == "ConnectTimeout", outcomes

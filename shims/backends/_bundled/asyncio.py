@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import socket
 from asyncio.events import _get_running_loop
@@ -249,11 +250,18 @@ class AsyncioBackend(Backend):
 
         async def open_(factory: Callable[[], asyncio.Protocol]) -> object:
             # Our own socket, closed on every failure: uvloop's create_unix_connection(path)
-            # leaks the descriptor of a refused connect.
+            # leaks the descriptor of a refused connect. EAGAIN from a Unix connect() means
+            # the listener's backlog is full, not "in progress" (sock_connect would wait for
+            # writability and hand back an unconnected socket): retry it shortly instead.
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 sock.setblocking(False)
-                await loop.sock_connect(sock, path)
+                delay = 0.001
+                while (err := sock.connect_ex(path)) in (errno.EAGAIN, errno.EWOULDBLOCK):
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+                if err:
+                    raise OSError(err, os.strerror(err))
                 return await loop.create_unix_connection(factory, sock=sock)
             except BaseException:
                 sock.close()
@@ -271,7 +279,7 @@ class AsyncioBackend(Backend):
             sock.listen(512)  # a full Unix backlog fails connect() with EAGAIN: no SYN retries
             sock.setblocking(False)
             server = await loop.create_unix_server(
-                lambda: _ShimProtocol("peer", duplex, on_accept), sock=sock
+                lambda: _ShimProtocol("peer", duplex, on_accept), sock=sock, backlog=512
             )
         except OSError as exc:
             sock.close()
