@@ -42,12 +42,12 @@ from ._errors import (
     ReadLimitError,
     ReadTimeout,
     ShimError,
-    TLSError,
     TLSTruncatedError,
     WriteTimeout,
 )
 from ._state import CLOSE_REASON, ConnectionState, Event, transition
-from ._tls import TLSInfo, TLSLayer, check_context
+from ._tls import TLSInfo, TLSLayer
+from ._tls_setup import start as _start_tls
 
 __all__ = ["HIGH_WATER", "Connection"]
 
@@ -653,65 +653,7 @@ class Connection:
         connection; ``ConnectionClosedError`` after ``close()`` and
         ``PeerClosedError`` once the peer closed.
         """
-        what = f"start_tls on {self!r}"
-        if self._closed_locally or self._state is not _OPEN:
-            raise self._write_error("start_tls")
-        context = None if ssl_context is True else check_context(ssl_context, what)  # type: ignore[comparison-overlap]
-        if context is None:
-            raise TLSError(
-                f"{what}: needs an ssl.SSLContext, got {ssl_context!r}; build one with "
-                "ssl.create_default_context()"
-            )
-        if self._tls is not None:
-            raise TLSError(f"{what}: the connection is already TLS; start_tls() is done once")
-        if self._buf:
-            raise TLSError(
-                f"{what}: {len(self._buf)} plaintext bytes arrived before the upgrade and were "
-                "not read; read the server's answer to the upgrade request first"
-            )
-        if self.initiated_by == "local" and server_hostname is None and context.check_hostname:
-            server_hostname = self.peer[0]
-        self._begin_tls(context, server_hostname, what)
-        await self._finish_tls(timeout, what)
-
-    def _begin_tls(self, context: ssl.SSLContext, server_hostname: str | None, what: str) -> None:
-        """Put a TLS layer between this connection and its transport (no await: no byte missed)."""
-        try:
-            layer = TLSLayer(
-                self,
-                self._t,
-                context,
-                server_side=self.initiated_by == "peer",
-                server_hostname=server_hostname,
-                fd=self._fd,
-            )
-        except (ValueError, ssl.SSLError) as exc:
-            self.close()
-            raise TLSError(
-                f"{what}: cannot start TLS with this context: {exc} (a client context that "
-                "checks host names needs server_hostname=...)"
-            ) from exc
-        self._tls = layer
-        self._t = layer
-        if self._buf:  # records that arrived before the layer (the dial's own loop turn)
-            early = bytes(self._buf)
-            self._buf.clear()
-            layer.feed(early)
-
-    async def _finish_tls(
-        self,
-        timeout: float | None,  # noqa: ASYNC109
-        what: str,
-        budget: float | None = None,
-    ) -> None:
-        """Run the handshake; on any failure (or cancellation) close the connection."""
-        layer = self._tls
-        assert layer is not None
-        try:
-            await layer.handshake(timeout, what, budget)
-        except BaseException:
-            self.close()
-            raise
+        await _start_tls(self, ssl_context, server_hostname, timeout)
 
     def close(self) -> None:
         """Close the connection; idempotent, never raises. ``on_close`` callbacks run now.

@@ -34,7 +34,7 @@ from . import _diagnostics, _runtime
 from ._connection import Connection
 from ._contract import Listener
 from ._errors import ConnectError, ShimError, TLSError
-from ._tls import check_context
+from ._tls_setup import begin, check_context, finish
 
 __all__ = ["Server", "connect", "connect_unix", "serve", "serve_unix"]
 
@@ -74,8 +74,8 @@ async def _secure(
 ) -> Connection:
     if context is not None:
         remaining = None if timeout is None else max(0.0, timeout - (monotonic() - start))
-        conn._begin_tls(context, name, what)
-        await conn._finish_tls(remaining, what, timeout)
+        begin(conn, context, name, what)
+        await finish(conn, remaining, what, timeout)
     return conn
 
 
@@ -253,7 +253,7 @@ class Server:
             return
         if self._ssl is not None:
             try:
-                conn._begin_tls(self._ssl, None, f"TLS accept of {conn!r}")
+                begin(conn, self._ssl, None, f"TLS accept of {conn!r}")
             except TLSError as exc:
                 logger.warning("%s", exc)
                 return
@@ -266,7 +266,7 @@ class Server:
         try:
             if self._ssl is not None:
                 try:
-                    await conn._finish_tls(SERVER_HANDSHAKE_TIMEOUT, f"TLS accept of {conn!r}")
+                    await finish(conn, SERVER_HANDSHAKE_TIMEOUT, f"TLS accept of {conn!r}")
                 except ShimError as exc:  # the client's problem, not a handler error
                     logger.debug("%s", exc)
                     return

@@ -42,34 +42,12 @@ from ._errors import ConnectTimeout, TLSError
 if TYPE_CHECKING:
     from ._connection import Connection
 
-__all__ = ["TLSInfo", "TLSLayer", "check_context", "client_context"]
+__all__ = ["TLSInfo", "TLSLayer"]
 
 _READ_SIZE = 256 * 1024
 # One TLS record holds at most 16 KiB of plaintext: read a record at a time, so each
 # read allocates a small buffer (a 256 KiB one would cost an mmap per record).
 _RECORD_SIZE = 16 * 1024
-
-
-def check_context(value: object, what: str) -> ssl.SSLContext | None:
-    """Return the ``ssl.SSLContext`` that ``value`` asks for (``True``: the default client one).
-
-    Raises ``TLSError`` for anything but a context, ``True``, ``False`` or ``None``.
-    """
-    if value is None or value is False:
-        return None
-    if value is True:
-        return client_context()
-    if isinstance(value, ssl.SSLContext):
-        return value
-    raise TLSError(
-        f"{what}: ssl={value!r} is not an ssl.SSLContext; pass ssl=True for the default "
-        "client context, or build one with ssl.create_default_context()"
-    )
-
-
-def client_context() -> ssl.SSLContext:
-    """The default client context: system CAs, hostname checking, TLS 1.2 or newer."""
-    return ssl.create_default_context()
 
 
 class TLSInfo:
