@@ -27,6 +27,7 @@ import contextlib
 import errno
 import fcntl
 import socket
+import ssl
 import struct
 import termios
 from collections import deque
@@ -100,20 +101,26 @@ class Connection(_Writer):
         except OSError as exc:
             self._fail(exc)
             return
-        rbuf = self._rbuf
         if n:
-            rbuf += self._sched._scratch_view[:n]
-            waiter = self._read_waiter
-            if waiter is not None:
-                if len(rbuf) >= self._read_need:
-                    self._read_waiter = None
-                    _wake(waiter)
-            elif len(rbuf) >= _HIGH_WATER:
-                self._pause_reading()
+            self._received(self._sched._scratch_view[:n])
         else:
-            self._eof = True  # the peer's FIN: writing may go on (it may only half-close)
+            self._end_of_stream()
+
+    def _received(self, data: bytes | memoryview) -> None:
+        rbuf = self._rbuf
+        rbuf += data
+        waiter = self._read_waiter
+        if waiter is not None:
+            if len(rbuf) >= self._read_need:
+                self._read_waiter = None
+                _wake(waiter)
+        elif len(rbuf) >= _HIGH_WATER:
             self._pause_reading()
-            self._wake_reader()
+
+    def _end_of_stream(self) -> None:
+        self._eof = True  # the peer's FIN: writing may go on (it may only half-close)
+        self._pause_reading()
+        self._wake_reader()
 
     def _fail(self, exc: OSError) -> None:
         """Record that the stream broke (RST or socket error) and wake every waiter."""
@@ -269,6 +276,25 @@ class Connection(_Writer):
             except OSError:
                 pass
         return pending
+
+    # -- TLS ----------------------------------------------------------------
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        *,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> None:
+        """Upgrade this connection to TLS in-band (e.g. MySQL's SSL request); see ``_tls``.
+
+        Raises ``TLSError`` (handshake or certificate failure, already TLS,
+        not a context) and ``Timeout`` at the deadline, both closing the
+        connection; ``ConnectionClosedError``/``PeerClosedError`` if it ended.
+        """
+        from ._tls import start_tls
+
+        await start_tls(self, ssl_context, server_hostname=server_hostname, timeout=timeout)
 
     # -- state --------------------------------------------------------------
 

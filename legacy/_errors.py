@@ -17,6 +17,7 @@ __all__ = [
     "LimitExceededError",
     "PeerClosedError",
     "PeerResetError",
+    "TLSError",
     "Timeout",
 ]
 
@@ -40,6 +41,10 @@ class ConnectError(ConnectionError):
 
 class ConnectRefusedError(ConnectError, ConnectionRefusedError):
     """Nothing listens at ``host:port`` (the peer answered the SYN with a reset)."""
+
+
+class TLSError(ConnectError):
+    """A TLS handshake or certificate failure (the message says which), or a bad TLS argument."""
 
 
 class PeerClosedError(EOFError, ConnectionError):

@@ -22,12 +22,13 @@ import errno
 import functools
 import inspect
 import socket
+import ssl as _ssl
 from collections.abc import Callable
 from typing import Any
 
 from ._connection import Connection
 from ._coroutines import _as_coroutine
-from ._errors import ConnectError, ConnectRefusedError, Timeout
+from ._errors import ConnectError, ConnectRefusedError, Timeout, TLSError
 from ._futures import Future
 from ._scheduler import Scheduler, get_scheduler, monotonic
 from ._tasks import Task
@@ -96,16 +97,44 @@ async def connect(
     *,
     timeout: float | None = None,  # noqa: ASYNC109
     duplex: bool = False,
+    ssl: _ssl.SSLContext | bool | None = None,
+    server_hostname: str | None = None,
 ) -> Connection:
     """Open a TCP connection to ``host:port`` within ``timeout`` seconds (None: no deadline).
 
     ``duplex`` marks the connection full duplex (``Connection.duplex``).
+    With ``ssl`` (an ``ssl.SSLContext``, or True for the default client
+    context) the connection is TLS from the start (``Connection.start_tls``);
+    the certificate is checked against ``server_hostname`` (default: ``host``)
+    and ``timeout`` covers the handshake too.
 
     Raises ``ConnectRefusedError`` (a ``ConnectionRefusedError``) when nothing
     listens, ``ConnectError`` (a ``ConnectionError``) when the host is
-    unreachable or cannot be resolved, ``Timeout`` (a ``TimeoutError``) at the
-    deadline. No socket is left open on any failure.
+    unreachable or cannot be resolved, ``TLSError`` (a ``ConnectError``) when
+    the handshake or the certificate fails, ``Timeout`` (a ``TimeoutError``) at
+    the deadline. No socket is left open on any failure.
     """
+    if ssl is True:
+        ssl = _ssl.create_default_context()
+    if ssl is not None and ssl is not False and not isinstance(ssl, _ssl.SSLContext):
+        raise TLSError(f"connect(ssl={ssl!r}): pass an ssl.SSLContext, True, or None")
+    started = monotonic()
+    conn = await _connect_tcp(host, port, timeout, duplex)
+    if isinstance(ssl, _ssl.SSLContext):
+        await conn.start_tls(
+            ssl,
+            server_hostname=server_hostname if server_hostname is not None else host,
+            timeout=None if timeout is None else max(0.0, timeout - (monotonic() - started)),
+        )
+    return conn
+
+
+async def _connect_tcp(
+    host: str,
+    port: int,
+    timeout: float | None,
+    duplex: bool,  # noqa: ASYNC109
+) -> Connection:
     sched = get_scheduler()
     deadline = None if timeout is None else monotonic() + timeout
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -27,6 +27,7 @@ from ._errors import (
     PeerClosedError,
     PeerResetError,
     Timeout,
+    TLSError,
 )
 from ._futures import Future, Handle
 from ._net import Listener, connect, listen
@@ -53,6 +54,7 @@ __all__ = [
     "PeerClosedError",
     "PeerResetError",
     "Scheduler",
+    "TLSError",
     "Task",
     "Timeout",
     "call_later",

@@ -33,10 +33,14 @@ from ._errors import ReadLimitError as ReadLimitError
 from ._errors import ReadTimeout as ReadTimeout
 from ._errors import ShimError as ShimError
 from ._errors import ShimTimeout as ShimTimeout
+from ._errors import TLSError as TLSError
+from ._errors import TLSTruncatedError as TLSTruncatedError
 from ._errors import WriteTimeout as WriteTimeout
 from ._net import Server as Server
 from ._net import connect as connect
+from ._net import connect_unix as connect_unix
 from ._net import serve as serve
+from ._net import serve_unix as serve_unix
 from ._pool import ConnectionPool as ConnectionPool
 from ._runtime import Task as Task
 from ._runtime import call_later as call_later
@@ -72,15 +76,19 @@ __all__ = [
     "Server",
     "ShimError",
     "ShimTimeout",
+    "TLSError",
+    "TLSTruncatedError",
     "Task",
     "WriteTimeout",
     "call_later",
     "connect",
+    "connect_unix",
     "current_backend",
     "gather",
     "monotonic",
     "run",
     "serve",
+    "serve_unix",
     "sleep",
     "spawn",
     "timeout",

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import select
 import socket
+import ssl
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -41,9 +42,12 @@ from ._errors import (
     ReadLimitError,
     ReadTimeout,
     ShimError,
+    TLSTruncatedError,
     WriteTimeout,
 )
 from ._state import CLOSE_REASON, ConnectionState, Event, transition
+from ._tls import TLSInfo, TLSLayer
+from ._tls_setup import start as _start_tls
 
 __all__ = ["HIGH_WATER", "Connection"]
 
@@ -100,6 +104,7 @@ class Connection:
         "_reading_paused",
         "_state",
         "_t",
+        "_tls",
         "_waiter",
         "_write_paused",
         "_write_shut",
@@ -137,6 +142,7 @@ class Connection:
         self._callbacks: list[Callable[[Any], object]] = []
         self._fd = fd
         self._poller: Any = None
+        self._tls: TLSLayer | None = None
         self.backend = backend
         self.initiated_by = initiated_by
         self.peer = peer
@@ -174,14 +180,31 @@ class Connection:
         else:
             self._run_callback(callback)
 
+    @property
+    def tls(self) -> TLSInfo | None:
+        """What TLS negotiated (``version``, ``cipher``, ``peer_certificate``); None on plain TCP."""
+        tls = self._tls
+        return None if tls is None else tls.info
+
     def __repr__(self) -> str:
         host, port = self.peer[0], self.peer[1]
-        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        return f"<Connection {where} {self.backend} {self._state.name} {self.initiated_by}>"
+        if host.startswith(("/", "\0")):
+            where = f"unix:{host}"
+        else:
+            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        tls = " tls" if self._tls is not None else ""
+        return f"<Connection {where}{tls} {self.backend} {self._state.name} {self.initiated_by}>"
 
     # -- facts pushed by the backend -----------------------------------------
 
     def _on_data(self, data: bytes) -> None:
+        tls = self._tls
+        if tls is not None:
+            tls.feed(data)  # records in, plaintext out through _plain_data
+        else:
+            self._plain_data(data)
+
+    def _plain_data(self, data: bytes) -> None:
         if self._state is _CLOSED:
             return
         buf = self._buf
@@ -194,13 +217,31 @@ class Connection:
             self._t.pause_reading()
 
     def _on_eof(self) -> None:
+        tls = self._tls
+        if tls is not None:
+            tls.raw_eof()  # orderly only if close_notify came first
+        else:
+            self._plain_eof()
+
+    def _plain_eof(self) -> None:
         if self._eof or self._state is _CLOSED:
             return
         self._eof = True
         self._fire("peer_fin")
         self._wake_reader()
 
+    def _on_truncated(self) -> None:
+        """A TLS peer's FIN without ``close_notify``: the stream may be cut short."""
+        if self._eof or self._state is _CLOSED:
+            return
+        self._eof = True
+        self._fatal = ssl.SSLEOFError(ssl.SSL_ERROR_EOF, "EOF occurred in violation of protocol")
+        self._fire("truncated")
+        self._wake_reader()
+
     def _on_lost(self, exc: BaseException | None) -> None:
+        if self._tls is not None:
+            self._tls.raw_lost(exc)
         if self._state is _CLOSED:
             return
         event = _lost_event(exc)
@@ -275,6 +316,11 @@ class Connection:
         if not events:
             return True
         mask = events[0][1]
+        if self._tls is not None and not mask & select.POLLERR:
+            # Readable may only mean post-handshake records (TLS 1.3 session tickets):
+            # decrypt what the kernel holds now and judge by what it turned into.
+            self._tls.drain_kernel()
+            return self._state is _OPEN and (self.duplex or not self._buf)
         if mask & select.POLLERR:
             self._on_lost(ConnectionResetError("reset seen by the liveness probe"))
             return False
@@ -293,6 +339,24 @@ class Connection:
                 "from the pool) instead"
             )
         fatal = self._fatal
+        if isinstance(fatal, ssl.SSLEOFError):
+            err: PeerClosedError = TLSTruncatedError(
+                f"{what} on {self!r}: the TLS peer closed the connection without close_notify; "
+                "what arrived may be cut short (a proxy or the peer dropped it mid-stream)"
+                + (f"; {len(partial)} bytes of a partial message" if partial else ""),
+                partial=partial,
+            )
+            err.__cause__ = fatal
+            return err
+        if isinstance(fatal, ssl.SSLError):
+            err = PeerClosedError(
+                f"{what} on {self!r}: the peer sent bytes that are not valid TLS records "
+                f"({fatal.reason or fatal}); the connection is closed",
+                partial=partial,
+                reason="error",
+            )
+            err.__cause__ = fatal
+            return err
         if fatal is not None:
             err = PeerClosedError(
                 f"{what} on {self!r}: the peer reset the connection ({fatal!r})",
@@ -559,8 +623,8 @@ class Connection:
             t = self._t
             # is_closing() only tells whether the transport still owns the descriptor
             # (never used as liveness): a closing transport may have closed the fd.
-            if self._write_paused or self._fd < 0 or t.is_closing():
-                t.write_eof()  # bytes still queued: the FIN follows them
+            if self._tls is not None or self._write_paused or self._fd < 0 or t.is_closing():
+                t.write_eof()  # bytes still queued (or close_notify first): the FIN follows
             else:
                 _shutdown_fd(self._fd)
         except (RuntimeError, OSError) as exc:
@@ -568,8 +632,34 @@ class Connection:
         self._write_shut = True
         self._fire("shutdown_write")
 
+    # -- TLS -------------------------------------------------------------------
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        *,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> None:
+        """Upgrade this connection to TLS in-band (MySQL SSL request, PostgreSQL, STARTTLS).
+
+        The same ``Connection`` carries on over TLS once it returns. A dialled
+        connection is the client (``server_hostname`` defaults to the peer's
+        address), an accepted one the server. ``timeout`` bounds the handshake.
+
+        Raises ``TLSError`` (certificate, hostname or handshake failure, the
+        connection already TLS, a bad context, bytes left unread from before
+        the upgrade) and ``ConnectTimeout`` at the deadline, both closing the
+        connection; ``ConnectionClosedError`` after ``close()`` and
+        ``PeerClosedError`` once the peer closed.
+        """
+        await _start_tls(self, ssl_context, server_hostname, timeout)
+
     def close(self) -> None:
-        """Close the connection; idempotent, never raises. ``on_close`` callbacks run now."""
+        """Close the connection; idempotent, never raises. ``on_close`` callbacks run now.
+
+        On TLS it sends ``close_notify`` first and never waits for the peer's.
+        """
         if self._state is _CLOSED:
             self._closed_locally = True
             return

@@ -220,6 +220,37 @@ class Backend(abc.ABC):
         Raise ``ConnectError`` when the address cannot be bound.
         """
 
+    async def dial_unix(
+        self,
+        path: str,
+        *,
+        timeout: float | None,  # noqa: ASYNC109
+        duplex: bool,
+    ) -> Connection:
+        """Connect to the Unix socket ``path`` (checked by the caller: exists, is a socket).
+
+        Optional: the default raises ``ConnectError`` saying this backend has
+        no Unix sockets. TLS needs nothing here: it is neutral code on top of
+        whatever connection ``dial``/``dial_unix``/``listen`` return.
+        """
+        raise _no_unix(self, path)
+
+    async def listen_unix(self, path: str, *, duplex: bool, on_accept: OnAccept) -> Listener:
+        """Listen on the Unix socket ``path`` (the caller removed a stale socket file).
+
+        Optional, as ``dial_unix``.
+        """
+        raise _no_unix(self, path)
+
+
+def _no_unix(backend: Backend, path: str) -> Exception:
+    from ._errors import ConnectError
+
+    return ConnectError(
+        f"{type(backend).__name__} does not implement Unix sockets (dial_unix/listen_unix), "
+        f"so {path!r} cannot be used on it; use TCP on this backend"
+    )
+
 
 async def _gather(
     backend: Backend, aws: list[Awaitable[Any]], return_exceptions: bool

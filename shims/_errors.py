@@ -16,6 +16,8 @@ __all__ = [
     "ReadTimeout",
     "ShimError",
     "ShimTimeout",
+    "TLSError",
+    "TLSTruncatedError",
     "WriteTimeout",
 ]
 
@@ -39,6 +41,31 @@ class PeerClosedError(ShimError, EOFError, ConnectionError):
         super().__init__(message)
         self.partial = partial
         self.reason = reason
+
+
+class TLSError(ConnectError):
+    """A TLS handshake or certificate failure, or a bad TLS argument.
+
+    ``verify_message`` holds OpenSSL's certificate verification reason (e.g.
+    ``"Hostname mismatch, certificate is not valid for 'db.example'."``) when
+    verification failed, else None; the message carries it too.
+    """
+
+    def __init__(self, message: str, *, verify_message: str | None = None) -> None:
+        super().__init__(message)
+        self.verify_message = verify_message
+
+
+class TLSTruncatedError(PeerClosedError):
+    """The TLS peer's stream ended with a TCP FIN and no ``close_notify`` (``reason="truncated"``).
+
+    Everything before the cut was delivered, but the peer never said it was
+    done: the last message may be incomplete (RFC 8446 6.1). Distinct from an
+    orderly close, where ``read_some()`` returns ``b""``.
+    """
+
+    def __init__(self, message: str, *, partial: bytes = b"") -> None:
+        super().__init__(message, partial=partial, reason="truncated")
 
 
 class ConnectionClosedError(ShimError, ConnectionError):

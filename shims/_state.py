@@ -15,6 +15,9 @@ Events are facts (what the peer did, what the backend saw) or local actions:
 - ``error``: any other transport failure (timeouts of the kernel's keepalive,
   unreachable host while connected...).
 - ``lost``: the transport went away without an error we caused or saw.
+- ``truncated``: a TLS peer's TCP FIN came without its ``close_notify``
+  (its stream may be cut short); like ``peer_fin`` for the state, with its
+  own ``close_reason``.
 
 ``closed()`` is True in every state but ``OPEN``: a connection that is
 ``PEER_CLOSED`` or ``WRITE_SHUT`` can no longer carry a new request. That is
@@ -43,7 +46,7 @@ __all__ = [
     "transition",
 ]
 
-Event = Literal["peer_fin", "shutdown_write", "close", "reset", "error", "lost"]
+Event = Literal["peer_fin", "shutdown_write", "close", "reset", "error", "lost", "truncated"]
 EVENTS: Final[tuple[Event, ...]] = (
     "peer_fin",
     "shutdown_write",
@@ -51,6 +54,7 @@ EVENTS: Final[tuple[Event, ...]] = (
     "reset",
     "error",
     "lost",
+    "truncated",
 )
 
 
@@ -79,6 +83,7 @@ TRANSITIONS: Final[dict[tuple[ConnectionState, Event], ConnectionState]] = {
     (_O, "reset"): _C,
     (_O, "error"): _C,
     (_O, "lost"): _C,
+    (_O, "truncated"): _P,
     # The peer sent FIN: we may still write (it may only have half-closed).
     (_P, "shutdown_write"): _C,
     (_P, "close"): _C,
@@ -87,6 +92,7 @@ TRANSITIONS: Final[dict[tuple[ConnectionState, Event], ConnectionState]] = {
     (_P, "lost"): _C,
     # We sent FIN: we may still read the response.
     (_W, "peer_fin"): _C,
+    (_W, "truncated"): _C,
     (_W, "close"): _C,
     (_W, "reset"): _C,
     (_W, "error"): _C,
@@ -101,6 +107,7 @@ CLOSE_REASON: Final[dict[Event, str]] = {
     "reset": "reset",
     "error": "error",
     "lost": "peer",
+    "truncated": "truncated",
 }
 
 

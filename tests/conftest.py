@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+import tls_servers
 
 import shims
+from shims.testing.conformance._transports import Certificates, certificates
 
 #: Every registered backend, installed or not (a missing one is skipped with its reason).
 BACKENDS = tuple(shims.backends.names(available=False))
@@ -83,3 +87,32 @@ def redis() -> Service:
             port=int(env("MIGRATE_REDIS_PORT", "6379")),
         )
     )
+
+
+@pytest.fixture(scope="session")
+def tls_certs() -> Certificates:
+    """A throwaway CA and a certificate for localhost/127.0.0.1/::1 (trustme)."""
+    certs = certificates()
+    if certs is None:
+        pytest.fail("trustme is missing: pip install -e '.[test]'")
+    return certs
+
+
+@pytest.fixture
+def tls_client_context(tls_certs: Certificates) -> ssl.SSLContext:
+    """A client context that trusts ``tls_certs``' CA and checks host names."""
+    return tls_certs.client_context()
+
+
+@pytest.fixture(scope="session")
+def redis_tls(tls_certs: Certificates) -> Iterator[tls_servers.TLSServer]:
+    """A redis-server of its own with only a TLS port, for the session."""
+    with tls_servers.redis_tls(tls_certs) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mariadb_tls(tls_certs: Certificates) -> Iterator[tls_servers.TLSServer]:
+    """A private MariaDB with TLS (user ``tls`` REQUIRE SSL, database ``test``), for the session."""
+    with tls_servers.mariadb_tls(tls_certs) as server:
+        yield server

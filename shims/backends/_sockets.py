@@ -18,12 +18,16 @@ reported on the next turn, as asyncio reports it through ``connection_lost``.
 and a name is resolved by ``getaddrinfo`` in a helper thread that hands the
 result back with ``call_soon_threadsafe``; the connect deadline covers the
 lookup too. Each resolved address is tried in turn (as asyncio does).
+``dial_unix``/``listen_unix`` do the same over ``AF_UNIX``; a Unix connect
+that finds the listener's backlog full fails with EAGAIN (there is no
+handshake to wait for), so it is retried shortly, under the caller's deadline.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import socket
 import threading
 from collections.abc import Callable
@@ -35,7 +39,15 @@ from ._facts import Facts, new_connection
 if TYPE_CHECKING:
     from .._connection import Connection
 
-__all__ = ["Scheduler", "SocketListener", "SocketTransport", "dial", "listen"]
+__all__ = [
+    "Scheduler",
+    "SocketListener",
+    "SocketTransport",
+    "dial",
+    "dial_unix",
+    "listen",
+    "listen_unix",
+]
 
 
 class Scheduler(Protocol):
@@ -307,6 +319,46 @@ async def dial(sched: Scheduler, host: str, port: int, *, duplex: bool) -> Conne
     return _make_connection(sock, sched, "local", (str(addr[0]), int(addr[1])), duplex)
 
 
+async def _pause(sched: Scheduler, seconds: float) -> None:
+    fut = sched.create_future()
+    later = getattr(sched, "call_later", None)
+    wake: Callable[[], object] = lambda: None if fut.done() else fut.set_result(None)  # noqa: E731
+    if later is not None:
+        later(seconds, wake)
+    else:  # a scheduler without timers: give the others one turn
+        sched.call_soon(wake)
+    await fut
+
+
+async def dial_unix(sched: Scheduler, path: str, *, duplex: bool) -> Connection:
+    """Connect to the Unix socket ``path`` on ``sched``; the caller puts its deadline around it.
+
+    Raises the native ``OSError`` for a failed connect; no socket leaks.
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        delay = 0.001
+        while True:
+            err = sock.connect_ex(path)
+            if err not in (errno.EAGAIN, errno.EWOULDBLOCK):
+                break
+            await _pause(sched, delay)  # the backlog is full: not "in progress"
+            delay = min(delay * 2, 0.05)
+        if err:
+            raise OSError(err, os.strerror(err))
+    except BaseException:
+        sock.close()
+        raise
+    return _make_connection(sock, sched, "local", (path, 0), duplex)
+
+
+def _peer_of(listening: socket.socket, addr: Any) -> tuple[str, int]:
+    if isinstance(addr, str | bytes):  # Unix: an accepted client is unnamed; use our path
+        return os.fsdecode(addr or listening.getsockname() or "unix"), 0
+    return str(addr[0]), int(addr[1])
+
+
 class SocketListener:
     """The listening half of ``shims.Server`` over a listening socket on ``sched``."""
 
@@ -321,7 +373,7 @@ class SocketListener:
         self._sched = sched
         self._duplex = duplex
         self._on_accept = on_accept
-        self.host, self.port = sock.getsockname()[:2]
+        self.host, self.port = _peer_of(sock, sock.getsockname())
         sched.add_reader(sock, self._accept_ready)
 
     def _accept_ready(self) -> None:
@@ -333,9 +385,10 @@ class SocketListener:
             except OSError:
                 return  # e.g. ECONNABORTED: the client gave up; keep listening
             conn_sock.setblocking(False)
-            conn_sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if conn_sock.family != socket.AF_UNIX:
+                conn_sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = _make_connection(
-                conn_sock, self._sched, "peer", (str(addr[0]), int(addr[1])), self._duplex
+                conn_sock, self._sched, "peer", _peer_of(self._sock, addr), self._duplex
             )
             self._on_accept(conn)
 
@@ -367,6 +420,23 @@ async def listen(
     except OSError as exc:
         raise ConnectError(
             f"could not listen on {host!r} port {port!r}: {exc.strerror or exc}"
+        ) from exc
+    sock.setblocking(False)
+    return SocketListener(sock, sched, duplex, on_accept)
+
+
+async def listen_unix(
+    sched: Scheduler, path: str, *, duplex: bool, on_accept: Callable[[Connection], object]
+) -> SocketListener:
+    """Listen on the Unix socket ``path``; call ``on_accept(conn)`` for each connection."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        sock.listen(512)
+    except OSError as exc:
+        sock.close()
+        raise ConnectError(
+            f"could not listen on Unix socket {path!r}: {exc.strerror or exc}"
         ) from exc
     sock.setblocking(False)
     return SocketListener(sock, sched, duplex, on_accept)

@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 import socket
 import threading
@@ -34,6 +36,11 @@ Predicate = Callable[["FaultProxy"], bool]
 class FaultProxy:
     """Proxy TCP from ``host:port`` to an upstream, with faults switchable while live.
 
+    An ``upstream_host`` that is a path (starts with ``/``) is a Unix socket
+    upstream (``upstream_port`` is then ignored); ``path=`` makes the proxy
+    listen on a Unix socket instead of ``host:port``. The proxy works below
+    TLS: it forwards records as bytes and never speaks TLS itself, so its FIN
+    faults reach a TLS client without ``close_notify`` (a truncation).
     Use it as a context manager (or ``start()``/``stop()``).  The listening
     socket's SO_RCVBUF is kept small (64 KiB) so ``stop_reading`` stalls a
     client's writes after a bounded amount of data.  A client whose upstream
@@ -48,11 +55,13 @@ class FaultProxy:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        path: str | None = None,
     ) -> None:
         self.upstream_host = upstream_host
         self.upstream_port = upstream_port
         self.host = host
         self.port = port
+        self.path = path
         self._counters = Counters()
         self._close_log: list[str] = []
         self._cond = threading.Condition()
@@ -62,8 +71,11 @@ class FaultProxy:
 
     def __repr__(self) -> str:
         c = self._counters
+        where = f"unix:{self.path}" if self.path is not None else f"{self.host}:{self.port}"
+        up = self.upstream_host
+        up = up if up.startswith("/") else f"{up}:{self.upstream_port}"
         return (
-            f"<FaultProxy {self.host}:{self.port} -> {self.upstream_host}:{self.upstream_port}"
+            f"<FaultProxy {where} -> {up}"
             f" live={c.live} total={c.total} closed={c.closed}"
             f" to_upstream={c.to_upstream} to_client={c.to_client} {self._loop.faults}>"
         )
@@ -141,21 +153,33 @@ class FaultProxy:
         """
         if self._started:
             raise RuntimeError(f"{self!r} was already started; create a new FaultProxy")
-        info = socket.getaddrinfo(self.upstream_host, self.upstream_port, type=socket.SOCK_STREAM)
-        family, address = info[0][0], info[0][4]
-        listen_family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        listener = socket.socket(listen_family, socket.SOCK_STREAM)
+        family: int
+        address: Any
+        if self.upstream_host.startswith("/"):
+            family, address = socket.AF_UNIX, self.upstream_host
+        else:
+            info = socket.getaddrinfo(
+                self.upstream_host, self.upstream_port, type=socket.SOCK_STREAM
+            )
+            family, address = info[0][0], info[0][4]
+        if self.path is not None:
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        else:
+            listen_family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            listener = socket.socket(listen_family, socket.SOCK_STREAM)
         try:
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self.path is None:
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             # Accepted sockets inherit it: small, so stop_reading backs up fast.
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
-            listener.bind((self.host, self.port))
+            listener.bind(self.path if self.path is not None else (self.host, self.port))
             listener.listen(512)
             listener.setblocking(False)
         except BaseException:
             listener.close()
             raise
-        self.port = listener.getsockname()[1]
+        if self.path is None:
+            self.port = listener.getsockname()[1]
         self._started = True
         self._loop.start(listener, family, address)
         return self
@@ -168,7 +192,11 @@ class FaultProxy:
         if not self._started or self._stopped:
             return
         self._stopped = True
-        if not self._loop.stop():
+        stopped = self._loop.stop()
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+        if not stopped:
             raise RuntimeError(f"{self!r}: proxy thread did not stop within 10 s")
         self._loop.check()
 
@@ -268,6 +296,23 @@ class FaultProxy:
     def idle_timeout(self, seconds: float | None) -> None:
         """Close (FIN) each connection after ``seconds`` without a byte either way."""
         self._set(idle_timeout=None if seconds is None else _non_negative("seconds", seconds))
+
+    def fin_mid_record(self, keep: int) -> None:
+        """Forward only ``keep`` more bytes to each live client, then close both ways with FIN.
+
+        For a TLS client that is a record cut short followed by a FIN and no
+        ``close_notify``: the truncation a TLS stack must not take for a clean
+        close. ``keep`` counts from now; the cut happens when that many bytes
+        of what the upstream sends next have been forwarded.
+        """
+        if keep < 0:
+            raise ValueError(f"keep must be >= 0, not {keep!r}")
+
+        def cut() -> None:
+            for pair in self._loop.live:
+                pair.cut_budget = keep
+
+        self._call(cut)
 
     def inject_and_close(self, data: bytes) -> None:
         """Send ``data`` to every live client, then close with FIN (a server's error packet)."""

@@ -55,13 +55,13 @@ class Loop:
         self._stopping = False
         self._done: list[threading.Event] = []  # commands applied, released after settling
         self.error: BaseException | None = None  # what crashed the loop thread, if anything
-        self._upstream: tuple[int, tuple[Any, ...]] = (socket.AF_INET, ())
+        self._upstream: tuple[int, Any] = (socket.AF_INET, ())
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self, listener: socket.socket, family: int, address: tuple[Any, ...]) -> None:
+    def start(self, listener: socket.socket, family: int, address: Any) -> None:
         self._listener = listener
         self._upstream = (family, address)
         self._wake_r, self._wake_w = socket.socketpair()
@@ -69,8 +69,9 @@ class Loop:
         self._selector = selectors.DefaultSelector()
         self._selector.register(listener, selectors.EVENT_READ)
         self._selector.register(self._wake_r, selectors.EVENT_READ)
-        port = listener.getsockname()[1]
-        self._thread = threading.Thread(target=self._run, name=f"FaultProxy-{port}", daemon=True)
+        name = listener.getsockname()
+        where = name if isinstance(name, str) else name[1]
+        self._thread = threading.Thread(target=self._run, name=f"FaultProxy-{where}", daemon=True)
         self._thread.start()
 
     def stop(self) -> bool:
@@ -183,7 +184,8 @@ class Loop:
             except OSError:
                 return
             client.setblocking(False)
-            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if client.family != socket.AF_UNIX:
+                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             pair = Pair(client, now, self.counters)
             self.counters.total += 1
             self.counters.live += 1
@@ -197,11 +199,12 @@ class Loop:
         family, address = self._upstream
         up = socket.socket(family, socket.SOCK_STREAM)
         up.setblocking(False)
-        up.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if family != socket.AF_UNIX:
+            up.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         pair.upstream = up
         self._owner[up] = pair
         err = up.connect_ex(address)
-        if err in (errno.EINPROGRESS, errno.EWOULDBLOCK):
+        if err in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
             pair.connecting = True
         elif err:
             pair.close("fin", "upstream_refused")

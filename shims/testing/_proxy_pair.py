@@ -102,6 +102,7 @@ class Pair:
         self.closing_kind: CloseKind | None = None
         self.wake_at: float | None = None
         self.timer_at: float | None = None  # earliest wake-up the loop has queued
+        self.cut_budget: int | None = None  # fin_mid_record: bytes still to forward to the client
         self._counters = counters
 
     @property
@@ -158,6 +159,11 @@ class Pair:
                 size = min(size, max(1, int(faults.bandwidth / 50)))
             if faults.close_after is not None:
                 size = min(size, max(0, faults.close_after - self.total))
+            if d is self.down and self.cut_budget is not None:
+                size = min(size, self.cut_budget)
+                if size == 0:
+                    self.close("fin", "fin_mid_record")
+                    return
             if size == 0:
                 self.close("fin", "close_after_bytes")
                 return
@@ -171,6 +177,11 @@ class Pair:
                 return
             d.want_write = sent < size
             self._account(d, sent, now)
+            if d is self.down and self.cut_budget is not None:
+                self.cut_budget -= sent
+                if self.cut_budget == 0:
+                    self.close("fin", "fin_mid_record")
+                    return
             if sent == len(data):
                 d.chunks.popleft()
             else:

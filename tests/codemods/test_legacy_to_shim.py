@@ -269,9 +269,11 @@ class TestRenames(CodemodTest):
                 conn: runtime.Connection = await runtime.connect("h", 1, timeout=2.0)
                 try:
                     await conn.read_exactly(4)
+                    await conn.start_tls(ctx, server_hostname="db")
+                    await runtime.connect("h", 2, timeout=2.0, ssl=ctx, server_hostname="db")
                 except runtime.PeerClosedError:
                     pass
-                except (runtime.ConnectError, runtime.ConnectionClosedError):
+                except (runtime.ConnectError, runtime.ConnectionClosedError, runtime.TLSError):
                     pass
 
             runtime.run(main)
@@ -286,9 +288,11 @@ class TestRenames(CodemodTest):
                 conn: shims.Connection = await shims.connect("h", 1, timeout=2.0)
                 try:
                     await conn.read_exactly(4)
+                    await conn.start_tls(ctx, server_hostname="db")
+                    await shims.connect("h", 2, timeout=2.0, ssl=ctx, server_hostname="db")
                 except shims.PeerClosedError:
                     pass
-                except (shims.ConnectError, shims.ConnectionClosedError):
+                except (shims.ConnectError, shims.ConnectionClosedError, shims.TLSError):
                     pass
 
             shims.run(main)

@@ -180,8 +180,9 @@ def test_every_pair_outside_the_table_is_rejected_and_state_kept() -> None:
             assert info.value.state is state and info.value.event == event
             assert repr(event) in str(info.value) and state.name in str(info.value)
             rejected += 1
-    # CLOSED rejects all 6 events, PEER_CLOSED a second FIN, WRITE_SHUT a second shutdown.
-    assert rejected == 8
+    # CLOSED rejects all 7 events, PEER_CLOSED a second FIN (or a TLS truncation after
+    # it), WRITE_SHUT a second shutdown.
+    assert rejected == 10
 
 
 def test_both_directions_finished_is_closed() -> None:
@@ -190,6 +191,8 @@ def test_both_directions_finished_is_closed() -> None:
     assert transition(s.PEER_CLOSED, "shutdown_write") is s.CLOSED
     assert transition(s.OPEN, "peer_fin") is s.PEER_CLOSED
     assert transition(s.OPEN, "shutdown_write") is s.WRITE_SHUT
+    assert transition(s.OPEN, "truncated") is s.PEER_CLOSED
+    assert transition(s.WRITE_SHUT, "truncated") is s.CLOSED
     for event in ("close", "reset", "error", "lost"):
         for state in (s.OPEN, s.PEER_CLOSED, s.WRITE_SHUT):
             assert transition(state, event) is s.CLOSED

@@ -3,8 +3,10 @@
 A pytest plugin for the teeth test (tests/test_conformance_teeth.py): loaded
 with ``-p broken_variants`` it applies the variant named by the environment
 variable ``SHIMS_BROKEN_VARIANT`` before any test runs. Each variant
-reintroduces one bug from the post-mortem, only on connections of the
-asyncio/uvloop backends, so the conformance suite must catch it.
+reintroduces one bug from the post-mortem (or one of the TLS bugs raw
+asyncio and uvloop have: cpython#82918, uvloop#385, aiohttp#11091), only on
+connections of the asyncio/uvloop backends, so the conformance suite must
+catch it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import shims
 from shims._connection import Connection
 from shims._pool import ConnectionPool
 from shims._state import ConnectionState
+from shims._tls import TLSLayer
 
 
 def _on_asyncio(conn: Connection) -> bool:
@@ -139,6 +142,58 @@ def reset_reported_as_fin() -> None:
     module._lost_event = lost_event
 
 
+def tls_truncation_as_clean_close() -> None:
+    """A TLS peer's FIN without close_notify is taken for an orderly close (ragged EOF ignored)."""
+    original = Connection._on_truncated
+
+    def on_truncated(self: Connection) -> None:
+        if not _on_asyncio(self):
+            return original(self)
+        self._plain_eof()
+        return None
+
+    Connection._on_truncated = on_truncated  # type: ignore[method-assign]
+
+
+def tls_close_waits_for_close_notify() -> None:
+    """close() sends close_notify, then keeps the socket until the peer's close_notify (no bound)."""
+    original_close = TLSLayer.close
+    original_notify = TLSLayer._on_close_notify
+    waiting: set[int] = set()
+
+    def close(self: TLSLayer) -> None:
+        if not _on_asyncio(self._conn):  # type: ignore[arg-type]
+            return original_close(self)
+        self._send_close_notify()
+        waiting.add(id(self))  # the socket closes once the peer answers: maybe never
+        return None
+
+    def on_close_notify(self: TLSLayer) -> None:
+        if id(self) in waiting:
+            waiting.discard(id(self))
+            self._raw.close()
+        original_notify(self)
+
+    TLSLayer.close = close  # type: ignore[method-assign]
+    TLSLayer._on_close_notify = on_close_notify  # type: ignore[method-assign]
+
+
+def probe_drops_on_tls_records() -> None:
+    """The liveness probe takes any readable TLS socket for unread data (session tickets too)."""
+    original = Connection._probe
+
+    def probe(self: Connection) -> bool:
+        if not _on_asyncio(self) or self._tls is None:
+            return original(self)
+        tls, self._tls = self._tls, None  # judged like plain TCP: readable means dirty
+        try:
+            return original(self)
+        finally:
+            self._tls = tls
+
+    Connection._probe = probe  # type: ignore[method-assign]
+
+
 VARIANTS: dict[str, Callable[[], None]] = {
     f.__name__: f
     for f in (
@@ -150,6 +205,9 @@ VARIANTS: dict[str, Callable[[], None]] = {
         on_close_local_only,
         write_without_deadline,
         reset_reported_as_fin,
+        tls_truncation_as_clean_close,
+        tls_close_waits_for_close_notify,
+        probe_drops_on_tls_records,
     )
 }
 

@@ -414,8 +414,9 @@ def test_conformance_suite_runs_on_a_registered_backend(pytester: pytest.Pyteste
         "-v",
         timeout=120,
     )
-    result.assert_outcomes(passed=8)
-    result.stdout.fnmatch_lines(["*test_idle_peer_fin_makes_closed_true[[]company[]] PASSED*"])
+    # 4 scenarios x 3 transports (tcp, tls, unix) x 2 backends
+    result.assert_outcomes(passed=24)
+    result.stdout.fnmatch_lines(["*test_idle_peer_fin_makes_closed_true[[]tls-company[]] PASSED*"])
 
 
 def test_register_backend_refuses_builtin_and_duplicate_names() -> None:

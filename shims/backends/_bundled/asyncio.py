@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
 import socket
 from asyncio.events import _get_running_loop
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
@@ -42,6 +44,9 @@ def _fd_and_peer(transport: asyncio.BaseTransport) -> tuple[int, tuple[str, int]
     sock = transport.get_extra_info("socket")
     fd = sock.fileno() if sock is not None else -1
     peer = transport.get_extra_info("peername") or ("?", 0)
+    if isinstance(peer, str | bytes):  # a Unix socket: the server's path names it
+        path = peer or transport.get_extra_info("sockname") or "unix"
+        return fd, (os.fsdecode(path), 0)
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -111,13 +116,35 @@ class _ShimProtocol(asyncio.Protocol):
         self.conn._on_resume_writing()
 
 
+async def _dial(
+    open_: Callable[[Callable[[], asyncio.Protocol]], Awaitable[object]],
+    proto: _ShimProtocol,
+    timeout: float | None,  # noqa: ASYNC109
+    where: str,
+) -> Connection:
+    try:
+        async with asyncio.timeout(timeout):
+            await open_(lambda: proto)
+    except TimeoutError as exc:
+        raise ConnectTimeout(
+            f"connect to {where} did not complete within timeout={timeout!r} s"
+        ) from exc
+    except OSError as exc:
+        raise ConnectError(f"could not connect to {where}: {exc.strerror or exc}") from exc
+    conn = proto.conn
+    assert conn is not None
+    return conn
+
+
 class _Listener:
     """The listening half of ``shims.Server`` on asyncio."""
 
     def __init__(self, server: asyncio.Server) -> None:
         self._server = server
-        sock = server.sockets[0]
-        self.host, self.port = sock.getsockname()[:2]
+        name = server.sockets[0].getsockname()
+        self.host: str
+        self.port: int
+        self.host, self.port = (os.fsdecode(name), 0) if isinstance(name, str | bytes) else name[:2]
 
     def close(self) -> None:
         self._server.close()
@@ -205,21 +232,64 @@ class AsyncioBackend(Backend):
         duplex: bool,
     ) -> Connection:
         loop = asyncio.get_running_loop()
-        proto = _ShimProtocol("local", duplex)
+        return await _dial(
+            lambda f: loop.create_connection(f, host, port),
+            _ShimProtocol("local", duplex),
+            timeout,
+            f"{host!r} port {port!r}",
+        )
+
+    async def dial_unix(
+        self,
+        path: str,
+        *,
+        timeout: float | None,  # noqa: ASYNC109
+        duplex: bool,
+    ) -> Connection:
+        loop = asyncio.get_running_loop()
+
+        async def open_(factory: Callable[[], asyncio.Protocol]) -> object:
+            # Our own socket, closed on every failure: uvloop's create_unix_connection(path)
+            # leaks the descriptor of a refused connect. EAGAIN from a Unix connect() means
+            # the listener's backlog is full, not "in progress" (sock_connect would wait for
+            # writability and hand back an unconnected socket): retry it shortly instead.
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.setblocking(False)
+                delay = 0.001
+                while (err := sock.connect_ex(path)) in (errno.EAGAIN, errno.EWOULDBLOCK):
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+                if err:
+                    raise OSError(err, os.strerror(err))
+                return await loop.create_unix_connection(factory, sock=sock)
+            except BaseException:
+                sock.close()
+                raise
+
+        return await _dial(open_, _ShimProtocol("local", duplex), timeout, f"Unix socket {path!r}")
+
+    async def listen_unix(
+        self, path: str, *, duplex: bool, on_accept: Callable[[Connection], object]
+    ) -> Listener:
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            async with asyncio.timeout(timeout):
-                await loop.create_connection(lambda: proto, host, port)
-        except TimeoutError as exc:
-            raise ConnectTimeout(
-                f"connect to {host!r} port {port!r} did not complete within timeout={timeout!r} s"
-            ) from exc
+            sock.bind(path)
+            sock.listen(512)  # a full Unix backlog fails connect() with EAGAIN: no SYN retries
+            sock.setblocking(False)
+            server = await loop.create_unix_server(
+                lambda: _ShimProtocol("peer", duplex, on_accept), sock=sock, backlog=512
+            )
         except OSError as exc:
+            sock.close()
             raise ConnectError(
-                f"could not connect to {host!r} port {port!r}: {exc.strerror or exc}"
+                f"could not listen on Unix socket {path!r}: {exc.strerror or exc}"
             ) from exc
-        conn = proto.conn
-        assert conn is not None
-        return conn
+        except BaseException:
+            sock.close()
+            raise
+        return _Listener(server)
 
     async def listen(
         self, host: str, port: int, *, duplex: bool, on_accept: Callable[[Connection], object]

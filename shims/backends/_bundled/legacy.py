@@ -84,25 +84,47 @@ class LegacyBackend(Backend):
     ) -> Connection:
         """Dial ``host:port``; ``timeout`` covers the name lookup and the connect together."""
         dialing = _sockets.dial(_scheduler(), host, port, duplex=duplex)
-        try:
-            if timeout is None:
-                return await dialing
-            return await runtime.with_timeout(timeout, dialing)  # type: ignore[no-any-return]
-        except runtime.Timeout as exc:
-            raise ConnectTimeout(
-                f"connect to {host!r} port {port!r} did not complete within timeout={timeout!r} s"
-            ) from exc
-        except ConnectError:
-            raise  # the lookup failed: already says so
-        except OSError as exc:
-            raise ConnectError(
-                f"could not connect to {host!r} port {port!r}: {exc.strerror or exc}"
-            ) from exc
+        return await _within(dialing, timeout, f"{host!r} port {port!r}")
 
     async def listen(
         self, host: str, port: int, *, duplex: bool, on_accept: Callable[[Connection], object]
     ) -> Listener:
         return await _sockets.listen(_scheduler(), host, port, duplex=duplex, on_accept=on_accept)
+
+    async def dial_unix(
+        self,
+        path: str,
+        *,
+        timeout: float | None,  # noqa: ASYNC109
+        duplex: bool,
+    ) -> Connection:
+        dialing = _sockets.dial_unix(_scheduler(), path, duplex=duplex)
+        return await _within(dialing, timeout, f"Unix socket {path!r}")
+
+    async def listen_unix(
+        self, path: str, *, duplex: bool, on_accept: Callable[[Connection], object]
+    ) -> Listener:
+        return await _sockets.listen_unix(_scheduler(), path, duplex=duplex, on_accept=on_accept)
+
+
+async def _within(
+    dialing: Coroutine[Any, Any, Connection],
+    timeout: float | None,  # noqa: ASYNC109
+    where: str,
+) -> Connection:
+    """Await a dial under ``timeout``, mapping the native errors onto the shim's."""
+    try:
+        if timeout is None:
+            return await dialing
+        return await runtime.with_timeout(timeout, dialing)  # type: ignore[no-any-return]
+    except runtime.Timeout as exc:
+        raise ConnectTimeout(
+            f"connect to {where} did not complete within timeout={timeout!r} s"
+        ) from exc
+    except ConnectError:
+        raise  # the lookup failed: already says so
+    except OSError as exc:
+        raise ConnectError(f"could not connect to {where}: {exc.strerror or exc}") from exc
 
 
 def _scheduler() -> runtime.Scheduler:

@@ -11,15 +11,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
+import select
 import socket
 import socketserver
+import ssl
 import struct
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import shims
+
+from ._transports import Transport
 
 __all__ = [
     "TIMEOUT",
@@ -32,6 +38,7 @@ __all__ = [
     "peer_read",
     "pool_counters",
     "reset",
+    "unread_at_peer",
 ]
 
 TIMEOUT = 5.0
@@ -47,6 +54,22 @@ sees each event within milliseconds, a broken one never does.
 
 
 class _LineEcho(socketserver.StreamRequestHandler):
+    def setup(self) -> None:
+        context: ssl.SSLContext | None = getattr(self.server, "tls_context", None)
+        if context is not None:
+            self.request.settimeout(TIMEOUT)
+            self.request = self.connection = context.wrap_socket(self.request, server_side=True)
+        super().setup()
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass  # the client is gone; the flush of an empty buffer failed
+        finally:
+            if isinstance(self.request, ssl.SSLSocket):
+                self.request.close()  # socketserver closes only the socket it accepted
+
     def handle(self) -> None:
         try:
             for line in self.rfile:
@@ -56,20 +79,42 @@ class _LineEcho(socketserver.StreamRequestHandler):
             pass  # the client (or the proxy in front of us) reset the connection
 
 
-class _Server(socketserver.ThreadingTCPServer):
+class _Quiet:
+    tls_context: ssl.SSLContext | None = None
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
     request_queue_size = 512  # the default 5 drops SYNs when many clients connect at once
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that failed its TLS handshake or vanished: not the scenario's subject
+
+
+class _Server(_Quiet, socketserver.ThreadingTCPServer):
+    pass
+
+
+class _UnixServer(_Quiet, socketserver.ThreadingUnixStreamServer):
+    pass
+
 
 class EchoServer:
-    """A threaded line-echo server: every line received is sent back."""
+    """A threaded line-echo server on ``transport`` (default TCP): every line is sent back."""
 
-    def __init__(self) -> None:
-        self._server = _Server(("127.0.0.1", 0), _LineEcho)
-        self.host: str = "127.0.0.1"
-        self.port: int = self._server.server_address[1]
+    def __init__(self, transport: Transport | None = None) -> None:
+        self.path: str | None = None
+        server: socketserver.BaseServer
+        if transport is not None and transport.name == "unix":
+            self.path = transport.unix_path()
+            server = _UnixServer(self.path, _LineEcho)
+            self.host, self.port = self.path, 0
+        else:
+            server = _Server(("127.0.0.1", 0), _LineEcho)
+            self.host = "127.0.0.1"
+            self.port = server.server_address[1]
+            if transport is not None and transport.tls:
+                server.tls_context = transport.server_context()
+        self._server = server
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -79,38 +124,112 @@ class EchoServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(TIMEOUT)
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
 
 
 class RawPeer:
-    """A listening plain socket; the scenario drives each accepted socket by hand."""
+    """A listening socket on ``transport``; the scenario drives each accepted socket by hand.
 
-    def __init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
+    On TLS a thread accepts and completes each handshake as the client dials
+    (``shims.connect`` returns only after it), and ``accept()`` hands out the
+    ready ``TLSPeerSocket``; set ``hold_tickets`` before dialling to keep its
+    session tickets back.
+    """
+
+    def __init__(self, transport: Transport | None = None) -> None:
+        self._transport = transport
+        self.path: str | None = None
+        if transport is not None and transport.name == "unix":
+            self.path = transport.unix_path()
+            self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._listener.bind(self.path)
+            self._listener.listen(64)
+            self.host, self.port = self.path, 0
+        else:
+            self._listener = socket.create_server(("127.0.0.1", 0))
+            self.host = "127.0.0.1"
+            self.port = self._listener.getsockname()[1]
         self._listener.settimeout(TIMEOUT)
-        self.host: str = "127.0.0.1"
-        self.port: int = self._listener.getsockname()[1]
-        self._accepted: list[socket.socket] = []
+        self._accepted: list[Any] = []
+        self.hold_tickets = False
+        self._ready: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._closing = False
+        if transport is not None and transport.tls:
+            # A close() from another thread does not wake a blocking accept(): poll.
+            self._listener.settimeout(0.02)
+            self._thread = threading.Thread(target=self._accept_tls, daemon=True)
+            self._thread.start()
 
-    def accept(self) -> socket.socket:
+    def _accept_tls(self) -> None:
+        assert self._transport is not None
+        while not self._closing:
+            try:
+                sock, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # closed
+            sock.settimeout(TIMEOUT)
+            try:
+                self._ready.put(self._transport.wrap_accepted(sock, hold_tickets=self.hold_tickets))
+            except (OSError, ssl.SSLError) as exc:
+                sock.close()
+                self._ready.put(exc)
+
+    def accept(self) -> Any:
         """Return the next accepted socket (blocking, with the suite's deadline)."""
-        sock, _ = self._listener.accept()
-        sock.settimeout(TIMEOUT)
+        if self._thread is not None:
+            got = self._ready.get(timeout=TIMEOUT)
+            if isinstance(got, BaseException):
+                raise got
+            sock = got
+        else:
+            sock, _ = self._listener.accept()
+            sock.settimeout(TIMEOUT)
         self._accepted.append(sock)
         return sock
 
     def close(self) -> None:
+        self._closing = True
         for sock in self._accepted:
             sock.close()
+        if self._thread is not None:
+            self._thread.join(TIMEOUT)
         self._listener.close()
+        while not self._ready.empty():
+            leftover = self._ready.get()
+            if not isinstance(leftover, BaseException):
+                leftover.close()
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
 
 
-def reset(sock: socket.socket) -> None:
-    """Close ``sock`` with an RST (SO_LINGER 0) instead of a FIN."""
+def reset(sock: Any) -> None:
+    """Close ``sock`` with an RST (SO_LINGER 0) instead of a FIN (and, on TLS, no close_notify)."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()
 
 
-async def peer_read(sock: socket.socket, n: int | None = None) -> bytes:
+async def unread_at_peer(conn: shims.Connection, sock: Any) -> None:
+    """Leave a byte from ``conn`` unread in the peer's socket before the peer resets.
+
+    Closing with unread data is what makes Unix sockets report ECONNRESET
+    (they have no RST); on TCP it is an RST as well, so scenarios that reset
+    do this on every transport.
+    """
+    await conn.write(b"!", timeout=TIMEOUT)
+    deadline = shims.monotonic() + TIMEOUT
+    while not select.select([sock.fileno()], [], [], 0)[0]:
+        if shims.monotonic() >= deadline:
+            raise TimeoutError(f"the byte written on {conn!r} never reached the peer")
+        await shims.sleep(0.002)
+
+
+async def peer_read(sock: Any, n: int | None = None) -> bytes:
     """Read ``n`` bytes (None: until EOF) from a peer socket without blocking the loop.
 
     Polls the socket every 2 ms: some loops (uvloop) only send a FIN when the

@@ -9,6 +9,7 @@ import pytest
 import shims
 from shims.testing import FaultProxy, ParityRecorder
 from shims.testing.conformance._peers import TIMEOUT, ask, eventually, outcome, pool_counters
+from shims.testing.conformance._transports import Transport
 
 pytestmark = pytest.mark.parity
 
@@ -41,19 +42,19 @@ SLOWING: dict[str, Fault] = {
 }
 
 
-def _pool(proxy: FaultProxy, **options: float) -> shims.ConnectionPool:
+def _pool(transport: Transport, proxy: FaultProxy, **options: float) -> shims.ConnectionPool:
     async def connect() -> shims.Connection:
-        return await shims.connect(proxy.host, proxy.port, timeout=TIMEOUT)
+        return await transport.connect(proxy, timeout=TIMEOUT)
 
     return shims.ConnectionPool(connect, max_size=1, **options)
 
 
 @pytest.mark.parametrize("fault", sorted(CLOSING))
 async def test_pool_replaces_a_connection_the_proxy_closed(
-    parity: ParityRecorder, echo_proxy: FaultProxy, fault: str
+    parity: ParityRecorder, transport: Transport, echo_proxy: FaultProxy, fault: str
 ) -> None:
     """Whatever closed the idle pooled connection, the next checkout works first time."""
-    pool = _pool(echo_proxy)
+    pool = _pool(transport, echo_proxy)
     try:
         async with pool.acquire(timeout=TIMEOUT) as first:
             parity.record("first", await ask(first, b"one"))
@@ -75,10 +76,10 @@ async def test_pool_replaces_a_connection_the_proxy_closed(
 
 @pytest.mark.parametrize("fault", sorted(STALLING))
 async def test_pool_discards_a_connection_whose_request_stalled(
-    parity: ParityRecorder, echo_proxy: FaultProxy, fault: str
+    parity: ParityRecorder, transport: Transport, echo_proxy: FaultProxy, fault: str
 ) -> None:
     """A request that times out leaves the block with an error: that connection is dropped."""
-    pool = _pool(echo_proxy)
+    pool = _pool(transport, echo_proxy)
     try:
         async with pool.acquire(timeout=TIMEOUT) as first:
             await ask(first, b"warm")
@@ -108,10 +109,10 @@ async def test_pool_discards_a_connection_whose_request_stalled(
 
 @pytest.mark.parametrize("fault", sorted(SLOWING))
 async def test_pool_keeps_a_slow_but_healthy_connection(
-    parity: ParityRecorder, echo_proxy: FaultProxy, fault: str
+    parity: ParityRecorder, transport: Transport, echo_proxy: FaultProxy, fault: str
 ) -> None:
     """Slow bytes are not a dead connection: the pool reuses it."""
-    pool = _pool(echo_proxy)
+    pool = _pool(transport, echo_proxy)
     try:
         SLOWING[fault](echo_proxy)
         answers = []

@@ -19,7 +19,9 @@ from shims.testing.conformance._peers import (
     outcome,
     pool_counters,
     reset,
+    unread_at_peer,
 )
+from shims.testing.conformance._transports import Refused, Transport
 
 pytestmark = pytest.mark.parity
 
@@ -35,10 +37,10 @@ def facts(conn: shims.Connection) -> dict[str, Any]:
 
 
 async def test_idle_peer_fin_makes_closed_true(
-    parity: ParityRecorder, echo_proxy: FaultProxy
+    parity: ParityRecorder, transport: Transport, echo_proxy: FaultProxy
 ) -> None:
     """Bug 1: a DB proxy closes an idle pooled connection; closed() must say so, no read pending."""
-    conn = await shims.connect(echo_proxy.host, echo_proxy.port, timeout=TIMEOUT)
+    conn = await transport.connect(echo_proxy, timeout=TIMEOUT)
     try:
         parity.record("answer", await ask(conn, b"select 1"))
         echo_proxy.close_all()  # FIN while nobody reads: the socket sits in CLOSE_WAIT
@@ -51,13 +53,15 @@ async def test_idle_peer_fin_makes_closed_true(
             "state": "PEER_CLOSED",
             "closed": True,
             "is_connected": False,
-            "close_reason": "peer",
+            "close_reason": transport.fin_reason,  # the proxy's FIN: no close_notify on TLS
         }
     finally:
         conn.close()
 
 
-async def test_accepted_connection_is_connected(parity: ParityRecorder) -> None:
+async def test_accepted_connection_is_connected(
+    parity: ParityRecorder, transport: Transport
+) -> None:
     """Bug 2: a server-side (peer-initiated) connection is connected from the start."""
     seen: shims.Queue[dict[str, Any]] = shims.Queue()
 
@@ -65,8 +69,8 @@ async def test_accepted_connection_is_connected(parity: ParityRecorder) -> None:
         await seen.put({"initiated_by": conn.initiated_by, **facts(conn)})
         await conn.read_some(timeout=TIMEOUT)  # until the client closes
 
-    server = await shims.serve(handler, "127.0.0.1", 0)
-    client = await shims.connect("127.0.0.1", server.port, timeout=TIMEOUT)
+    server = await transport.serve(handler)
+    client = await transport.connect(server, timeout=TIMEOUT)
     try:
         accepted = await shims.wait_for(seen.get(), TIMEOUT)
         parity.record("accepted", accepted)
@@ -85,7 +89,9 @@ async def test_accepted_connection_is_connected(parity: ParityRecorder) -> None:
         await server.wait_closed()
 
 
-async def test_is_connected_is_exactly_not_closed(parity: ParityRecorder, peer: RawPeer) -> None:
+async def test_is_connected_is_exactly_not_closed(
+    parity: ParityRecorder, transport: Transport, peer: RawPeer
+) -> None:
     """Bug 3: there is no second flag that can drift from closed(), in any state."""
     observed = []
 
@@ -93,11 +99,11 @@ async def test_is_connected_is_exactly_not_closed(parity: ParityRecorder, peer: 
         observed.append((label, conn.state.name, conn.closed(), conn.is_connected()))
         assert conn.is_connected() is (not conn.closed()), f"{label}: {conn!r}"
 
-    a = await shims.connect(peer.host, peer.port, timeout=TIMEOUT)
+    a = await transport.connect(peer, timeout=TIMEOUT)
     a_peer = peer.accept()
-    b = await shims.connect(peer.host, peer.port, timeout=TIMEOUT)
+    b = await transport.connect(peer, timeout=TIMEOUT)
     b_peer = peer.accept()
-    c = await shims.connect(peer.host, peer.port, timeout=TIMEOUT)
+    c = await transport.connect(peer, timeout=TIMEOUT)
     c_peer = peer.accept()
     try:
         check("open", a)
@@ -111,6 +117,7 @@ async def test_is_connected_is_exactly_not_closed(parity: ParityRecorder, peer: 
         check("peer FIN", b)
         b.close()
         check("peer FIN, then close", b)
+        await unread_at_peer(c, c_peer)
         reset(c_peer)
         await eventually(c.closed)
         check("peer RST", c)
@@ -120,9 +127,11 @@ async def test_is_connected_is_exactly_not_closed(parity: ParityRecorder, peer: 
             conn.close()
 
 
-async def _pool_with_unsolicited_data(peer: RawPeer, *, duplex: bool) -> dict[str, Any]:
+async def _pool_with_unsolicited_data(
+    transport: Transport, peer: RawPeer, *, duplex: bool
+) -> dict[str, Any]:
     async def connect() -> shims.Connection:
-        return await shims.connect(peer.host, peer.port, timeout=TIMEOUT, duplex=duplex)
+        return await transport.connect(peer, timeout=TIMEOUT, duplex=duplex)
 
     pool = shims.ConnectionPool(connect, max_size=1)
     try:
@@ -146,10 +155,10 @@ async def _pool_with_unsolicited_data(peer: RawPeer, *, duplex: bool) -> dict[st
 
 
 async def test_duplex_connection_with_unread_data_is_reused(
-    parity: ParityRecorder, peer: RawPeer
+    parity: ParityRecorder, transport: Transport, peer: RawPeer
 ) -> None:
     """Bug 4 (duplex side): a websocket-like connection with unread data is not dirty."""
-    seen = await _pool_with_unsolicited_data(peer, duplex=True)
+    seen = await _pool_with_unsolicited_data(transport, peer, duplex=True)
     parity.record("seen", seen)
     assert seen["same_connection"], f"a duplex connection was discarded: {seen}"
     assert seen["stats"]["discarded_unread"] == 0
@@ -157,10 +166,10 @@ async def test_duplex_connection_with_unread_data_is_reused(
 
 
 async def test_request_response_connection_with_unread_data_is_discarded(
-    parity: ParityRecorder, peer: RawPeer
+    parity: ParityRecorder, transport: Transport, peer: RawPeer
 ) -> None:
     """Bug 4 (request/response side): unread bytes mean a stale answer; never reuse that."""
-    seen = await _pool_with_unsolicited_data(peer, duplex=False)
+    seen = await _pool_with_unsolicited_data(transport, peer, duplex=False)
     parity.record("seen", seen)
     assert not seen["same_connection"], f"a dirty connection was handed out again: {seen}"
     assert seen["stats"]["discarded_unread"] == 1
@@ -168,12 +177,12 @@ async def test_request_response_connection_with_unread_data_is_discarded(
 
 
 async def test_pool_never_hands_out_a_closed_connection(
-    parity: ParityRecorder, echo_proxy: FaultProxy
+    parity: ParityRecorder, transport: Transport, echo_proxy: FaultProxy
 ) -> None:
     """Bug 5: after the proxy closed the pooled connection, checkout gives a working one."""
 
     async def connect() -> shims.Connection:
-        return await shims.connect(echo_proxy.host, echo_proxy.port, timeout=TIMEOUT)
+        return await transport.connect(echo_proxy, timeout=TIMEOUT)
 
     pool = shims.ConnectionPool(connect, max_size=2)
     try:
@@ -196,13 +205,13 @@ async def test_pool_never_hands_out_a_closed_connection(
 
 
 async def test_reconnect_errors_release_the_slot_and_the_socket(
-    parity: ParityRecorder, echo: EchoServer, refused_port: int
+    parity: ParityRecorder, transport: Transport, echo: EchoServer, refused: Refused
 ) -> None:
     """Bug 6: failed connects raise ConnectError, give the slot back and leak no socket."""
-    target = {"port": refused_port}
+    target: dict[str, Any] = {"where": refused}
 
     async def connect() -> shims.Connection:
-        return await shims.connect("127.0.0.1", target["port"], timeout=TIMEOUT)
+        return await transport.connect(target["where"], timeout=TIMEOUT)
 
     pool = shims.ConnectionPool(connect, max_size=2)
     errors: list[str] = []
@@ -218,7 +227,7 @@ async def test_reconnect_errors_release_the_slot_and_the_socket(
                 if type(exc) is not shims.ConnectError:
                     break  # a leaked slot: every later acquire would wait for nothing
         after = open_fds()
-        target["port"] = echo.port
+        target["where"] = echo
         async with pool.acquire(timeout=TIMEOUT) as conn:
             answer = await outcome(ask(conn, b"back"))
         leaked = None if before is None or after is None else after - before
@@ -234,12 +243,12 @@ async def test_reconnect_errors_release_the_slot_and_the_socket(
 
 
 async def test_pool_recycles_expired_and_idle_connections(
-    parity: ParityRecorder, echo: EchoServer
+    parity: ParityRecorder, transport: Transport, echo: EchoServer
 ) -> None:
     """Bug 7: a pool drops connections past max_lifetime or max_idle instead of reusing them."""
 
     async def connect() -> shims.Connection:
-        return await shims.connect(echo.host, echo.port, timeout=TIMEOUT)
+        return await transport.connect(echo, timeout=TIMEOUT)
 
     for name, options in (("lifetime", {"max_lifetime": 0.2}), ("idle", {"max_idle": 0.2})):
         pool = shims.ConnectionPool(connect, max_size=1, **options)
@@ -266,9 +275,11 @@ async def _on_close_seen(conn: shims.Connection) -> list[str | None]:
     return calls
 
 
-async def test_on_close_runs_on_local_close(parity: ParityRecorder, peer: RawPeer) -> None:
+async def test_on_close_runs_on_local_close(
+    parity: ParityRecorder, transport: Transport, peer: RawPeer
+) -> None:
     """Bug 8 (local path): on_close runs once when we close."""
-    conn = await shims.connect(peer.host, peer.port, timeout=TIMEOUT)
+    conn = await transport.connect(peer, timeout=TIMEOUT)
     peer.accept()
     calls = await _on_close_seen(conn)
     conn.close()
@@ -277,9 +288,11 @@ async def test_on_close_runs_on_local_close(parity: ParityRecorder, peer: RawPee
     assert calls == ["local"]
 
 
-async def test_on_close_runs_on_peer_fin(parity: ParityRecorder, peer: RawPeer) -> None:
+async def test_on_close_runs_on_peer_fin(
+    parity: ParityRecorder, transport: Transport, peer: RawPeer
+) -> None:
     """Bug 8 (peer path): Redis-style cleanup runs when the peer closes, not only on ours."""
-    conn = await shims.connect(peer.host, peer.port, timeout=TIMEOUT)
+    conn = await transport.connect(peer, timeout=TIMEOUT)
     try:
         calls = await _on_close_seen(conn)
         peer.accept().close()
@@ -291,12 +304,16 @@ async def test_on_close_runs_on_peer_fin(parity: ParityRecorder, peer: RawPeer) 
         conn.close()
 
 
-async def test_on_close_runs_on_peer_reset(parity: ParityRecorder, peer: RawPeer) -> None:
+async def test_on_close_runs_on_peer_reset(
+    parity: ParityRecorder, transport: Transport, peer: RawPeer
+) -> None:
     """Bug 8 (reset path): on_close runs once with close_reason 'reset'."""
-    conn = await shims.connect(peer.host, peer.port, timeout=TIMEOUT)
+    conn = await transport.connect(peer, timeout=TIMEOUT)
     try:
         calls = await _on_close_seen(conn)
-        reset(peer.accept())
+        upstream = peer.accept()
+        await unread_at_peer(conn, upstream)
+        reset(upstream)
         ran = await eventually(lambda: bool(calls))
         conn.close()
         parity.record("calls", calls)
@@ -305,7 +322,9 @@ async def test_on_close_runs_on_peer_reset(parity: ParityRecorder, peer: RawPeer
         conn.close()
 
 
-async def test_on_close_runs_on_server_shutdown(parity: ParityRecorder) -> None:
+async def test_on_close_runs_on_server_shutdown(
+    parity: ParityRecorder, transport: Transport
+) -> None:
     """Bug 8 (server path): closing a server runs on_close of its live connections."""
     calls: list[str | None] = []
     ready = shims.Event()
@@ -315,8 +334,8 @@ async def test_on_close_runs_on_server_shutdown(parity: ParityRecorder) -> None:
         ready.set()
         await conn.read_some(timeout=TIMEOUT)
 
-    server = await shims.serve(handler, "127.0.0.1", 0)
-    client = await shims.connect("127.0.0.1", server.port, timeout=TIMEOUT)
+    server = await transport.serve(handler)
+    client = await transport.connect(server, timeout=TIMEOUT)
     try:
         await shims.wait_for(ready.wait(), TIMEOUT)
         server.close()
@@ -330,12 +349,14 @@ async def test_on_close_runs_on_server_shutdown(parity: ParityRecorder) -> None:
         server.close()
 
 
-async def test_on_close_runs_on_pool_eviction(parity: ParityRecorder, echo: EchoServer) -> None:
+async def test_on_close_runs_on_pool_eviction(
+    parity: ParityRecorder, transport: Transport, echo: EchoServer
+) -> None:
     """Bug 8 (pool path): a connection the pool evicts runs its on_close hooks."""
     calls: list[str | None] = []
 
     async def connect() -> shims.Connection:
-        conn = await shims.connect(echo.host, echo.port, timeout=TIMEOUT)
+        conn = await transport.connect(echo, timeout=TIMEOUT)
         conn.on_close(lambda c: calls.append(c.close_reason))
         return conn
 
@@ -355,10 +376,10 @@ async def test_on_close_runs_on_pool_eviction(parity: ParityRecorder, echo: Echo
 
 
 async def test_write_to_a_peer_that_stopped_reading_times_out(
-    parity: ParityRecorder, peer_proxy: FaultProxy, peer: RawPeer
+    parity: ParityRecorder, transport: Transport, peer_proxy: FaultProxy, peer: RawPeer
 ) -> None:
     """Bug 9: a peer that stopped reading gives WriteTimeout at the deadline, never a hang."""
-    conn = await shims.connect(peer_proxy.host, peer_proxy.port, timeout=TIMEOUT)
+    conn = await transport.connect(peer_proxy, timeout=TIMEOUT)
     try:
         peer.accept()
         peer_proxy.stop_reading()  # real backpressure: kernel buffers fill up

@@ -17,17 +17,23 @@ from shims.testing.conformance._peers import (
     eventually,
     outcome,
     peer_read,
+    unread_at_peer,
 )
+from shims.testing.conformance._transports import Refused, Transport
 from shims.testing.conformance.test_post_mortem import facts
 
 pytestmark = pytest.mark.parity
 
 
 async def test_peer_half_close_keeps_our_side_writable(
-    parity: ParityRecorder, peer_proxy: FaultProxy, peer: RawPeer
+    parity: ParityRecorder, transport: Transport, peer_proxy: FaultProxy, peer: RawPeer
 ) -> None:
-    """The peer's FIN ends its side only: we see EOF and can still send."""
-    conn = await shims.connect(peer_proxy.host, peer_proxy.port, timeout=TIMEOUT)
+    """The peer's FIN ends its side only: we see EOF and can still send.
+
+    The FIN comes from the proxy, so over TLS it carries no close_notify:
+    the end is a truncation (close_reason "truncated", reads raise).
+    """
+    conn = await transport.connect(peer_proxy, timeout=TIMEOUT)
     try:
         upstream = peer.accept()
         upstream.sendall(b"last words\n")
@@ -41,16 +47,16 @@ async def test_peer_half_close_keeps_our_side_writable(
         )
         parity.record("upstream_got", await peer_read(upstream, 11))
         assert conn.state is shims.ConnectionState.PEER_CLOSED
-        assert conn.close_reason == "peer"
+        assert conn.close_reason == transport.fin_reason
     finally:
         conn.close()
 
 
 async def test_upstream_half_close_keeps_the_reply_path_open(
-    parity: ParityRecorder, peer_proxy: FaultProxy, peer: RawPeer
+    parity: ParityRecorder, transport: Transport, peer_proxy: FaultProxy, peer: RawPeer
 ) -> None:
     """A FIN towards the server only: the server still answers, we still read it."""
-    conn = await shims.connect(peer_proxy.host, peer_proxy.port, timeout=TIMEOUT)
+    conn = await transport.connect(peer_proxy, timeout=TIMEOUT)
     try:
         upstream = peer.accept()
         await conn.write(b"request\n", timeout=TIMEOUT)
@@ -65,9 +71,11 @@ async def test_upstream_half_close_keeps_the_reply_path_open(
         conn.close()
 
 
-async def test_our_half_close_keeps_reading(parity: ParityRecorder, peer: RawPeer) -> None:
+async def test_our_half_close_keeps_reading(
+    parity: ParityRecorder, transport: Transport, peer: RawPeer
+) -> None:
     """shutdown_write() sends our FIN; the answer still arrives; then the peer closes."""
-    conn = await shims.connect(peer.host, peer.port, timeout=TIMEOUT)
+    conn = await transport.connect(peer, timeout=TIMEOUT)
     try:
         upstream = peer.accept()
         await conn.write(b"whole request", timeout=TIMEOUT)
@@ -88,9 +96,11 @@ async def test_our_half_close_keeps_reading(parity: ParityRecorder, peer: RawPee
         conn.close()
 
 
-async def test_peer_reset_while_idle(parity: ParityRecorder, echo_proxy: FaultProxy) -> None:
+async def test_peer_reset_while_idle(
+    parity: ParityRecorder, transport: Transport, echo_proxy: FaultProxy
+) -> None:
     """An RST while idle: closed() at once, reads and writes raise PeerClosedError('reset')."""
-    conn = await shims.connect(echo_proxy.host, echo_proxy.port, timeout=TIMEOUT)
+    conn = await transport.connect(echo_proxy, timeout=TIMEOUT)
     try:
         parity.record("answer", await ask(conn, b"hi"))
         echo_proxy.close_all(rst=True)
@@ -105,19 +115,20 @@ async def test_peer_reset_while_idle(parity: ParityRecorder, echo_proxy: FaultPr
                 parity.record(what, "no error")
             except shims.PeerClosedError as exc:
                 parity.record(what, ("PeerClosedError", exc.reason))
-        assert conn.close_reason == "reset"
+        assert conn.close_reason == transport.proxy_rst_reason
     finally:
         conn.close()
 
 
 async def test_reset_during_a_read_keeps_the_partial_bytes(
-    parity: ParityRecorder, peer: RawPeer
+    parity: ParityRecorder, transport: Transport, peer: RawPeer
 ) -> None:
     """An RST while a read waits: PeerClosedError(reason='reset'); a FIN keeps .partial."""
-    conn = await shims.connect(peer.host, peer.port, timeout=TIMEOUT)
-    fin = await shims.connect(peer.host, peer.port, timeout=TIMEOUT)
+    conn = await transport.connect(peer, timeout=TIMEOUT)
+    fin = await transport.connect(peer, timeout=TIMEOUT)
     try:
         upstream, fin_upstream = peer.accept(), peer.accept()
+        await unread_at_peer(conn, upstream)
         reader = shims.spawn(conn.read_exactly(10, timeout=TIMEOUT))
         await shims.sleep(0.01)  # let the read start waiting (either order must work)
         upstream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
@@ -142,26 +153,35 @@ async def test_reset_during_a_read_keeps_the_partial_bytes(
 
 
 async def test_error_packet_then_fin_is_read_before_eof(
-    parity: ParityRecorder, echo_proxy: FaultProxy
+    parity: ParityRecorder, transport: Transport, echo_proxy: FaultProxy
 ) -> None:
-    """A server's error packet before its FIN (MySQL 8 on wait_timeout) is readable."""
-    conn = await shims.connect(echo_proxy.host, echo_proxy.port, timeout=TIMEOUT)
+    """A server's error packet before its FIN (MySQL 8 on wait_timeout) is readable.
+
+    Over TLS the proxy's plaintext is not a TLS record: the read fails with
+    PeerClosedError(reason="error") and the connection closes (garbage in).
+    """
+    conn = await transport.connect(echo_proxy, timeout=TIMEOUT)
     try:
         await ask(conn, b"ping")
         echo_proxy.inject_and_close(b"ERR 4031 idle too long\n")
-        parity.record("packet", await outcome(conn.read_until(b"\n", timeout=TIMEOUT)))
+        packet = await outcome(conn.read_until(b"\n", timeout=TIMEOUT))
+        parity.record("packet", packet)
         parity.record("then", await outcome(conn.read_some(timeout=TIMEOUT)))
         parity.record("facts", facts(conn))
-        assert conn.close_reason == "peer"
+        if transport.tls:
+            assert packet == "PeerClosedError" and conn.close_reason == "error", packet
+        else:
+            assert packet == ("ok", b"ERR 4031 idle too long\n")
+            assert conn.close_reason == "peer"
     finally:
         conn.close()
 
 
 async def test_cancel_during_a_read_leaves_the_connection_usable(
-    parity: ParityRecorder, peer: RawPeer
+    parity: ParityRecorder, transport: Transport, peer: RawPeer
 ) -> None:
     """Cancelling a pending read consumes nothing; the next read gets every byte."""
-    conn = await shims.connect(peer.host, peer.port, timeout=TIMEOUT)
+    conn = await transport.connect(peer, timeout=TIMEOUT)
     try:
         upstream = peer.accept()
         upstream.sendall(b"par")
@@ -183,9 +203,11 @@ async def test_cancel_during_a_read_leaves_the_connection_usable(
         conn.close()
 
 
-async def test_read_timeout_consumes_nothing(parity: ParityRecorder, peer: RawPeer) -> None:
+async def test_read_timeout_consumes_nothing(
+    parity: ParityRecorder, transport: Transport, peer: RawPeer
+) -> None:
     """ReadTimeout at the deadline leaves the bytes buffered and the connection open."""
-    conn = await shims.connect(peer.host, peer.port, timeout=TIMEOUT)
+    conn = await transport.connect(peer, timeout=TIMEOUT)
     try:
         upstream = peer.accept()
         upstream.sendall(b"abc")
@@ -206,10 +228,10 @@ async def test_read_timeout_consumes_nothing(parity: ParityRecorder, peer: RawPe
 
 
 async def test_use_after_local_close_raises_connection_closed(
-    parity: ParityRecorder, peer: RawPeer
+    parity: ParityRecorder, transport: Transport, peer: RawPeer
 ) -> None:
     """After close(), reads and writes raise ConnectionClosedError; close() stays idempotent."""
-    conn = await shims.connect(peer.host, peer.port, timeout=TIMEOUT)
+    conn = await transport.connect(peer, timeout=TIMEOUT)
     peer.accept()
     conn.close()
     conn.close()
@@ -219,11 +241,11 @@ async def test_use_after_local_close_raises_connection_closed(
 
 
 async def test_connect_refused_raises_connect_error(
-    parity: ParityRecorder, refused_port: int
+    parity: ParityRecorder, transport: Transport, refused: Refused
 ) -> None:
     """A refused connect is ConnectError (also a ConnectionError), with the native cause."""
     try:
-        conn = await shims.connect("127.0.0.1", refused_port, timeout=TIMEOUT)
+        conn = await transport.connect(refused, timeout=TIMEOUT)
         conn.close()
         parity.record("error", "connected")
     except shims.ConnectError as exc:
@@ -232,7 +254,7 @@ async def test_connect_refused_raises_connect_error(
         parity.record("has_cause", isinstance(exc.__cause__, OSError))
 
 
-async def test_eight_mebibytes_each_way(parity: ParityRecorder) -> None:
+async def test_eight_mebibytes_each_way(parity: ParityRecorder, transport: Transport) -> None:
     """8 MiB up and back through a shim server, intact."""
     size = 8 * 1024 * 1024
     payload = os.urandom(size)
@@ -241,8 +263,8 @@ async def test_eight_mebibytes_each_way(parity: ParityRecorder) -> None:
         data = await conn.read_exactly(size, timeout=30)
         await conn.write(data, timeout=30)
 
-    server = await shims.serve(handler, "127.0.0.1", 0)
-    conn = await shims.connect("127.0.0.1", server.port, timeout=TIMEOUT)
+    server = await transport.serve(handler)
+    conn = await transport.connect(server, timeout=TIMEOUT)
     try:
         writer = shims.spawn(conn.write(payload, timeout=30))
         echoed = await conn.read_exactly(size, timeout=30)
@@ -256,7 +278,9 @@ async def test_eight_mebibytes_each_way(parity: ParityRecorder) -> None:
         await server.wait_closed()
 
 
-async def test_two_hundred_concurrent_connections(parity: ParityRecorder) -> None:
+async def test_two_hundred_concurrent_connections(
+    parity: ParityRecorder, transport: Transport
+) -> None:
     """200 clients at once against one server, each gets its own answer."""
     served: list[str] = []
 
@@ -265,10 +289,10 @@ async def test_two_hundred_concurrent_connections(parity: ParityRecorder) -> Non
         served.append(conn.initiated_by)
         await conn.write(line.upper(), timeout=30)
 
-    server = await shims.serve(handler, "127.0.0.1", 0)
+    server = await transport.serve(handler)
 
     async def client(i: int) -> bytes:
-        conn = await shims.connect("127.0.0.1", server.port, timeout=30)
+        conn = await transport.connect(server, timeout=30)
         try:
             await conn.write(b"client %d\n" % i, timeout=30)
             return await conn.read_until(b"\n", timeout=30)
@@ -285,7 +309,9 @@ async def test_two_hundred_concurrent_connections(parity: ParityRecorder) -> Non
         await server.wait_closed()
 
 
-async def test_server_close_with_live_connections(parity: ParityRecorder) -> None:
+async def test_server_close_with_live_connections(
+    parity: ParityRecorder, transport: Transport
+) -> None:
     """server.close() stops accepting, closes every live connection; clients see EOF."""
     ready = shims.Queue[shims.Connection]()
 
@@ -293,8 +319,8 @@ async def test_server_close_with_live_connections(parity: ParityRecorder) -> Non
         await ready.put(conn)
         await conn.read_some(timeout=30)
 
-    server = await shims.serve(handler, "127.0.0.1", 0)
-    clients = [await shims.connect("127.0.0.1", server.port, timeout=TIMEOUT) for _ in range(5)]
+    server = await transport.serve(handler)
+    clients = [await transport.connect(server, timeout=TIMEOUT) for _ in range(5)]
     try:
         accepted = [await shims.wait_for(ready.get(), TIMEOUT) for _ in clients]
         server.close()
@@ -305,7 +331,7 @@ async def test_server_close_with_live_connections(parity: ParityRecorder) -> Non
         parity.record(
             "client_reads", [await outcome(c.read_some(timeout=TIMEOUT)) for c in clients]
         )
-        parity.record("new_connect", await outcome(_connect_and_close(server.port)))
+        parity.record("new_connect", await outcome(_connect_and_close(transport, server)))
         assert all(saw_eof)
         assert all(c.close_reason == "local" for c in accepted)
     finally:
@@ -313,18 +339,18 @@ async def test_server_close_with_live_connections(parity: ParityRecorder) -> Non
             c.close()
 
 
-async def _connect_and_close(port: int) -> None:
-    conn = await shims.connect("127.0.0.1", port, timeout=TIMEOUT)
+async def _connect_and_close(transport: Transport, server: shims.Server) -> None:
+    conn = await transport.connect(server, timeout=TIMEOUT)
     conn.close()
 
 
 async def test_sliced_and_delayed_bytes_reassemble(
-    parity: ParityRecorder, echo_proxy: FaultProxy
+    parity: ParityRecorder, transport: Transport, echo_proxy: FaultProxy
 ) -> None:
     """Messages cut into 3-byte segments with latency still read as whole lines."""
     echo_proxy.slice(3, delay=0.001)
     echo_proxy.latency(0.02)
-    conn = await shims.connect(echo_proxy.host, echo_proxy.port, timeout=TIMEOUT)
+    conn = await transport.connect(echo_proxy, timeout=TIMEOUT)
     try:
         answers = [await ask(conn, b"message number %d" % i) for i in range(3)]
         parity.record("answers", answers)

@@ -105,19 +105,32 @@ class RedisConnection:
 
 
 class Redis:
-    """GET, SET, DEL, INCR and PING over the company pool; SUBSCRIBE on its own connection."""
+    """GET, SET, DEL, INCR and PING over the company pool; SUBSCRIBE on its own connection.
 
-    def __init__(self, host, port, *, max_size=8, timeout=5.0):
+    ``ssl`` (an ``ssl.SSLContext``, or True for the default one) makes every
+    connection TLS, as a managed Redis or a Redis with ``tls-port`` wants;
+    ``server_hostname`` is the name its certificate carries (default: ``host``).
+    """
+
+    def __init__(self, host, port, *, max_size=8, timeout=5.0, ssl=None, server_hostname=None):
         self.host = host
         self.port = port
         self.timeout = timeout
+        self.ssl = ssl
+        self.server_hostname = server_hostname
         self.live = set()
         self.cleanups = {"local": 0, "peer": 0}
         self.pool = Pool(self._open, max_size=max_size)
 
     @runtime.coroutine
     def _open(self):
-        conn = yield connect(self.host, self.port, timeout=self.timeout)
+        conn = yield connect(
+            self.host,
+            self.port,
+            timeout=self.timeout,
+            ssl=self.ssl,
+            server_hostname=self.server_hostname,
+        )
         return RedisConnection(self, conn, self.timeout)
 
     def cleanup(self, rconn, reason):

@@ -4,7 +4,10 @@ Theory of operation: every exchange is a sequence of packets (3-byte little
 endian length, 1-byte sequence id, payload). Connecting reads the server's
 handshake v10, answers with a HandshakeResponse41 carrying a
 mysql_native_password scramble (following an auth-switch request if the
-server asks for one), and expects OK. COM_QUERY answers with OK, ERR, or a
+server asks for one), and expects OK. With TLS the client first sends an SSL
+request (the first 32 bytes of a HandshakeResponse41 with CLIENT_SSL set),
+upgrades the same connection with ``start_tls``, and sends the full
+response over TLS (sequence ids carry on: 1 for the SSL request, 2 after). COM_QUERY answers with OK, ERR, or a
 text result set: column count, column definitions, EOF, rows, EOF. An ERR
 packet becomes a ``MySQLError`` carrying code, SQL state and message; the
 codes a server sends when it drops a connection (killed, idle timeout,
@@ -14,6 +17,7 @@ shutdown) become ``ServerGoneError``, so a pool can treat them like EOF.
 from __future__ import annotations
 
 import hashlib
+import ssl as ssl_module
 import struct
 from decimal import Decimal
 
@@ -24,6 +28,7 @@ CLIENT_LONG_PASSWORD = 0x1
 CLIENT_LONG_FLAG = 0x4
 CLIENT_CONNECT_WITH_DB = 0x8
 CLIENT_PROTOCOL_41 = 0x200
+CLIENT_SSL = 0x800
 CLIENT_TRANSACTIONS = 0x2000
 CLIENT_SECURE_CONNECTION = 0x8000
 CLIENT_PLUGIN_AUTH = 0x80000
@@ -237,8 +242,12 @@ class MySQLConnection:
         self._seq = 0
         await self._write_packet(bytes([command]) + argument)
 
-    async def handshake(self, user, password, database):
-        """Authenticate; raises ``MySQLError`` (e.g. 1045 access denied) or ``ProtocolError``."""
+    async def handshake(self, user, password, database, *, ssl=None, server_hostname=None):
+        """Authenticate (over TLS first with ``ssl``, an ``ssl.SSLContext``).
+
+        Raises ``MySQLError`` (e.g. 1045 access denied), ``ProtocolError`` (e.g.
+        a server without TLS when ``ssl`` is given) or the runtime's TLS error.
+        """
         packet = await self._read_packet()
         if packet[0] == 0xFF:
             raise parse_error(packet)
@@ -261,7 +270,17 @@ class MySQLConnection:
         if not capabilities & CLIENT_PROTOCOL_41:
             raise ProtocolError(f"server {self.server_version!r} does not speak protocol 4.1")
         auth = scramble_native(password, salt) if plugin == "mysql_native_password" else b""
-        response = struct.pack("<IIB23x", CAPABILITIES, MAX_PACKET, UTF8MB4_GENERAL_CI)
+        flags = CAPABILITIES
+        if ssl is not None:
+            if not capabilities & CLIENT_SSL:
+                raise ProtocolError(
+                    f"server {self.server_version!r} does not offer TLS (no CLIENT_SSL); "
+                    "enable ssl on the server or connect without ssl="
+                )
+            flags |= CLIENT_SSL
+            await self._write_packet(struct.pack("<IIB23x", flags, MAX_PACKET, UTF8MB4_GENERAL_CI))
+            await self.conn.start_tls(ssl, server_hostname=server_hostname, timeout=self.timeout)
+        response = struct.pack("<IIB23x", flags, MAX_PACKET, UTF8MB4_GENERAL_CI)
         response += user.encode() + b"\0" + bytes([len(auth)]) + auth
         response += database.encode() + b"\0" + b"mysql_native_password\0"
         await self._write_packet(response)
@@ -344,12 +363,23 @@ class MySQLConnection:
             self.conn.close()
 
 
-async def connect(host, port, user, password="", database="", *, timeout=10.0):
-    """Dial and authenticate; close the socket if the handshake fails."""
+async def connect(
+    host, port, user, password="", database="", *, timeout=10.0, ssl=None, server_hostname=None
+):
+    """Dial and authenticate; close the socket if the handshake fails.
+
+    ``ssl`` (an ``ssl.SSLContext``, or True for the default one) upgrades the
+    connection in-band before authenticating; the certificate is checked
+    against ``server_hostname`` (default: ``host``).
+    """
+    if ssl is True:
+        ssl = ssl_module.create_default_context()
     conn = await legacy.runtime.connect(host, port, timeout=timeout)
     session = MySQLConnection(conn, timeout=timeout)
     try:
-        await session.handshake(user, password, database)
+        await session.handshake(
+            user, password, database, ssl=ssl or None, server_hostname=server_hostname or host
+        )
     except BaseException:
         conn.close()
         raise
