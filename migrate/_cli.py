@@ -30,6 +30,7 @@ SUBCOMMANDS = (
     "migrate._flagscmd",
     "migrate._parity",
     "migrate._demo",
+    "migrate._compare",
 )
 OPTIONAL = {"migrate._scan": "scan", "migrate._check": "check"}
 

@@ -57,7 +57,7 @@ DEFAULT_BACKEND = "legacy"
 CONFIG_NAMES = ("migrate.toml", "pyproject.toml")
 UVLOOP_HINT = "install it with: pip install 'migrate-toolkit[uvloop]'"
 
-_TOP_KEYS = ("default_backend", "services")
+_TOP_KEYS = ("default_backend", "services", "compare")  # compare: migrate compare's settings
 _SERVICE_KEYS = ("backend", "rollout", "paths")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _MIGRATE_TABLE_HINT = re.compile(
