@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import socket
 
-from . import _diagnostics
+from . import _diagnostics, _telemetry
 from ._backends._base import Handle
 from ._connection_core import ConnectionCore
 from ._errors import (
@@ -89,6 +89,7 @@ class Connection(ConnectionCore):
             self._t.resume_reading()
 
     def _timeout_error(self, what: str, timeout: float | None) -> ReadTimeout:
+        _telemetry.read_timeout(self)
         return ReadTimeout(
             f"{what} on {self!r} got no complete answer within timeout={timeout!r} s; "
             f"nothing was consumed ({len(self._buf)} bytes buffered), the connection is still open"
@@ -226,6 +227,7 @@ class Connection(ConnectionCore):
     def _transport_gone(self, what: str, exc: BaseException) -> PeerClosedError:
         # The transport failed (and closed) in this very turn; its connection_lost fact
         # is still queued. uvloop raises RuntimeError from write() in that window.
+        _telemetry.eof(self)
         return PeerClosedError(
             f"{what} on {self!r}: the connection broke underneath ({exc!r})", reason="reset"
         )
@@ -277,6 +279,7 @@ class Connection(ConnectionCore):
                 if state is not _OPEN and state is not _PEER_CLOSED:
                     raise self._write_error("write")
                 if expired:
+                    _telemetry.write_timeout(self)
                     raise WriteTimeout(
                         f"write on {self!r}: the peer did not take the data within "
                         f"timeout={timeout!r} s (it stopped reading?); close the connection"

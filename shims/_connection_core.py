@@ -21,7 +21,7 @@ import select
 from collections.abc import Callable
 from typing import Any, Literal
 
-from . import _diagnostics
+from . import _diagnostics, _telemetry
 from ._backends._base import Clock, Transport, Waiter
 from ._errors import ConnectionClosedError, PeerClosedError
 from ._state import CLOSE_REASON, ConnectionState, Event, transition
@@ -107,6 +107,7 @@ class ConnectionCore:
         self.duplex = duplex
         self.close_reason: str | None = None
         _diagnostics.track(self)
+        _telemetry.opened(self)
 
     # -- observation ---------------------------------------------------------
 
@@ -189,6 +190,7 @@ class ConnectionCore:
         self._state = new
         if old is _OPEN:
             self.close_reason = CLOSE_REASON[event]
+        _telemetry.fired(self, old, new)
         if new is _CLOSED:
             _diagnostics.untrack(self)
             if self._write_paused and event == "close":
@@ -256,6 +258,7 @@ class ConnectionCore:
                 f"{what} on {self!r} after close(); open a new connection (or acquire one "
                 "from the pool) instead"
             )
+        _telemetry.eof(self)
         fatal = self._fatal
         if fatal is not None:
             err = PeerClosedError(

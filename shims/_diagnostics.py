@@ -15,11 +15,13 @@ import logging
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from . import _telemetry
+
 if TYPE_CHECKING:
     from ._connection import Connection
     from ._connection_core import ConnectionCore
 
-__all__ = ["UNHANDLED", "live_connections", "record_unhandled"]
+__all__ = ["UNHANDLED", "live_connections", "note_unhandled", "record_unhandled"]
 
 logger = logging.getLogger("shims")
 
@@ -43,7 +45,13 @@ def untrack(conn: ConnectionCore) -> None:
     _LIVE.discard(conn)
 
 
-def record_unhandled(exc: BaseException, what: str, *args: Any) -> None:
-    """Append ``exc`` to ``UNHANDLED`` and log it on the ``shims`` logger with ``what % args``."""
+def note_unhandled(exc: BaseException) -> None:
+    """Append ``exc`` to ``UNHANDLED`` and count it (``shims_unhandled_errors_total``)."""
     UNHANDLED.append(exc)
+    _telemetry.unhandled(exc)
+
+
+def record_unhandled(exc: BaseException, what: str, *args: Any) -> None:
+    """Note ``exc`` (``note_unhandled``) and log it on the ``shims`` logger with ``what % args``."""
+    note_unhandled(exc)
     logger.error(what, *args, exc_info=(type(exc), exc, exc.__traceback__))

@@ -28,7 +28,7 @@ from contextlib import AbstractAsyncContextManager
 from types import ModuleType
 from typing import Any, Protocol, TypeVar
 
-from . import _diagnostics
+from . import _diagnostics, _guards, _telemetry
 from ._backends import _asyncio
 from ._backends._base import Clock, Handle
 
@@ -202,6 +202,8 @@ def run(
             main.close()  # no "never awaited" warning on top of the flag error
         raise
     logger.info("backend=%s service=%s source=%s", name, service or "-", source)
+    _telemetry.configure(service, name, source)
+    _guards.arm_tripwire(service, name)
     if name == "legacy":
         from ._backends import _legacy as legacy_backend
 
@@ -209,7 +211,7 @@ def run(
     return _asyncio.run(  # type: ignore[no-any-return]
         _main_coro(main, args),
         use_uvloop=name == "uvloop",
-        on_unhandled=_diagnostics.UNHANDLED.append,
+        on_unhandled=_diagnostics.note_unhandled,
     )
 
 
@@ -227,6 +229,7 @@ async def _main_coro(main: Callable[..., Awaitable[T]] | Awaitable[T], args: tup
     from ._net import close_leftovers
 
     marker = clock()
+    monitor = _telemetry.loop_monitor(marker, current_backend())
     try:
         if callable(main):
             return await main(*args)
@@ -234,4 +237,6 @@ async def _main_coro(main: Callable[..., Awaitable[T]] | Awaitable[T], args: tup
             raise TypeError(f"shims.run() got arguments {args!r} but {main!r} is not callable")
         return await main
     finally:
+        if monitor is not None:
+            monitor.cancel()
         close_leftovers(marker)

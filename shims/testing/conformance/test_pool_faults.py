@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -41,7 +42,7 @@ SLOWING: dict[str, Fault] = {
 }
 
 
-def _pool(proxy: FaultProxy, **options: float) -> shims.ConnectionPool:
+def _pool(proxy: FaultProxy, **options: Any) -> shims.ConnectionPool:
     async def connect() -> shims.Connection:
         return await shims.connect(proxy.host, proxy.port, timeout=TIMEOUT)
 
