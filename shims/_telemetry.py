@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LAG_INTERVAL",
+    "bind",
     "configure",
     "enabled",
     "eof",
@@ -106,7 +107,12 @@ def _setup() -> None:
 
         exporters = available_exporters()
     S.exporters = exporters
-    table = _RECORDERS if exporters else dict.fromkeys(_RECORDERS, _nothing)
+    bind(recording=bool(exporters))
+
+
+def bind(*, recording: bool) -> None:
+    """Point every hook at its recorder, or at a no-op (also how benchmarks compare the two)."""
+    table = _RECORDERS if recording else dict.fromkeys(_RECORDERS, _nothing)
     globals().update(table)
     _HOOKS.update(table)
 
