@@ -28,7 +28,8 @@ __all__ = ["Exporter", "available_exporters"]
 LAG_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 DWELL_BUCKETS = (0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 WAIT_BUCKETS = (0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
-HOWS = ("fin", "rst", "error", "timeout")
+# The closes that can happen: we close (fin, rst, timeout) or the peer or network does.
+CLOSE_KINDS = {"local": ("fin", "rst", "timeout"), "peer": ("fin", "rst", "error")}
 
 
 class Exporter(Protocol):
@@ -118,9 +119,9 @@ class PrometheusExporter:
         self._info.clear()
         self._info.labels(service, backend, source).set(1)
         # Every series this process will have exists from the first scrape on.
-        for who in ("local", "peer"):
+        for who, hows in CLOSE_KINDS.items():
             self._child(self._opened, service, backend, who)
-            for how in HOWS:
+            for how in hows:
                 self._child(self._closes, service, backend, who, how)
         for metric in (self._dwell, self._eof, self._read, self._write, self._lag,
                        self._unhandled, self._legacy):  # fmt: skip

@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -89,6 +90,17 @@ class Prometheus:
             return []
         result: list[Any] = json.loads(body)["data"]["result"]
         return result
+
+    def raw_query(self, promql: str) -> dict[str, Any]:
+        """Return Prometheus's whole answer to an instant query, errors included."""
+        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                answer: dict[str, Any] = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            answer = json.loads(exc.read())
+            exc.close()
+        return answer
 
     def wait_scraped(self, targets: int, samples: int, within: float = 60.0) -> None:
         """Wait until ``targets`` targets are up and each has ``samples`` scrapes stored."""

@@ -150,4 +150,13 @@ def test_compare_passes_asyncio_and_fails_the_broken_backend(
     assert "shims_eof_to_caller_total" in report["regressions"], moved(report)
     eof = next(m for m in report["metrics"] if m["metric"] == "shims_eof_to_caller_total")
     assert eof["candidate"] > eof["baseline"] and eof["p_value"] <= 0.05
-    print("\nlegacy vs broken (Prometheus):", json.dumps(moved(report)))
+    # The table a person reads, from the same window: it names the metric too.
+    table = subprocess.run(
+        [sys.executable, "-m", "migrate", "compare", "--baseline", prom["legacy"],
+         "--candidate", prom["broken"], "--duration", str(WINDOW)],
+        capture_output=True, text=True, timeout=90, check=False,
+    )  # fmt: skip
+    assert table.returncode == 1, table.stderr
+    assert "compare: REGRESSION in shims_eof_to_caller_total" in table.stdout
+    print(f"\n$ migrate compare --baseline {prom['legacy']} --candidate {prom['broken']} "
+          f"--duration {WINDOW}\n{table.stdout}")  # fmt: skip
