@@ -34,6 +34,7 @@ Sources:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fnmatch
 import itertools
 import json
@@ -280,7 +281,14 @@ def _fetch(url: str, what: str) -> bytes:
             body: bytes = response.read()
             return body
     except urllib.error.HTTPError as exc:
-        raise CompareError(f"{what} {url!r} answered HTTP {exc.code} {exc.reason}") from None
+        with exc:
+            detail = exc.read(2000).decode("utf-8", "replace")
+        with contextlib.suppress(ValueError, AttributeError):  # Prometheus explains in JSON
+            detail = json.loads(detail).get("error") or detail
+        where = url.partition("?")[0]
+        raise CompareError(
+            f"{what} {where!r} answered HTTP {exc.code} {exc.reason}: {detail.strip()[:300]}"
+        ) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise CompareError(f"{what} {url!r} is unreachable ({reason})") from None
@@ -342,7 +350,8 @@ def _query_prom(src: str, settings: Settings, end: float) -> list[Instance]:
     names = "|".join(fnmatch.translate(p).removeprefix("(?s:").removesuffix(")\\Z")
                      for p in settings.metrics)  # fmt: skip
     inner = selector[1:-1].strip().rstrip(",")
-    query = f'{{{inner + "," if inner else ""}__name__=~"{names}"}}[{settings.duration:g}s]'
+    window = f"{max(1, round(settings.duration * 1000))}ms"  # Prometheus durations are integers
+    query = f'{{{inner + "," if inner else ""}__name__=~"{names}"}}[{window}]'
     params = urllib.parse.urlencode({"query": query, "time": f"{end:.3f}"})
     url = f"{base.rstrip('/')}/api/v1/query?{params}"
     try:
@@ -360,6 +369,12 @@ def _query_prom(src: str, settings: Settings, end: float) -> list[Instance]:
             raise CompareError(f"{src!r}: series {labels!r} has no {by!r} label to split by")
         if points:
             per[labels.pop(by)].append((labels.pop("__name__"), labels, points))
+    for name, items in per.items():
+        if max(len(points) for _, _, points in items) < 2:
+            raise CompareError(
+                f"{src!r}: instance {name!r} has fewer than 2 samples in the last "
+                f"{settings.duration:g} s; widen --duration or scrape more often"
+            )
     return [_prom_instance(name, items, settings) for name, items in sorted(per.items())]
 
 
