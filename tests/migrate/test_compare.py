@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -245,3 +247,28 @@ def test_a_real_prometheus_server_feeds_the_comparison(
     assert run.code == 2 and "matched no series" in run.err, run
     run = compare(cli, [a], [b], "--duration", "0.5")  # one scrape a second: too few points
     assert run.code == 2 and "fewer than 2 samples in the last 0.5 s" in run.err, run
+
+
+@pytest.mark.parametrize("missing", ["scipy", "prometheus_client"])
+def test_without_the_metrics_extra_it_says_how_to_install_it(tmp_path: Path, missing: str) -> None:
+    base = files(tmp_path, "b", [exposition()] * 3)
+    cand = files(tmp_path, "c", [exposition()] * 3)
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0] == {missing!r}:\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import migrate\n"
+        "sys.exit(migrate.main(sys.argv[1:]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "compare", "--baseline", *base, "--candidate", *cand],
+        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc
+    assert proc.stderr == (
+        f"migrate compare: error: migrate compare needs {missing}: "
+        "pip install 'migrate-toolkit[metrics]'\n"
+    )
