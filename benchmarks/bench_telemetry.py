@@ -1,6 +1,6 @@
 """Telemetry overhead: the shim with metrics recorded vs not recorded, side by side in one run.
 
-Cases, on each backend (asyncio, uvloop, legacy): bench_shim's 64-byte round
+Cases, on each available backend (``shims.backends.names()``): bench_shim's 64-byte round
 trips on one connection (no hook is on that path), the same through a
 ``ConnectionPool`` (acquire, round trip, release), and connection churn
 (connect, one round trip, close: every per-connection hook fires on both
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     worst = 0.0
     for title, (body, trips) in bodies.items():
-        for backend in ("asyncio", "uvloop", "legacy"):
+        for backend in shims.backends.names():
             pairs = []
             for _ in range(repeat + 1):
                 off = _case(body, backend, trips, on=False)

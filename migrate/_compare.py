@@ -181,7 +181,8 @@ def _replace(settings: Settings, **changes: Any) -> Settings:
 
 def load_settings(path: Path | None) -> Settings:
     """Read ``[tool.migrate.compare]``; defaults when there is no file or no table."""
-    from shims import FlagError, find_config
+    from shims import FlagError
+    from shims.config import find_config
 
     try:
         path = path if path is not None else find_config()

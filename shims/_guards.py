@@ -86,6 +86,9 @@ def _after_fork_in_child() -> None:
     scheduler = sys.modules.get("legacy._scheduler")
     if scheduler is not None:
         scheduler._set_current(None)
+    runtime = sys.modules.get("shims._runtime")
+    if runtime is not None:
+        runtime._local.sel = None  # the backend shims.run selected in the parent
     for conn in _diagnostics.live_connections():
         conn._state = ConnectionState.CLOSED  # no transition: nothing may touch the socket
         conn._closed_locally = True

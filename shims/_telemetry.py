@@ -31,10 +31,11 @@ from collections.abc import Callable, Iterator
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
+from . import _diagnostics
 from ._state import ConnectionState
 
 if TYPE_CHECKING:
-    from ._backends._base import Clock, Handle
+    from ._contract import Clock, Handle
     from ._pool import ConnectionPool
     from ._telemetry_export import Exporter
 
@@ -294,3 +295,10 @@ pool_waited = _HOOKS["pool_waited"]  # (pool, seconds) acquire waited for a slot
 unhandled = _HOOKS["unhandled"]  # (exc) a task error nobody retrieved
 legacy_entered = _HOOKS["legacy_entered"]  # () the tripwire (see _guards)
 loop_monitor = _HOOKS["loop_monitor"]  # (clock, backend) -> handle with cancel(), or None
+
+
+def _unhandled_noted(exc: BaseException) -> None:
+    unhandled(exc)  # whatever the hook is bound to now
+
+
+_diagnostics.UNHANDLED_LISTENERS.append(_unhandled_noted)

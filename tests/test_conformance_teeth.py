@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+import shims
+
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS_DIR = ROOT / "tests" / "testing"
 
@@ -112,7 +114,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
 def test_suite_passes_on_every_backend(runs: dict[str, Run]) -> None:
     run = runs[BASELINE]
     assert run.returncode == 0 and not run.failed, run.output[-4000:]
-    for backend in ("legacy", "asyncio", "uvloop"):
+    for backend in shims.backends.names():
         assert any(name.endswith(f"[{backend}]") for name in run.passed), backend
     for scenario in CAUGHT_BY.values():  # each named scenario passes when nothing is broken
         assert f"{scenario}[asyncio]" in run.passed, scenario

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cli_support import Run, run_subprocess
 
-from shims._flags import in_rollout, load_config
+from shims.config import in_rollout, load_config
 
 CLI = Callable[..., Run]
 

@@ -7,8 +7,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
-
 
 def python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("MIGRATE_")}
@@ -137,10 +135,7 @@ print(shims.run(main, sys.argv[1], backend=sys.argv[1]))
 """
 
 
-@pytest.mark.parametrize("backend", ["legacy", "asyncio", "uvloop"])
 def test_a_forked_child_never_touches_its_parents_sockets(backend: str) -> None:
-    if backend == "uvloop":
-        pytest.importorskip("uvloop", reason="uvloop is not installed")
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(FORK), backend],
         capture_output=True,
