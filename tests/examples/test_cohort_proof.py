@@ -96,9 +96,14 @@ def fleet_instances(converted_fleet: Conversion, mariadb: Any, redis: Any) -> It
             fleet.stop()
 
 
+# As a gate on a noisy fleet would: a critical metric must at least double to fail, so two
+# healthy cohorts (the proxy's kills now and then land mid-request on both) pass reliably.
+SETTINGS = Path(__file__).resolve().parent / "cohort_proof.toml"
+
+
 def compare(baseline: list[str], candidate: list[str], *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "migrate", "compare", "--json",
+        [sys.executable, "-m", "migrate", "compare", "--json", "--config", str(SETTINGS),
          "--baseline", *baseline, "--candidate", *candidate, *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -152,7 +157,8 @@ def test_compare_passes_asyncio_and_fails_the_broken_backend(
     assert eof["candidate"] > eof["baseline"] and eof["p_value"] <= 0.05
     # The table a person reads, from the same window: it names the metric too.
     table = subprocess.run(
-        [sys.executable, "-m", "migrate", "compare", "--baseline", prom["legacy"],
+        [sys.executable, "-m", "migrate", "compare", "--config", str(SETTINGS),
+         "--baseline", prom["legacy"],
          "--candidate", prom["broken"], "--duration", str(WINDOW)],
         capture_output=True, text=True, timeout=90, check=False,
     )  # fmt: skip
