@@ -79,6 +79,57 @@ def _case(body: Callable[[int, int], object], backend: str, trips: int, on: bool
         _telemetry.bind(recording=True)
 
 
+def _hook_calls(body: Callable[[int, int], object], backend: str, trips: int) -> float:
+    """Count the hook calls one run makes (every hook wrapped by a counter); return calls per op."""
+    calls = 0
+    saved = {name: getattr(_telemetry, name) for name in _telemetry._RECORDERS}
+
+    def counting(fn: Callable[..., object]) -> Callable[..., object]:
+        def hook(*args: object) -> object:
+            nonlocal calls
+            calls += 1
+            return fn(*args)
+
+        return hook
+
+    _telemetry.bind(recording=True)
+    vars(_telemetry).update({name: counting(fn) for name, fn in saved.items()})
+
+    def count(n: int) -> int:
+        before = calls
+        shims.run(body, 1, n, backend=backend, service="bench")
+        return calls - before
+
+    try:
+        return (count(2 * trips) - count(trips)) / trips  # set-up and tear-down cancel out
+    finally:
+        _telemetry.bind(recording=True)
+
+
+def _hook_cost(n: int) -> float:
+    """Return the seconds one recorded close costs (opened + two state changes), on asyncio."""
+
+    async def measure() -> float:
+        async def idle(conn: shims.Connection) -> None:
+            await conn.read_some()
+
+        server = await shims.serve(idle, "127.0.0.1", 0)
+        conn = await shims.connect("127.0.0.1", server.port)
+        old, new = shims.ConnectionState.OPEN, shims.ConnectionState.PEER_CLOSED
+        start = time.perf_counter()
+        for _ in range(n):
+            _telemetry.opened(conn)
+            _telemetry.fired(conn, old, new)
+        elapsed = time.perf_counter() - start
+        conn.close()
+        server.close()
+        await server.wait_closed()
+        return elapsed / n
+
+    result: float = shims.run(measure, backend="asyncio", service="bench")
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run (< ~30 s)")
@@ -114,6 +165,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {title:<30} {backend:<8} {per_off:10.2f} {per_on:10.2f} "
                 f"{wall:6.3f}x {cpu:6.3f}x"
             )
+    print("\nhook calls per operation (counted, independent of machine load)")
+    for title, (body, trips) in bodies.items():
+        print(f"  {title:<30} {_hook_calls(body, 'asyncio', max(50, trips // 10)):8.2f}")
+    cost = _hook_cost(2000 if args.quick else 20000)
+    print(f"  one opened() + one state change, recorded: {cost * 1e6:.2f} us")
     print(f"\nsummary\n  worst paired wall ratio on/off: {worst:.3f}x (target <= 1.03)")
     return 0
 

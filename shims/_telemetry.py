@@ -82,6 +82,7 @@ class _State:
         self.source = "-"
         self.decided_by = "-"
         self.exporters: list[Exporter] = []
+        self.sinks: dict[str, list[Callable[..., None]]] = defaultdict(list)  # event -> methods
         self.peer_fin_at: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self.timed_out: weakref.WeakSet[Any] = weakref.WeakSet()
         # pool -> the backend it was created on; counts of collected pools by (name, backend)
@@ -108,6 +109,11 @@ def _setup() -> None:
 
         exporters = available_exporters()
     S.exporters = exporters
+    S.sinks = defaultdict(list)
+    for exporter in exporters:
+        for event in ("opened", "closed", "eof", "timeout", "pool_wait", "lag", "unhandled",
+                      "legacy_entered"):  # fmt: skip
+            S.sinks[event].append(getattr(exporter, event))
     bind(recording=bool(exporters))
 
 
@@ -126,8 +132,8 @@ def _nothing(*args: Any, **kwargs: Any) -> Any:
 
 
 def _each(method: str, *args: Any) -> None:
-    for exporter in S.exporters:
-        getattr(exporter, method)(*args)
+    for record in S.sinks[method]:
+        record(*args)
 
 
 def _opened(conn: Any) -> None:
