@@ -30,6 +30,7 @@ SUBCOMMANDS = (
     "migrate._commands.flags",
     "migrate._commands.parity",
     "migrate._commands.demo",
+    "migrate._commands.compare",
 )
 
 

@@ -34,7 +34,7 @@ import ssl
 from collections.abc import Callable
 from typing import Any, Literal
 
-from . import _diagnostics
+from . import _diagnostics, _telemetry
 from ._contract import Clock, Handle, Transport, Waiter
 from ._errors import (
     ConnectionClosedError,
@@ -149,6 +149,7 @@ class Connection:
         self.duplex = duplex
         self.close_reason: str | None = None
         _diagnostics.track(self)
+        _telemetry.opened(self)
 
     # -- observation ---------------------------------------------------------
 
@@ -266,6 +267,7 @@ class Connection:
         self._state = new
         if old is _OPEN:
             self.close_reason = CLOSE_REASON[event]
+        _telemetry.fired(self, old, new)
         if new is _CLOSED:
             _diagnostics.untrack(self)
             if self._write_paused and event == "close":
@@ -338,6 +340,7 @@ class Connection:
                 f"{what} on {self!r} after close(); open a new connection (or acquire one "
                 "from the pool) instead"
             )
+        _telemetry.eof(self)
         fatal = self._fatal
         if isinstance(fatal, ssl.SSLEOFError):
             err: PeerClosedError = TLSTruncatedError(
@@ -405,6 +408,7 @@ class Connection:
             self._t.resume_reading()
 
     def _timeout_error(self, what: str, timeout: float | None) -> ReadTimeout:
+        _telemetry.read_timeout(self)
         return ReadTimeout(
             f"{what} on {self!r} got no complete answer within timeout={timeout!r} s; "
             f"nothing was consumed ({len(self._buf)} bytes buffered), the connection is still open"
@@ -542,6 +546,7 @@ class Connection:
     def _transport_gone(self, what: str, exc: BaseException) -> PeerClosedError:
         # The transport failed (and closed) in this very turn; its connection_lost fact
         # is still queued. uvloop raises RuntimeError from write() in that window.
+        _telemetry.eof(self)
         return PeerClosedError(
             f"{what} on {self!r}: the connection broke underneath ({exc!r})", reason="reset"
         )
@@ -593,6 +598,7 @@ class Connection:
                 if state is not _OPEN and state is not _PEER_CLOSED:
                     raise self._write_error("write")
                 if expired:
+                    _telemetry.write_timeout(self)
                     raise WriteTimeout(
                         f"write on {self!r}: the peer did not take the data within "
                         f"timeout={timeout!r} s (it stopped reading?); close the connection"

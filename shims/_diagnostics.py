@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -26,8 +27,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "UNHANDLED",
+    "UNHANDLED_LISTENERS",
     "close_leftovers",
     "live_connections",
+    "note_unhandled",
     "record_unhandled",
     "track",
     "track_server",
@@ -37,6 +40,7 @@ __all__ = [
 logger = logging.getLogger("shims")
 
 UNHANDLED: list[BaseException] = []
+UNHANDLED_LISTENERS: list[Callable[[BaseException], object]] = []
 
 
 class _Closable(Protocol):
@@ -79,7 +83,14 @@ def close_leftovers(clock: object) -> None:
             conn.close()
 
 
-def record_unhandled(exc: BaseException, what: str = "unhandled exception", *args: Any) -> None:
-    """Append ``exc`` to ``UNHANDLED`` and log it on the ``shims`` logger with ``what % args``."""
+def note_unhandled(exc: BaseException) -> None:
+    """Append ``exc`` to ``UNHANDLED`` and tell the ``UNHANDLED_LISTENERS`` (telemetry counts it)."""
     UNHANDLED.append(exc)
+    for listener in UNHANDLED_LISTENERS:
+        listener(exc)
+
+
+def record_unhandled(exc: BaseException, what: str = "unhandled exception", *args: Any) -> None:
+    """Note ``exc`` (``note_unhandled``) and log it on the ``shims`` logger with ``what % args``."""
+    note_unhandled(exc)
     logger.error(what, *args, exc_info=(type(exc), exc, exc.__traceback__))

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Awaitable, Callable
+from os import getpid
 from time import monotonic
 from types import TracebackType
 from typing import Final
 
+from . import _guards, _telemetry
 from ._connection import Connection
 from ._contract import Waiter
 from ._errors import ConnectError, ConnectionClosedError, ConnectTimeout
@@ -44,12 +46,14 @@ _COUNTERS = (
     "reused",
     "discarded_dead",
     "discarded_expired",
+    "discarded_idle",
     "discarded_unread",
     "discarded_error",
     "discarded_closed",
     "connect_errors",
     "waits",
     "wait_timeouts",
+    "dead_at_checkout",
 )
 
 
@@ -93,7 +97,11 @@ class _Checkout:
 
 
 class ConnectionPool:
-    """A bounded pool of connections made by ``connect()``; see ``acquire`` and ``stats``."""
+    """A bounded pool of connections made by ``connect()``; see ``acquire`` and ``stats``.
+
+    ``name`` labels the pool's metrics (``pool="..."``); pools sharing a name
+    are counted together.
+    """
 
     def __init__(
         self,
@@ -102,12 +110,13 @@ class ConnectionPool:
         max_size: int = 10,
         max_idle: float | None = None,
         max_lifetime: float | None = None,
+        name: str = "default",
     ) -> None:
         if max_size < 1:
             raise ValueError(f"ConnectionPool(max_size={max_size!r}): need at least 1")
-        for name, value in (("max_idle", max_idle), ("max_lifetime", max_lifetime)):
+        for option, value in (("max_idle", max_idle), ("max_lifetime", max_lifetime)):
             if value is not None and value <= 0:
-                raise ValueError(f"ConnectionPool({name}={value!r}): must be positive or None")
+                raise ValueError(f"ConnectionPool({option}={value!r}): must be positive or None")
         self._connect = connect
         self._max_size = max_size
         self._max_idle = max_idle
@@ -117,6 +126,9 @@ class ConnectionPool:
         self._waiters: deque[Waiter] = deque()
         self._closed = False
         self._stats = dict.fromkeys(_COUNTERS, 0)
+        self.name = name
+        self._pid = getpid()  # the process whose connections fill the pool (fork safety)
+        _telemetry.pool_created(self)
 
     def acquire(self, timeout: float | None = None) -> _Checkout:
         """Return ``async with pool.acquire() as conn:`` giving a connection usable right now.
@@ -143,7 +155,7 @@ class ConnectionPool:
         if self._max_lifetime is not None and now - slot.created >= self._max_lifetime:
             return "discarded_expired"
         if self._max_idle is not None and now - slot.idle_since >= self._max_idle:
-            return "discarded_expired"
+            return "discarded_idle"
         if not conn.duplex and conn.unread_bytes():
             return "discarded_unread"
         if not conn._probe():
@@ -153,6 +165,8 @@ class ConnectionPool:
     def _discard(self, slot: _Slot, counter: str) -> None:
         slot.fire("discard")
         self._stats[counter] += 1
+        if counter == "discarded_idle":
+            self._stats["discarded_expired"] += 1  # expired counts both ages, as it always did
         self._size -= 1
         slot.conn.close()
         self._wake_one()
@@ -170,6 +184,8 @@ class ConnectionPool:
         while True:
             if self._closed:
                 raise ConnectionClosedError("acquire() on a closed ConnectionPool; make a new pool")
+            if self._pid != getpid():
+                self._forget_inherited()
             now = monotonic()
             idle = self._idle
             while idle:
@@ -179,13 +195,24 @@ class ConnectionPool:
                     slot.fire("checkout")
                     self._stats["reused"] += 1
                     return slot
+                if counter == "discarded_dead" or not slot.conn.is_connected():
+                    self._stats["dead_at_checkout"] += 1
                 self._discard(slot, counter)
             if self._size < self._max_size:
                 return await self._open(deadline)
             await self._wait_for_slot(deadline, timeout)
 
+    def _forget_inherited(self) -> None:
+        """In a forked child: drop the parent's connections without touching their sockets."""
+        _guards.forget_inherited(list(self._idle))
+        self._idle.clear()
+        self._size = 0
+        self._waiters.clear()
+        self._pid = getpid()
+
     async def _open(self, deadline: float | None) -> _Slot:
         self._size += 1
+        started = monotonic()
         try:
             if deadline is None:
                 conn = await self._connect()
@@ -207,10 +234,12 @@ class ConnectionPool:
         slot = _Slot(conn, monotonic())
         slot.fire("opened")
         self._stats["opened"] += 1
+        _telemetry.pool_waited(self, slot.created - started)
         return slot
 
     async def _wait_for_slot(self, deadline: float | None, timeout: float | None) -> None:  # noqa: ASYNC109
         self._stats["waits"] += 1
+        started = monotonic()
         fut = clock().create_future()
         self._waiters.append(fut)
         timer = None
@@ -232,6 +261,7 @@ class ConnectionPool:
         finally:
             if timer is not None:
                 timer.cancel()
+            _telemetry.pool_waited(self, monotonic() - started)
         if not woken:
             if fut in self._waiters:
                 self._waiters.remove(fut)

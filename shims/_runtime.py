@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
-from . import _diagnostics, _registry
+from . import _diagnostics, _guards, _registry, _telemetry
 from ._contract import Backend, Clock, Handle, Task
 from .config import resolve_backend
 
@@ -177,10 +177,12 @@ def run(
     logger.info(
         "backend=%s service=%s source=%s", decision.backend, service or "-", decision.source
     )
+    _telemetry.configure(service, decision.backend, decision.source)
+    _guards.arm_tripwire(service, decision.backend)
     try:
         return chosen.run(
             _main_coro(main, args, (decision.backend, chosen)),
-            on_unhandled=_diagnostics.UNHANDLED.append,
+            on_unhandled=_diagnostics.note_unhandled,
         )
     finally:
         _local.sel = None  # backends that run main on this very thread leave no binding behind
@@ -191,6 +193,7 @@ async def _main_coro(
 ) -> T:
     _local.sel = selected
     marker = selected[1].clock()
+    monitor = _telemetry.loop_monitor(marker, selected[0])
     try:
         if callable(main):
             return await main(*args)
@@ -198,4 +201,6 @@ async def _main_coro(
             raise TypeError(f"shims.run() got arguments {args!r} but {main!r} is not callable")
         return await main
     finally:
+        if monitor is not None:
+            monitor.cancel()
         _diagnostics.close_leftovers(marker)

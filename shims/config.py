@@ -54,7 +54,7 @@ __all__ = [
 DEFAULT_BACKEND = "legacy"
 CONFIG_NAMES = ("migrate.toml", "pyproject.toml")
 
-_TOP_KEYS = ("default_backend", "services")
+_TOP_KEYS = ("default_backend", "services", "compare")  # compare: migrate compare's settings
 _SERVICE_KEYS = ("backend", "rollout", "paths")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _MIGRATE_TABLE_HINT = re.compile(

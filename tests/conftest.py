@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import tls_servers
+from prometheus_support import Prometheus
 
 import shims
 from shims.testing.conformance._transports import Certificates, certificates
@@ -116,3 +119,26 @@ def mariadb_tls(tls_certs: Certificates) -> Iterator[tls_servers.TLSServer]:
     """A private MariaDB with TLS (user ``tls`` REQUIRE SSL, database ``test``), for the session."""
     with tls_servers.mariadb_tls(tls_certs) as server:
         yield server
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[Callable[[dict[str, list[str]]], Prometheus]]:
+    """Start real Prometheus servers (Debian's ``prometheus``; .ci/run installs it); stopped after."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        reason = "prometheus is not installed (apt-get install prometheus; .ci/run does)"
+        if os.environ.get("MIGRATE_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{reason} (MIGRATE_REQUIRE_SERVICES=1 forbids skipping)")
+        pytest.skip(reason)
+    started: list[Prometheus] = []
+
+    def start(targets: dict[str, list[str]]) -> Prometheus:
+        workdir = tmp_path / f"prometheus{len(started)}"
+        workdir.mkdir()
+        server = Prometheus(binary, workdir, targets)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -42,7 +43,7 @@ SLOWING: dict[str, Fault] = {
 }
 
 
-def _pool(transport: Transport, proxy: FaultProxy, **options: float) -> shims.ConnectionPool:
+def _pool(transport: Transport, proxy: FaultProxy, **options: Any) -> shims.ConnectionPool:
     async def connect() -> shims.Connection:
         return await transport.connect(proxy, timeout=TIMEOUT)
 

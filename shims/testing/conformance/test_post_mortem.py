@@ -250,7 +250,11 @@ async def test_pool_recycles_expired_and_idle_connections(
     async def connect() -> shims.Connection:
         return await transport.connect(echo, timeout=TIMEOUT)
 
-    for name, options in (("lifetime", {"max_lifetime": 0.2}), ("idle", {"max_idle": 0.2})):
+    cases: tuple[tuple[str, dict[str, Any]], ...] = (
+        ("lifetime", {"max_lifetime": 0.2}),
+        ("idle", {"max_idle": 0.2}),
+    )
+    for name, options in cases:
         pool = shims.ConnectionPool(connect, max_size=1, **options)
         try:
             async with pool.acquire(timeout=TIMEOUT) as first:

@@ -1,0 +1,178 @@
+"""Telemetry overhead: the shim with metrics recorded vs not recorded, side by side in one run.
+
+Cases, on each available backend (``shims.backends.names()``): bench_shim's 64-byte round
+trips on one connection (no hook is on that path), the same through a
+``ConnectionPool`` (acquire, round trip, release), and connection churn
+(connect, one round trip, close: every per-connection hook fires on both
+ends). "on" records into prometheus_client's default registry (and the
+OpenTelemetry API if installed); "off" binds every hook to a no-op, which is
+what ``MIGRATE_METRICS=0`` or a process without either library runs. Each
+round runs "off" then "on" back to back; the result is the median over
+rounds of the paired ratio on/off (wall and process CPU time). Target: <= 1.03.
+
+Run: ``python benchmarks/bench_telemetry.py`` (``--quick`` for a CI smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_shim import MSG, Sample, _shim
+
+import shims
+from shims import _telemetry
+
+
+async def _pooled(conns: int, trips: int) -> Sample:
+    async def echo(conn: shims.Connection) -> None:
+        while data := await conn.read_some():
+            await conn.write(data)
+
+    server = await shims.serve(echo, "127.0.0.1", 0)
+    pool = shims.ConnectionPool(lambda: shims.connect("127.0.0.1", server.port), name="bench")
+    async with pool.acquire() as conn:  # warm: the pool holds one connection
+        await conn.write(MSG)
+        await conn.read_exactly(64)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(trips):
+        async with pool.acquire() as conn:
+            await conn.write(MSG)
+            await conn.read_exactly(64)
+    sample = time.perf_counter() - wall, time.process_time() - cpu
+    await pool.close()
+    server.close()
+    await server.wait_closed()
+    return sample
+
+
+async def _churn(conns: int, trips: int) -> Sample:
+    async def echo(conn: shims.Connection) -> None:
+        while data := await conn.read_some():
+            await conn.write(data)
+
+    server = await shims.serve(echo, "127.0.0.1", 0)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(trips):
+        conn = await shims.connect("127.0.0.1", server.port)
+        await conn.write(MSG)
+        await conn.read_exactly(64)
+        conn.close()
+    sample = time.perf_counter() - wall, time.process_time() - cpu
+    server.close()
+    await server.wait_closed()
+    return sample
+
+
+def _case(body: Callable[[int, int], object], backend: str, trips: int, on: bool) -> Sample:
+    _telemetry.bind(recording=on)
+    try:
+        result: Sample = shims.run(body, 1, trips, backend=backend, service="bench")
+        return result
+    finally:
+        _telemetry.bind(recording=True)
+
+
+def _hook_calls(body: Callable[[int, int], object], backend: str, trips: int) -> float:
+    """Count the hook calls one run makes (every hook wrapped by a counter); return calls per op."""
+    calls = 0
+    saved = {name: getattr(_telemetry, name) for name in _telemetry._RECORDERS}
+
+    def counting(fn: Callable[..., object]) -> Callable[..., object]:
+        def hook(*args: object) -> object:
+            nonlocal calls
+            calls += 1
+            return fn(*args)
+
+        return hook
+
+    _telemetry.bind(recording=True)
+    vars(_telemetry).update({name: counting(fn) for name, fn in saved.items()})
+
+    def count(n: int) -> int:
+        before = calls
+        shims.run(body, 1, n, backend=backend, service="bench")
+        return calls - before
+
+    try:
+        return (count(2 * trips) - count(trips)) / trips  # set-up and tear-down cancel out
+    finally:
+        _telemetry.bind(recording=True)
+
+
+def _hook_cost(n: int) -> float:
+    """Return the seconds one recorded close costs (opened + two state changes), on asyncio."""
+
+    async def measure() -> float:
+        async def idle(conn: shims.Connection) -> None:
+            await conn.read_some()
+
+        server = await shims.serve(idle, "127.0.0.1", 0)
+        conn = await shims.connect("127.0.0.1", server.port)
+        old, new = shims.ConnectionState.OPEN, shims.ConnectionState.PEER_CLOSED
+        start = time.perf_counter()
+        for _ in range(n):
+            _telemetry.opened(conn)
+            _telemetry.fired(conn, old, new)
+        elapsed = time.perf_counter() - start
+        conn.close()
+        server.close()
+        await server.wait_closed()
+        return elapsed / n
+
+    result: float = shims.run(measure, backend="asyncio", service="bench")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small smoke run (< ~30 s)")
+    args = parser.parse_args(argv)
+    if not _telemetry.enabled():
+        print("telemetry is off here (MIGRATE_METRICS=0, or prometheus_client not installed)")
+        return 1
+    scale, repeat = (0.1, 3) if args.quick else (1.0, 9)
+    bodies = {
+        "round trips, 1 connection": (_shim, int(20000 * scale)),
+        "pooled round trips": (_pooled, int(10000 * scale)),
+        "connect, round trip, close": (_churn, int(2000 * scale)),
+    }
+    print("metrics on / metrics off, median of paired per-round ratios (target <= 1.03)")
+    print(
+        f"  {'case':<30} {'backend':<8} {'off us/op':>10} {'on us/op':>10} {'wall':>7} {'CPU':>7}"
+    )
+    worst = 0.0
+    for title, (body, trips) in bodies.items():
+        for backend in shims.backends.names():
+            pairs = []
+            for _ in range(repeat + 1):
+                off = _case(body, backend, trips, on=False)
+                on = _case(body, backend, trips, on=True)
+                pairs.append((off, on))
+            pairs = pairs[1:]  # the first round warms up
+            wall = statistics.median(on[0] / off[0] for off, on in pairs)
+            cpu = statistics.median(on[1] / off[1] for off, on in pairs)
+            per_off = statistics.median(off[0] for off, _ in pairs) / trips * 1e6
+            per_on = statistics.median(on[0] for _, on in pairs) / trips * 1e6
+            worst = max(worst, wall)
+            print(
+                f"  {title:<30} {backend:<8} {per_off:10.2f} {per_on:10.2f} "
+                f"{wall:6.3f}x {cpu:6.3f}x"
+            )
+    print("\nhook calls per operation (counted, independent of machine load)")
+    for title, (body, trips) in bodies.items():
+        print(f"  {title:<30} {_hook_calls(body, 'asyncio', max(50, trips // 10)):8.2f}")
+    cost = _hook_cost(2000 if args.quick else 20000)
+    print(f"  one opened() + one state change, recorded: {cost * 1e6:.2f} us")
+    print(f"\nsummary\n  worst paired wall ratio on/off: {worst:.3f}x (target <= 1.03)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

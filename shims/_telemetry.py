@@ -1,0 +1,310 @@
+"""Connection and runtime telemetry: the hooks the neutral code calls, and where they go.
+
+Theory of operation: the connection, pool and runtime call the module-level
+hooks below (``opened``, ``fired``, ``eof``, ...) at the few points that
+matter; none of them is on a read's or write's fast path. At first use the
+hooks decide once what to do: when ``MIGRATE_METRICS`` is ``0``, or neither
+``prometheus_client`` nor ``opentelemetry`` is importable, every hook is
+rebound to a function that does nothing (and nothing was imported);
+otherwise they are rebound to recorders that feed every installed exporter
+(``_telemetry_export``). Call sites read the hook from this module at each
+call, so the rebinding is all it takes.
+
+Labels: ``service`` is this process's service (``shims.run(service=...)``,
+``-`` before any), ``backend`` the connection's backend. Pool occupancy and
+the pool's counters are not recorded as they happen: exporters read
+``pool.stats()`` of every live pool at scrape time (a pool that was
+collected leaves its final counts behind), so checkout costs nothing more.
+
+Loop lag is measured the same way on every backend, by this neutral code: a
+timer re-armed every ``LAG_INTERVAL`` seconds through the backend's own
+``call_later`` records how late it fired.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import weakref
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from time import monotonic
+from typing import TYPE_CHECKING, Any
+
+from . import _diagnostics
+from ._state import ConnectionState
+
+if TYPE_CHECKING:
+    from ._contract import Clock, Handle
+    from ._pool import ConnectionPool
+    from ._telemetry_export import Exporter
+
+__all__ = [
+    "LAG_INTERVAL",
+    "bind",
+    "configure",
+    "enabled",
+    "eof",
+    "fired",
+    "legacy_entered",
+    "loop_monitor",
+    "opened",
+    "pool_created",
+    "pool_totals",
+    "pool_waited",
+    "read_timeout",
+    "unhandled",
+    "write_timeout",
+]
+
+logger = logging.getLogger("shims")
+
+LAG_INTERVAL = 0.25
+_PEER_CLOSED = ConnectionState.PEER_CLOSED
+_CLOSED = ConnectionState.CLOSED
+_OPEN = ConnectionState.OPEN
+# close_reason -> (initiated_by, how) of the close; a local close may still turn out rst/timeout.
+_CLOSE_KIND = {
+    "peer": ("peer", "fin"),
+    "reset": ("peer", "rst"),
+    "error": ("peer", "error"),
+    "local": ("local", "fin"),
+}
+POOL_REASONS = ("dead", "expired", "idle", "unread", "error", "closed")
+
+
+class _State:
+    """What the process knows about itself, and what is being recorded."""
+
+    def __init__(self) -> None:
+        self.service = "-"
+        self.backend = "-"
+        self.source = "-"
+        self.decided_by = "-"
+        self.exporters: list[Exporter] = []
+        self.sinks: dict[str, list[Callable[..., None]]] = defaultdict(list)  # event -> methods
+        self.peer_fin_at: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+        self.timed_out: weakref.WeakSet[Any] = weakref.WeakSet()
+        # pool -> the backend it was created on; counts of collected pools by (name, backend)
+        self.pools: weakref.WeakKeyDictionary[ConnectionPool, str] = weakref.WeakKeyDictionary()
+        self.retired: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+
+S = _State()
+
+
+def enabled() -> bool:
+    """Return True if metrics are recorded (decides on first call, like every hook)."""
+    _setup()
+    return bool(S.exporters)
+
+
+def _setup() -> None:
+    """Pick the exporters once and rebind the hooks to recorders or to no-ops."""
+    if _HOOKS["opened"] is not _bootstrap_opened:  # already decided
+        return
+    exporters: list[Exporter] = []
+    if os.environ.get("MIGRATE_METRICS", "").strip() != "0":
+        from ._telemetry_export import available_exporters
+
+        exporters = available_exporters()
+    S.exporters = exporters
+    S.sinks = defaultdict(list)
+    for exporter in exporters:
+        for event in ("opened", "closed", "eof", "timeout", "pool_wait", "lag", "unhandled",
+                      "legacy_entered"):  # fmt: skip
+            S.sinks[event].append(getattr(exporter, event))
+    bind(recording=bool(exporters))
+
+
+def bind(*, recording: bool) -> None:
+    """Point every hook at its recorder, or at a no-op (also how benchmarks compare the two)."""
+    table = _RECORDERS if recording else dict.fromkeys(_RECORDERS, _nothing)
+    globals().update(table)
+    _HOOKS.update(table)
+
+
+def _nothing(*args: Any, **kwargs: Any) -> Any:
+    return None
+
+
+# -- recorders (bound as the hooks when something records) ----------------------
+
+
+def _each(method: str, *args: Any) -> None:
+    for record in S.sinks[method]:
+        record(*args)
+
+
+def _opened(conn: Any) -> None:
+    _each("opened", S.service, conn.backend, conn.initiated_by)
+
+
+def _fired(conn: Any, old: ConnectionState, new: ConnectionState) -> None:
+    if new is _PEER_CLOSED and old is _OPEN:
+        S.peer_fin_at[conn] = monotonic()
+    if new is not _CLOSED:
+        return
+    initiated_by, how = _CLOSE_KIND.get(conn.close_reason or "local", ("local", "fin"))
+    if initiated_by == "local":
+        if conn in S.timed_out:
+            how = "timeout"
+        elif conn._write_paused:
+            how = "rst"  # unsent bytes are dropped: the kernel answers with a reset
+    fin_at = S.peer_fin_at.pop(conn, None)
+    dwell = None if fin_at is None else monotonic() - fin_at
+    _each("closed", S.service, conn.backend, initiated_by, how, dwell)
+
+
+def _eof(conn: Any) -> None:
+    _each("eof", S.service, conn.backend)
+
+
+def _read_timeout(conn: Any) -> None:
+    S.timed_out.add(conn)
+    _each("timeout", S.service, conn.backend, "read")
+
+
+def _write_timeout(conn: Any) -> None:
+    S.timed_out.add(conn)
+    _each("timeout", S.service, conn.backend, "write")
+
+
+def _pool_created(pool: ConnectionPool) -> None:
+    from ._runtime import current_backend
+
+    try:
+        backend = current_backend()
+    except RuntimeError:  # made outside any backend; it will run on this process's
+        backend = S.backend
+    S.pools[pool] = backend
+    weakref.finalize(pool, _retire, (pool.name, backend), pool._stats)
+
+
+def _retire(key: tuple[str, str], stats: dict[str, int]) -> None:
+    totals = S.retired[key]
+    for counter, value in stats.items():
+        totals[counter] += value
+
+
+def _pool_waited(pool: ConnectionPool, seconds: float) -> None:
+    _each("pool_wait", S.service, S.pools.get(pool, S.backend), pool.name, seconds)
+
+
+def _unhandled(exc: BaseException) -> None:
+    _each("unhandled", S.service, S.backend)
+
+
+def _legacy_entered() -> None:
+    _each("legacy_entered", S.service, S.backend)
+
+
+def _loop_monitor(clock: Clock, backend: str) -> Handle | None:
+    return _LagMonitor(clock, backend)
+
+
+class _LagMonitor:
+    """Re-arm a timer every ``LAG_INTERVAL`` s on ``clock``; record how late each one fired."""
+
+    __slots__ = ("_backend", "_clock", "_due", "_handle")
+
+    def __init__(self, clock: Clock, backend: str) -> None:
+        self._clock = clock
+        self._backend = backend
+        self._due = monotonic() + LAG_INTERVAL
+        self._handle: Handle | None = clock.call_later(LAG_INTERVAL, self._tick)
+
+    def _tick(self) -> None:
+        now = monotonic()
+        _each("lag", S.service, self._backend, max(0.0, now - self._due))
+        self._due = now + LAG_INTERVAL
+        if self._handle is not None:
+            self._handle = self._clock.call_later(LAG_INTERVAL, self._tick)
+
+    def cancel(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.cancel()
+
+
+def pool_totals() -> Iterator[tuple[tuple[str, str], dict[str, int]]]:
+    """Yield ``((pool name, backend), counters)`` summed over live and collected pools.
+
+    Counters are ``pool.stats()``'s, ``idle``/``in_use`` only over live pools.
+    """
+    merged: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for where, totals in list(S.retired.items()):
+        for key, value in totals.items():
+            merged[where][key] += value
+    for pool, backend in list(S.pools.items()):
+        for key, value in pool.stats().items():
+            merged[pool.name, backend][key] += value
+    yield from merged.items()
+
+
+# -- the hooks: bootstraps that decide on first call, then get out of the way ---
+
+
+def configure(service: str | None, backend: str, source: str) -> None:
+    """Record which backend this process runs, for which service and why (``shims.run``)."""
+    S.service, S.backend, S.source = service or "-", backend, source_kind(source)
+    S.decided_by = source
+    _setup()
+    for exporter in S.exporters:
+        exporter.info(S.service, S.backend, S.source)
+
+
+def source_kind(source: str) -> str:
+    """Reduce a ``BackendDecision.source`` to a label: argument, environment, rollout, config, default."""
+    if source.startswith("argument"):
+        return "argument"
+    if source.startswith("environment"):
+        return "environment"
+    if "(rollout" in source:
+        return "rollout"
+    if source.startswith("built-in default") or source == "-":
+        return "default" if source != "-" else "-"
+    return "config"
+
+
+def _bootstrap(name: str) -> Callable[..., Any]:
+    def first_call(*args: Any) -> Any:
+        _setup()
+        return _HOOKS[name](*args)
+
+    first_call.__name__ = name
+    return first_call
+
+
+_RECORDERS: dict[str, Callable[..., Any]] = {
+    "opened": _opened,
+    "fired": _fired,
+    "eof": _eof,
+    "read_timeout": _read_timeout,
+    "write_timeout": _write_timeout,
+    "pool_created": _pool_created,
+    "pool_waited": _pool_waited,
+    "unhandled": _unhandled,
+    "legacy_entered": _legacy_entered,
+    "loop_monitor": _loop_monitor,
+}
+_HOOKS: dict[str, Callable[..., Any]] = {name: _bootstrap(name) for name in _RECORDERS}
+_bootstrap_opened = _HOOKS["opened"]
+
+opened = _HOOKS["opened"]  # (conn) a connection was made or accepted
+fired = _HOOKS["fired"]  # (conn, old, new) a state change; closes and CLOSE_WAIT dwell
+eof = _HOOKS["eof"]  # (conn) PeerClosedError is about to reach a caller
+read_timeout = _HOOKS["read_timeout"]  # (conn)
+write_timeout = _HOOKS["write_timeout"]  # (conn)
+pool_created = _HOOKS["pool_created"]  # (pool)
+pool_waited = _HOOKS["pool_waited"]  # (pool, seconds) acquire waited for a slot or a connect
+unhandled = _HOOKS["unhandled"]  # (exc) a task error nobody retrieved
+legacy_entered = _HOOKS["legacy_entered"]  # () the tripwire (see _guards)
+loop_monitor = _HOOKS["loop_monitor"]  # (clock, backend) -> handle with cancel(), or None
+
+
+def _unhandled_noted(exc: BaseException) -> None:
+    unhandled(exc)  # whatever the hook is bound to now
+
+
+_diagnostics.UNHANDLED_LISTENERS.append(_unhandled_noted)
