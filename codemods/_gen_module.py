@@ -91,7 +91,16 @@ def apply_import_changes(context: CodemodContext, tree: cst.Module) -> cst.Modul
     for key, transform in keys:
         if key in context.scratch:
             head = transform(context).transform_module(head)
-    return tree.with_changes(body=(*head.body, *tree.body[split:]))
+    body = [*head.body, *tree.body[split:]]
+    if body and tree.body and body[0] is not tree.body[0] and _is_import_line(tree.body[0]):
+        # The import that opened the file is gone: so are the blank lines
+        # that separated it from what now opens the file.
+        first = body[0]
+        lines = list(first.leading_lines)
+        while lines and lines[0].comment is None:
+            lines.pop(0)
+        body[0] = first.with_changes(leading_lines=lines)
+    return tree.with_changes(body=body)
 
 
 _COMPOUND_BLOCKS = ("body", "orelse", "finalbody")

@@ -172,6 +172,8 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
         action = self._plan.funcs.get(id(original_node))
         if action is None:
             return updated_node
+        if action.decorator is None:
+            return updated_node.with_changes(asynchronous=cst.Asynchronous())
         decorators = list(updated_node.decorators)
         removed = decorators[action.decorator]
         if action.kind == "types":
@@ -192,7 +194,7 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
                     *removed.leading_lines,
                     *updated_node.lines_after_decorators,
                 )
-        if updated_node.asynchronous is None:
+        if updated_node.asynchronous is None and action.kind == "async":
             changes["asynchronous"] = cst.Asynchronous()
         return updated_node.with_changes(**changes)
 
@@ -202,6 +204,11 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
             return updated_node
         kind, source = action
         value = updated_node.value
+        if kind == "delegate":
+            assert isinstance(value, cst.From)
+            return updated_node.with_changes(
+                value=value.with_changes(item=build.dunder_await(value.item))
+            )
         if isinstance(value, cst.From):
             return build.await_(value.item, updated_node)
         prefix = self._prefix()
