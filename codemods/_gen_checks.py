@@ -21,7 +21,34 @@ from ._gen_facts import Facts, FuncFacts
 from ._gen_presets import PRESETS, Preset
 from ._gen_rules import AWAIT_PROTOCOL, ITER_PROTOCOL
 
-__all__ = ["Warning_", "bad_input", "protocol_action"]
+__all__ = ["ADAPTOR", "Warning_", "bad_input", "decorator_calls", "protocol_action"]
+
+# What ``asyncio.coroutine(fn)`` becomes: the same function, for a Python
+# without it (no debug wrapper; a plain function's awaitable result is awaited).
+ADAPTOR_NAME = "_coroutine_function"
+ADAPTOR = f'''
+
+def {ADAPTOR_NAME}(func):
+    """Stand in for asyncio.coroutine(func), gone in Python 3.11 (added by generators-to-async)."""
+    if inspect.iscoroutinefunction(func):
+        return func
+    if inspect.isgeneratorfunction(func):
+        return types.coroutine(func)
+
+    @functools.wraps(func)
+    async def coroutine(*args, **kwargs):
+        result = func(*args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    return coroutine
+'''
+
+
+def decorator_calls(facts: Facts, preset: Preset) -> list[cst.Call]:
+    """Return the calls of the preset's decorator as a function (``asyncio.coroutine(fn)``)."""
+    return [c.node for c in facts.calls if facts.imports.resolve(c.node.func) in preset.decorators]
 
 
 @dataclass(frozen=True)
@@ -63,7 +90,7 @@ def bad_input(facts: Facts, preset: Preset, cands: Sequence[FuncFacts]) -> Itera
         if dialect is None:
             continue
         seen.setdefault(dialect, call.node)
-        if dialect == preset.name:
+        if dialect == preset.name and preset.name != "asyncio":
             name = ".".join(sorted(preset.decorators)[0].rsplit(".", 2)[-2:])
             yield Warning_(
                 call.node,
@@ -86,8 +113,8 @@ def bad_input(facts: Facts, preset: Preset, cands: Sequence[FuncFacts]) -> Itera
             )
 
 
-def protocol_action(func: FuncFacts, facts: Facts) -> str | Warning_ | None:
-    """Return "types"/"plain" for a decorated protocol method, a refusal, or None (not one)."""
+def protocol_action(func: FuncFacts, facts: Facts) -> str | None:
+    """Return "types"/"plain" for a decorated protocol method, or None (not one)."""
     if not func.in_class:
         return None
     if func.name in ITER_PROTOCOL:
@@ -102,7 +129,6 @@ def protocol_action(func: FuncFacts, facts: Facts) -> str | Warning_ | None:
         and all(isinstance(r.value, cst.Name) and r.value.value == "self" for r in func.returns)
     ):
         return "plain"
-    return Warning_(
-        func.node,
-        "__aiter__ must return an async iterator (not an awaitable) since Python 3.7; make it a plain def returning one by hand",
-    )
+    # A coroutine __aiter__ (Python 3.5.0/3.5.1) is an error since 3.7 either
+    # way; @types.coroutine is exactly what asyncio.coroutine made of it.
+    return "types"

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from ._gen_checks import Warning_, bad_input, protocol_action
+from ._gen_checks import ADAPTOR_NAME, Warning_, bad_input, decorator_calls, protocol_action
 from ._gen_facts import Facts, FuncFacts, call_key, callee_name
 from ._gen_imports import Binding
 from ._gen_presets import Preset
-from ._gen_rules import delegates, helper_generators, returns_self
+from ._gen_rules import delegates, helper_generators, hinted_generators
 from ._gen_yields import Refuse, classify_return, classify_with, classify_yield
 
 __all__ = ["FuncAction", "Plan", "Warning_", "make_plan"]
@@ -62,6 +62,7 @@ class Plan:
     # id() of the module-level statements holding an action; the others are
     # not walked by the transformer at all.
     tops: set[int] = field(default_factory=set)
+    adaptor: bool = False  # add the stand-in for asyncio.coroutine(fn) calls
 
     def empty(self) -> bool:
         """Tell whether the plan changes nothing."""
@@ -72,6 +73,7 @@ class Plan:
         self.funcs.clear()
         self.calls.clear()
         self.yields.clear()
+        self.adaptor = False
         self.warnings = [w for w in self.warnings if w.refusal]
 
 
@@ -98,7 +100,7 @@ def _broad(
 
 
 class _Planner:
-    def __init__(self, facts: Facts, preset: Preset) -> None:
+    def __init__(self, facts: Facts, preset: Preset, hints: frozenset[str]) -> None:
         self.facts = facts
         self.preset = preset
         self.plan = Plan()
@@ -119,11 +121,13 @@ class _Planner:
         self.delegators: list[FuncFacts] = []
         if preset.name == "asyncio":
             self.helpers = helper_generators(facts, self.deco)
+            self.helpers.update(hinted_generators(facts, self.deco, hints))
             self.delegators = [
                 f
                 for f in facts.funcs
                 if f.node.asynchronous is None and f.yields and delegates(f, facts)
             ]
+        self.helper_refusals: list[Warning_] = []
         delegator_ids = {id(f.node) for f in self.delegators}
         self.no_kept = delegator_ids | set(self.helpers)
 
@@ -183,12 +187,16 @@ class _Planner:
                     ),
                 )
         self._plain_generator_delegation()
+        for gen_id, generator in list(self.helpers.items()):
+            try:
+                self.classify_body(generator, dry=True)
+            except Refuse as refusal:
+                del self.helpers[gen_id]
+                self.helper_refusals.append(Warning_(refusal.node, refusal.reason))
         for func in self.cands:
-            reason = protocol_action(func, self.facts)
-            if isinstance(reason, Warning_):
-                self.refuse(func, reason)
-            elif reason is not None:
-                self.protocol[id(func.node)] = reason
+            action = protocol_action(func, self.facts)
+            if action is not None:
+                self.protocol[id(func.node)] = action
                 continue
             if func.node.asynchronous is not None:
                 continue
@@ -311,7 +319,7 @@ class _Planner:
                 else:
                     plan.yields[id(node)] = action
                 self._note_needs(action[0], node)
-        if not generator and self.preset.awaits_returned and not returns_self(func, self.facts):
+        if not generator and self.preset.awaits_returned:
             coroutines = set(self.by_key) | {f.key for f in self.helpers.values()}
             for ret in func.returns:
                 if classify_return(ret, func, self.facts, coroutines) and not dry:
@@ -356,6 +364,7 @@ class _Planner:
                 self._emit_raises(func)
             if binding is not None:
                 plan.removals.append(binding)
+        plan.warnings.extend(self.helper_refusals)
         for key, func in self.helpers.items():
             plan.funcs[key] = FuncAction("async", None)
             plan.tops.add(func.top)
@@ -434,20 +443,47 @@ class _Planner:
                 )
 
 
-def make_plan(facts: Facts, preset: Preset) -> Plan:
-    """Classify every coroutine function of the module and return the node actions."""
-    planner = _Planner(facts, preset)
+def make_plan(facts: Facts, preset: Preset, hints: frozenset[str] = frozenset()) -> Plan:
+    """Classify every coroutine function of the module and return the node actions.
+
+    ``hints`` name decorators that run the generators they wrap as coroutines.
+    """
+    planner = _Planner(facts, preset, hints)
     planner.local_reasons()
     for _ in range(len(planner.cands) + 1):
         if not planner.usage_reasons():
             break
     plan = planner.emit()
     plan.warnings.extend(bad_input(facts, preset, planner.cands))
+    if preset.name == "asyncio":
+        _adapt_decorator_calls(plan, facts, preset)
     plan.dead_ifs = facts.dead_ifs
     _check_names(plan, facts, preset)
     if any(w.refusal for w in plan.warnings):
         plan.refuse_file()
     return plan
+
+
+def _adapt_decorator_calls(plan: Plan, facts: Facts, preset: Preset) -> None:
+    calls = decorator_calls(facts, preset)
+    if not calls:
+        return
+    if facts.names[ADAPTOR_NAME] or not facts.imports.is_free_or(ADAPTOR_NAME, ADAPTOR_NAME):
+        plan.warnings.append(
+            Warning_(
+                calls[0],
+                f"asyncio.coroutine(...) used as a call; the name {ADAPTOR_NAME!r} its stand-in needs is taken: rename it first",
+            )
+        )
+        return
+    for call in calls:
+        plan.calls[id(call)] = "as_coroutine"
+        for binding in (facts.imports.head_binding(call.func),):
+            if binding is not None:
+                plan.removals.append(binding)
+    plan.tops.update(f.top for f in facts.calls if f.node in calls)
+    plan.needs.update(("functools", "inspect", "types"))
+    plan.adaptor = True
 
 
 def _check_names(plan: Plan, facts: Facts, preset: Preset) -> None:
@@ -464,6 +500,8 @@ def _check_names(plan: Plan, facts: Facts, preset: Preset) -> None:
         for name, qual in (
             ("asyncio", "asyncio"),
             ("types", "types"),
+            ("functools", "functools"),
+            ("inspect", "inspect"),
             ("legacy.runtime", "legacy.runtime"),
         )
         if name in plan.needs and not facts.imports.is_free_or(name.rsplit(".", 1)[-1], qual)

@@ -32,14 +32,16 @@ from __future__ import annotations
 import libcst as cst
 
 from ._gen_facts import Facts, FuncFacts, call_key
+from ._names import dotted_name
 
 __all__ = [
     "AWAIT_PROTOCOL",
     "ITER_PROTOCOL",
+    "awaitable_class",
     "delegates",
     "helper_generators",
+    "hinted_generators",
     "is_known_lock",
-    "returns_self",
 ]
 
 # Methods that must return an iterator (never a coroutine object).
@@ -117,11 +119,9 @@ def delegates(func: FuncFacts, facts: Facts) -> bool:
     return func.name == "__iter__" and AWAIT_PROTOCOL in _members(func, facts)
 
 
-def returns_self(func: FuncFacts, facts: Facts) -> bool:
-    """Tell whether every ``return`` of a method is ``return self`` of a non-awaitable class."""
-    if not func.returns or {AWAIT_PROTOCOL, "__iter__"} & _members(func, facts):
-        return False
-    return all(isinstance(r.value, cst.Name) and r.value.value == "self" for r in func.returns)
+def awaitable_class(func: FuncFacts, facts: Facts) -> bool:
+    """Tell whether the class of method ``func`` defines ``__await__`` in its body."""
+    return AWAIT_PROTOCOL in _members(func, facts)
 
 
 def _only_yield_from(func: FuncFacts) -> bool:
@@ -179,6 +179,25 @@ def helper_generators(facts: Facts, deco: dict[int, int]) -> dict[int, FuncFacts
             chosen[key_id] = func
             changed = True
     return chosen
+
+
+def hinted_generators(
+    facts: Facts, deco: dict[int, int], hints: frozenset[str]
+) -> dict[int, FuncFacts]:
+    """Return the generators under a decorator the user named as running coroutines."""
+    if not hints:
+        return {}
+    found: dict[int, FuncFacts] = {}
+    for func in facts.funcs:
+        if id(func.node) in deco or func.node.asynchronous is not None or not func.yields:
+            continue
+        for decorator in func.node.decorators:
+            expr = decorator.decorator
+            target = expr.func if isinstance(expr, cst.Call) else expr
+            if facts.imports.resolve(target) in hints or dotted_name(target) in hints:
+                found[id(func.node)] = func
+                break
+    return found
 
 
 def _blocks(node: cst.Yield, plain: dict[int, FuncFacts], chosen: dict[int, FuncFacts]) -> bool:

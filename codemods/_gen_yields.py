@@ -13,7 +13,7 @@ import libcst as cst
 
 from ._gen_facts import Facts, FuncFacts, call_key, callee_name
 from ._gen_presets import TORNADO_MOMENT, TORNADO_MULTI, TORNADO_SLEEP, Preset
-from ._gen_rules import is_known_lock
+from ._gen_rules import awaitable_class, is_known_lock
 
 __all__ = ["Refuse", "classify_return", "classify_with", "classify_yield"]
 
@@ -236,6 +236,9 @@ def classify_return(ret: cst.Return, func: FuncFacts, facts: Facts, coroutines: 
         return False
     if isinstance(value, cst.Name) and value.value in ("None", "True", "False"):
         return False
+    if isinstance(value, cst.Name) and value.value == "self" and func.in_class:
+        # asyncio.coroutine awaited ``self`` only when its class has __await__.
+        return awaitable_class(func, facts)
     if isinstance(value, cst.Call) and _awaitable_call(value, facts, coroutines):
         return True
     if isinstance(value, cst.Name) and "param" not in func.kinds.get(value.value, set()):
