@@ -103,7 +103,13 @@ def venv(project: Project, python: Path, cache: Path, *, before: bool = False) -
         shutil.rmtree(home, ignore_errors=True)
         _run([python, "-m", "venv", home])
         if deps:
-            _run([home / "bin" / "python", "-m", "pip", "install", "-q", *deps])
+            # Only the package index: this machine's pip configuration points
+            # at local wheel folders without the Requires-Python metadata an
+            # old pip (3.6) needs to pick a compatible release.
+            env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+            env["PIP_CONFIG_FILE"] = os.devnull
+            pip = [home / "bin" / "python", "-m", "pip", "install", "-q"]
+            _run([*pip, *deps], env=env)
         ready.touch()
     return home / "bin" / "python"
 

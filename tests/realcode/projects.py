@@ -98,6 +98,7 @@ PROJECTS: tuple[Project, ...] = (
         name="aiorwlock",
         version="0.4.0",
         tests=("tests",),
+        before="3.8",  # its tests call asyncio.Task.current_task, gone in 3.9
         deps=PYTEST,
         coroutine_decorators=("pytest.mark.run_loop",),
     ),
