@@ -133,7 +133,11 @@ class _Planner:
             self.delegators = [
                 f
                 for f in facts.funcs
-                if f.node.asynchronous is None and f.yields and delegates(f, facts)
+                if f.node.asynchronous is None
+                and f.yields
+                and delegates(f, facts)
+                # under @types.coroutine (say) it may already yield from coroutines
+                and (not f.node.decorators or id(f.node) in self.deco)
             ]
         self.helper_refusals: list[Warning_] = []
         delegator_ids = {id(f.node) for f in self.delegators}

@@ -72,8 +72,14 @@ PROJECTS: tuple[Project, ...] = (
         before="3.6",  # ``asyncio.async`` in its source is a syntax error from 3.7 on
         # Its conftest defines ``pytest_namespace`` (gone in pytest 4); 3.10
         # still runs on 3.11 with plain asserts.
-        deps=("pytest==3.10.1", "pytest-timeout==1.4.2", "hiredis==2.3.2"),
-        deps_before=("pytest==3.10.1", "pytest-timeout==1.4.2", "hiredis==2.0.0"),
+        # setup.cfg asks for pytest-cov's options.
+        deps=("pytest==3.10.1", "pytest-timeout==1.4.2", "pytest-cov==2.8.1", "hiredis==2.3.2"),
+        deps_before=(
+            "pytest==3.10.1",
+            "pytest-timeout==1.4.2",
+            "pytest-cov==2.8.1",
+            "hiredis==2.0.0",
+        ),
         coroutine_decorators=("pytest.mark.run_loop",),
         # ``return commands_factory(conn)``: a factory parameter may return an
         # awaitable; the user's decision is asyncio.coroutine's run-time test.
