@@ -154,7 +154,7 @@ def convert(root: Path, project: Project) -> Conversion:
     return result
 
 
-def test_files(root: Path, project: Project) -> list[str]:
+def find_test_files(root: Path, project: Project) -> list[str]:
     """Return the project's test files, relative to ``root``."""
     files: list[str] = []
     for entry in project.tests:
@@ -284,7 +284,7 @@ def run_project(project: Project, jobs: int, keep: Path | None = None) -> Outcom
         before_env = venv(project, before_py, cache, before=True)
         after_env = venv(project, after_py, cache)
         prepare_services(project, before_env)
-        files = test_files(before_root, project)
+        files = find_test_files(before_root, project)
         outcome.before = run_side(before_env, before_root, files, project, jobs)
         outcome.after = run_side(after_env, after_root, files, project, jobs)
     except (subprocess.CalledProcessError, OSError, RuntimeError, tarfile.TarError) as exc:
