@@ -14,8 +14,10 @@ import libcst as cst
 
 __all__ = [
     "await_",
+    "await_if_awaitable",
     "call",
     "dotted",
+    "dunder_await",
     "gather_dict",
     "gather_dict_name",
     "gather_list",
@@ -57,6 +59,24 @@ def await_(
     lpar: Sequence[cst.LeftParen] = like.lpar if like is not None else ()
     rpar: Sequence[cst.RightParen] = like.rpar if like is not None else ()
     return cst.Await(expression=_atom(expr), lpar=lpar, rpar=rpar)
+
+
+def await_if_awaitable(expr: cst.BaseExpression) -> cst.BaseExpression:
+    """Return ``(await _returned) if inspect.isawaitable(_returned := expr) else _returned``.
+
+    The test ``asyncio.coroutine`` made on a returned value, with ``expr``
+    evaluated once (the condition of a conditional expression runs first).
+    """
+    return _template(
+        "(await __r) if inspect.isawaitable(__v) else __r",
+        __r=cst.Name("_returned"),
+        __v=cst.NamedExpr(target=cst.Name("_returned"), value=expr),
+    )
+
+
+def dunder_await(expr: cst.BaseExpression) -> cst.Call:
+    """Return ``expr.__await__()``: what a plain generator may delegate to."""
+    return cst.Call(func=cst.Attribute(value=_atom(expr), attr=cst.Name("__await__")))
 
 
 def dotted(name: str) -> cst.Name | cst.Attribute:

@@ -20,7 +20,9 @@ and the conversion does not add one back (``asyncio.sleep(0)`` and such).
 
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 from collections import Counter
 from collections.abc import Sequence
 
@@ -31,8 +33,36 @@ from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from ._gen_facts import Facts
 from ._gen_imports import ImportTable
 from ._gen_plan import Plan
+from ._names import dotted_name
 
-__all__ = ["apply_import_changes", "may_apply", "schedule_import_changes"]
+__all__ = ["apply_import_changes", "may_apply", "rename_asyncio_async", "schedule_import_changes"]
+
+
+def rename_asyncio_async(text: str) -> str:
+    """Return ``text`` with ``asyncio.async`` spelled ``asyncio.ensure_future``.
+
+    ``async`` is a keyword since Python 3.7, so a file that still names
+    ``asyncio.async`` (Python 3.4's spelling, often in a fallback branch)
+    does not parse at all, for libcst or for CPython; this runs on the text,
+    before the parse, and touches only that token sequence (never strings
+    or comments). Text that does not tokenize is returned as it is.
+    """
+    if "asyncio.async" not in text:
+        return text
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return text
+    lines = text.splitlines(keepends=True)
+    for first, dot, name in reversed(list(zip(tokens, tokens[1:], tokens[2:], strict=False))):
+        if (first.string, dot.string, name.string) != ("asyncio", ".", "async"):
+            continue
+        if first.type != tokenize.NAME or name.type != tokenize.NAME:
+            continue
+        row, col = name.start
+        line = lines[row - 1]
+        lines[row - 1] = line[:col] + "ensure_future" + line[col + len("async") :]
+    return "".join(lines)
 
 
 def schedule_import_changes(context: CodemodContext, facts: Facts, plan: Plan) -> None:
@@ -53,7 +83,9 @@ def schedule_import_changes(context: CodemodContext, facts: Facts, plan: Plan) -
     for need in sorted(plan.needs):
         if need == "legacy.runtime":
             AddImportsVisitor.add_needed_import(context, "legacy", "runtime")
-        elif need in ("asyncio", "types") and not facts.imports.has_module(need):
+        elif need in ("asyncio", "types", "functools", "inspect") and not facts.imports.has_module(
+            need
+        ):
             AddImportsVisitor.add_needed_import(context, need)
 
 
@@ -78,8 +110,13 @@ def _head_length(body: Sequence[cst.BaseStatement]) -> int:
     return length
 
 
-def apply_import_changes(context: CodemodContext, tree: cst.Module) -> cst.Module:
-    """Run the scheduled import visitors on the import block of ``tree`` only."""
+def apply_import_changes(
+    context: CodemodContext, tree: cst.Module, adaptor: Sequence[cst.BaseStatement] = ()
+) -> cst.Module:
+    """Run the scheduled import visitors on the import block of ``tree`` only.
+
+    ``adaptor`` statements go right after that block.
+    """
     keys = (
         (AddImportsVisitor.CONTEXT_KEY, AddImportsVisitor),
         (RemoveImportsVisitor.CONTEXT_KEY, RemoveImportsVisitor),
@@ -91,13 +128,29 @@ def apply_import_changes(context: CodemodContext, tree: cst.Module) -> cst.Modul
     for key, transform in keys:
         if key in context.scratch:
             head = transform(context).transform_module(head)
-    return tree.with_changes(body=(*head.body, *tree.body[split:]))
+    body = [*head.body, *adaptor, *tree.body[split:]]
+    if body and tree.body and body[0] is not tree.body[0] and _is_import_line(tree.body[0]):
+        # The import that opened the file is gone: so are the blank lines
+        # that separated it from what now opens the file.
+        first = body[0]
+        if isinstance(first, cst.SimpleStatementLine | cst.BaseCompoundStatement):
+            lines = list(first.leading_lines)
+            while lines and lines[0].comment is None:
+                lines.pop(0)
+            body[0] = first.with_changes(leading_lines=lines)
+    return tree.with_changes(body=body)
 
 
 _COMPOUND_BLOCKS = ("body", "orelse", "finalbody")
 
 
-def may_apply(module: cst.Module, decorators: frozenset[str], *, asyncio_calls: bool) -> bool:
+def may_apply(
+    module: cst.Module,
+    decorators: frozenset[str],
+    *,
+    asyncio_calls: bool,
+    hints: frozenset[str] = frozenset(),
+) -> bool:
     """Tell cheaply, from statements only, whether the full analysis can find anything.
 
     Walks statements (not expressions), which are a small share of a tree's
@@ -118,6 +171,8 @@ def may_apply(module: cst.Module, decorators: frozenset[str], *, asyncio_calls: 
             continue
         if isinstance(node, cst.FunctionDef):
             found.extend(d.decorator for d in node.decorators)
+            if asyncio_calls and node.name.value in ("__await__", "__iter__"):
+                return True  # a plain generator implementing await may delegate
         if isinstance(node, cst.Try | cst.TryStar):
             stack.extend(node.handlers)
         if isinstance(node, cst.Match):
@@ -130,4 +185,7 @@ def may_apply(module: cst.Module, decorators: frozenset[str], *, asyncio_calls: 
                 stack.extend(block.body)
     if asyncio_calls and table.imports_from("asyncio"):
         return True
-    return any(table.resolve(d) in decorators for d in found)
+    targets = [d.func if isinstance(d, cst.Call) else d for d in found]
+    return any(table.resolve(d) in decorators for d in found) or any(
+        table.resolve(t) in hints or dotted_name(t) in hints for t in targets
+    )

@@ -17,6 +17,7 @@ file is left untouched and the reason reported.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import ClassVar, TypeVar, cast
 
@@ -25,6 +26,7 @@ from libcst.codemod import Codemod, CodemodContext, VisitorBasedCodemodCommand
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from . import _gen_build as build
+from ._gen_checks import ADAPTOR, ADAPTOR_NAME
 from ._gen_facts import collect_facts
 from ._gen_module import apply_import_changes, may_apply, schedule_import_changes
 from ._gen_plan import Plan, make_plan
@@ -46,8 +48,28 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
     # Set once the first instance showed the class has no matcher decorators.
     _plain_transformer: ClassVar[bool] = False
 
-    def __init__(self, context: CodemodContext, preset: str = "legacy") -> None:
-        """Create the command for one file; raise ``ValueError`` for an unknown ``preset``."""
+    def __init__(
+        self,
+        context: CodemodContext,
+        preset: str = "legacy",
+        coroutine_decorators: Sequence[str] = (),
+        awaitable_returns: str = "refuse",
+    ) -> None:
+        """Create the command for one file; raise ``ValueError`` for an unknown ``preset``.
+
+        ``coroutine_decorators``: qualified or local names of decorators that
+        run the generator they wrap as a coroutine (a test runner's
+        ``pytest.mark.run_loop``, a project's ``run_until_complete``); such
+        generators become ``async def`` and keep the decorator.
+        ``awaitable_returns``: what happens to ``return x`` of a yield-less
+        coroutine when ``x`` may or may not be awaitable: ``refuse`` (the
+        file stays as it is) or ``check`` (await it at run time if it is
+        awaitable, which is what ``asyncio.coroutine`` did).
+        """
+        if awaitable_returns not in ("refuse", "check"):
+            raise ValueError(
+                f"awaitable_returns must be 'refuse' or 'check', not {awaitable_returns!r}"
+            )
         cls = type(self)
         if cls.__dict__.get("_plain_transformer", False):
             # MatcherDecoratableTransformer.__init__ introspects every attribute
@@ -64,6 +86,8 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
             if not (self._extra_visit_funcs or self._extra_leave_funcs or self._matchers):
                 cls._plain_transformer = True
         self.preset = get_preset(preset)
+        self.coroutine_decorators = frozenset(coroutine_decorators or ())
+        self.check_returns = awaitable_returns == "check"
         self._plan = Plan()
         self._skip: set[int] = set()
 
@@ -76,6 +100,21 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
             choices=sorted(PRESETS),
             default="legacy",
             help="which generator-coroutine dialect the code is written in (default: legacy)",
+        )
+        arg_parser.add_argument(
+            "--coroutine-decorator",
+            dest="coroutine_decorators",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="a decorator (qualified or local name) that runs the generator it wraps as a coroutine; such generators become async def (repeatable)",
+        )
+        arg_parser.add_argument(
+            "--awaitable-returns",
+            dest="awaitable_returns",
+            choices=("refuse", "check"),
+            default="refuse",
+            help="asyncio preset, return x of a coroutine without yield when x may be awaitable: refuse the file (default) or await x at run time when it is awaitable",
         )
 
     @classmethod
@@ -99,7 +138,12 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
             self.context = replace(self.context, wrapper=None)
         if new_tree is tree:
             return tree
-        new_tree = apply_import_changes(self.context, new_tree)
+        adaptor: list[cst.BaseStatement] = []
+        if self._plan.adaptor:
+            adaptor = list(cst.parse_module(ADAPTOR).body)
+            blank = (cst.EmptyLine(), cst.EmptyLine())
+            adaptor[0] = cast("cst.FunctionDef", adaptor[0]).with_changes(leading_lines=blank)
+        new_tree = apply_import_changes(self.context, new_tree, adaptor)
         try:
             compile(new_tree.code, self.context.filename or "<codemod>", "exec", dont_inherit=True)
         except SyntaxError as exc:
@@ -112,10 +156,17 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         """Plan from one read-only walk, then rewrite only when the plan changes something."""
         preset = self.preset
-        if not may_apply(tree, preset.decorators, asyncio_calls=preset.drop_loop_kwarg):
+        if not may_apply(
+            tree,
+            preset.decorators,
+            asyncio_calls=preset.drop_loop_kwarg,
+            hints=self.coroutine_decorators,
+        ):
             return tree
         facts = collect_facts(tree)
-        self._plan = plan = make_plan(facts, preset)
+        self._plan = plan = make_plan(
+            facts, preset, self.coroutine_decorators, check_returns=self.check_returns
+        )
         self._report(tree, plan)
         if plan.empty():
             return tree
@@ -168,10 +219,15 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
 
     def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
-    ) -> cst.FunctionDef:
+    ) -> cst.FunctionDef | cst.FlattenSentinel[cst.BaseStatement]:
+        if id(original_node) in self._plan.await_aliases:
+            alias = cst.parse_statement("__await__ = __iter__\n")
+            return cst.FlattenSentinel([updated_node, alias])
         action = self._plan.funcs.get(id(original_node))
         if action is None:
             return updated_node
+        if action.decorator is None:
+            return updated_node.with_changes(asynchronous=cst.Asynchronous())
         decorators = list(updated_node.decorators)
         removed = decorators[action.decorator]
         if action.kind == "types":
@@ -192,7 +248,7 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
                     *removed.leading_lines,
                     *updated_node.lines_after_decorators,
                 )
-        if updated_node.asynchronous is None:
+        if updated_node.asynchronous is None and action.kind == "async":
             changes["asynchronous"] = cst.Asynchronous()
         return updated_node.with_changes(**changes)
 
@@ -202,6 +258,11 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
             return updated_node
         kind, source = action
         value = updated_node.value
+        if kind == "delegate":
+            assert isinstance(value, cst.From)
+            return updated_node.with_changes(
+                value=value.with_changes(item=build.dunder_await(value.item))
+            )
         if isinstance(value, cst.From):
             return build.await_(value.item, updated_node)
         prefix = self._prefix()
@@ -268,12 +329,18 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
         return cst.Return(value=value, semicolon=updated_node.semicolon)
 
     def leave_Return(self, original_node: cst.Return, updated_node: cst.Return) -> cst.Return:
+        if id(original_node) in self._plan.return_check and updated_node.value is not None:
+            return updated_node.with_changes(value=build.await_if_awaitable(updated_node.value))
         if id(original_node) in self._plan.return_await and updated_node.value is not None:
             return updated_node.with_changes(value=build.await_(updated_node.value))
         return updated_node
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         action = self._plan.calls.get(id(original_node))
+        if action == "current_task":
+            func = updated_node.func
+            assert isinstance(func, cst.Attribute) and isinstance(func.value, cst.Attribute)
+            return updated_node.with_changes(func=func.with_changes(value=func.value.value))
         if action == "drop_loop":
             args = [a for a in updated_node.args if a.keyword is None or a.keyword.value != "loop"]
             if args and updated_node.args[-1] not in args:
@@ -282,6 +349,8 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
                     comma=last.comma, whitespace_after_arg=last.whitespace_after_arg
                 )
             return updated_node.with_changes(args=args)
+        if action == "as_coroutine":
+            return updated_node.with_changes(func=cst.Name(ADAPTOR_NAME))
         if action == "ensure_future":
             inner = updated_node.with_changes(lpar=(), rpar=())
             return build.call("asyncio.ensure_future", [cst.Arg(inner)]).with_changes(

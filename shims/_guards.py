@@ -32,7 +32,7 @@ import os
 import sys
 from typing import Any
 
-from . import _diagnostics, _telemetry
+from . import _diagnostics, _telemetry, _telemetry_state
 from ._errors import ShimError
 from ._state import ConnectionState
 
@@ -66,7 +66,7 @@ def arm_tripwire(service: str | None, backend: str) -> None:
 
 
 def _legacy_entered() -> None:
-    state = _telemetry.S
+    state = _telemetry_state.S
     if state.backend == "legacy" or state.service == "-":
         return  # this process's latest shims.run chose legacy: nothing is left behind
     message = (

@@ -29,7 +29,7 @@ from . import _guards, _telemetry
 from ._connection import Connection
 from ._contract import Waiter
 from ._errors import ConnectError, ConnectionClosedError, ConnectTimeout
-from ._runtime import clock, wait_for
+from ._runtime import clock, current_backend, wait_for
 
 __all__ = ["ConnectionPool"]
 
@@ -128,7 +128,11 @@ class ConnectionPool:
         self._stats = dict.fromkeys(_COUNTERS, 0)
         self.name = name
         self._pid = getpid()  # the process whose connections fill the pool (fork safety)
-        _telemetry.pool_created(self)
+        try:
+            backend: str | None = current_backend()
+        except RuntimeError:  # made outside any run
+            backend = None
+        _telemetry.pool_created(self, backend)
 
     def acquire(self, timeout: float | None = None) -> _Checkout:
         """Return ``async with pool.acquire() as conn:`` giving a connection usable right now.

@@ -27,12 +27,13 @@ import logging
 import os
 import weakref
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from . import _diagnostics
 from ._state import ConnectionState
+from ._telemetry_state import S, pool_totals
 
 if TYPE_CHECKING:
     from ._contract import Clock, Handle
@@ -70,27 +71,6 @@ _CLOSE_KIND = {
     "error": ("peer", "error"),
     "local": ("local", "fin"),
 }
-POOL_REASONS = ("dead", "expired", "idle", "unread", "error", "closed")
-
-
-class _State:
-    """What the process knows about itself, and what is being recorded."""
-
-    def __init__(self) -> None:
-        self.service = "-"
-        self.backend = "-"
-        self.source = "-"
-        self.decided_by = "-"
-        self.exporters: list[Exporter] = []
-        self.sinks: dict[str, list[Callable[..., None]]] = defaultdict(list)  # event -> methods
-        self.peer_fin_at: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
-        self.timed_out: weakref.WeakSet[Any] = weakref.WeakSet()
-        # pool -> the backend it was created on; counts of collected pools by (name, backend)
-        self.pools: weakref.WeakKeyDictionary[ConnectionPool, str] = weakref.WeakKeyDictionary()
-        self.retired: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-
-
-S = _State()
 
 
 def enabled() -> bool:
@@ -170,15 +150,10 @@ def _write_timeout(conn: Any) -> None:
     _each("timeout", S.service, conn.backend, "write")
 
 
-def _pool_created(pool: ConnectionPool) -> None:
-    from ._runtime import current_backend
-
-    try:
-        backend = current_backend()
-    except RuntimeError:  # made outside any backend; it will run on this process's
-        backend = S.backend
-    S.pools[pool] = backend
-    weakref.finalize(pool, _retire, (pool.name, backend), pool._stats)
+def _pool_created(pool: ConnectionPool, backend: str | None) -> None:
+    # A pool made outside any run will run on this process's backend.
+    S.pools[pool] = backend or S.backend
+    weakref.finalize(pool, _retire, (pool.name, backend or S.backend), pool._stats)
 
 
 def _retire(key: tuple[str, str], stats: dict[str, int]) -> None:
@@ -225,21 +200,6 @@ class _LagMonitor:
         handle, self._handle = self._handle, None
         if handle is not None:
             handle.cancel()
-
-
-def pool_totals() -> Iterator[tuple[tuple[str, str], dict[str, int]]]:
-    """Yield ``((pool name, backend), counters)`` summed over live and collected pools.
-
-    Counters are ``pool.stats()``'s, ``idle``/``in_use`` only over live pools.
-    """
-    merged: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for where, totals in list(S.retired.items()):
-        for key, value in totals.items():
-            merged[where][key] += value
-    for pool, backend in list(S.pools.items()):
-        for key, value in pool.stats().items():
-            merged[pool.name, backend][key] += value
-    yield from merged.items()
 
 
 # -- the hooks: bootstraps that decide on first call, then get out of the way ---
@@ -296,7 +256,7 @@ fired = _HOOKS["fired"]  # (conn, old, new) a state change; closes and CLOSE_WAI
 eof = _HOOKS["eof"]  # (conn) PeerClosedError is about to reach a caller
 read_timeout = _HOOKS["read_timeout"]  # (conn)
 write_timeout = _HOOKS["write_timeout"]  # (conn)
-pool_created = _HOOKS["pool_created"]  # (pool)
+pool_created = _HOOKS["pool_created"]  # (pool, backend or None)
 pool_waited = _HOOKS["pool_waited"]  # (pool, seconds) acquire waited for a slot or a connect
 unhandled = _HOOKS["unhandled"]  # (exc) a task error nobody retrieved
 legacy_entered = _HOOKS["legacy_entered"]  # () the tripwire (see _guards)

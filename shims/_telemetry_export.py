@@ -21,7 +21,7 @@ import importlib.util
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from . import _telemetry
+from . import _telemetry_state
 
 __all__ = ["Exporter", "available_exporters"]
 
@@ -181,14 +181,14 @@ class _PoolCollector:
             "shims_pool_dead_at_checkout", "Connections found dead when about to be handed out",
             labels=labels,
         )  # fmt: skip
-        service = _telemetry.S.service
-        for (pool, backend), stats in _telemetry.pool_totals():
+        service = _telemetry_state.S.service
+        for (pool, backend), stats in _telemetry_state.pool_totals():
             where = [service, backend, pool]
             occupancy.add_metric([*where, "idle"], stats.get("idle", 0))
             occupancy.add_metric([*where, "used"], stats.get("in_use", 0))
             timeouts.add_metric(where, stats.get("wait_timeouts", 0))
             dead.add_metric(where, stats.get("dead_at_checkout", 0))
-            for reason in _telemetry.POOL_REASONS:
+            for reason in _telemetry_state.POOL_REASONS:
                 discards.add_metric([*where, reason], pool_discards(stats, reason))
         yield from (occupancy, timeouts, discards, dead)
 
@@ -232,11 +232,11 @@ class OtelExporter:
         return {"shims.service": service, "shims.backend": backend, **more}
 
     def _pools(self, key: str, **more: str) -> list[Any]:
-        s = _telemetry.S
+        s = _telemetry_state.S
         return [
             self._observation(stats.get(key, 0), self._attrs(
                 s.service, backend, **{"db.client.connection.pool.name": name}, **more))
-            for (name, backend), stats in _telemetry.pool_totals()
+            for (name, backend), stats in _telemetry_state.pool_totals()
         ]  # fmt: skip
 
     def _count(self, options: Any) -> list[Any]:
@@ -251,16 +251,16 @@ class OtelExporter:
         return self._pools("dead_at_checkout")
 
     def _discards(self, options: Any) -> list[Any]:
-        s = _telemetry.S
+        s = _telemetry_state.S
         return [
             self._observation(pool_discards(stats, reason), self._attrs(
                 s.service, backend, **{"db.client.connection.pool.name": name}, reason=reason))
-            for (name, backend), stats in _telemetry.pool_totals()
-            for reason in _telemetry.POOL_REASONS
+            for (name, backend), stats in _telemetry_state.pool_totals()
+            for reason in _telemetry_state.POOL_REASONS
         ]  # fmt: skip
 
     def _info(self, options: Any) -> list[Any]:
-        s = _telemetry.S
+        s = _telemetry_state.S
         return [self._observation(1, self._attrs(s.service, s.backend, source=s.source))]
 
     def info(self, service: str, backend: str, source: str) -> None:

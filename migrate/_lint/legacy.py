@@ -16,7 +16,7 @@ from codemods import LegacyToShimCommand
 from codemods._gen_presets import PRESETS
 from codemods._spec import BUILTINS
 
-__all__ = ["GENERATOR_DECORATORS", "legacy_advice"]
+__all__ = ["GENERATOR_DECORATORS", "coroutine_left_message", "legacy_advice"]
 
 #: Qualified names of the decorators that make a generator a coroutine, every dialect.
 GENERATOR_DECORATORS = frozenset().union(*(preset.decorators for preset in PRESETS.values()))
@@ -39,3 +39,18 @@ def legacy_advice(member: str) -> str:
     if member in spec.refuse:
         return spec.refuse[member]
     return f"use the shims equivalent, or {_CODEMOD}"
+
+
+def coroutine_left_message(name: str, *, call: bool) -> str:
+    """Explain MIG006 for a use of the generator-coroutine decorator ``name``."""
+    preset = next(key for key, entry in PRESETS.items() if name in entry.decorators)
+    use = f"`{name}(...)` called" if call else f"`@{name}`"
+    why = (
+        "AttributeError when this runs on Python 3.11+ (asyncio.coroutine was removed)"
+        if preset == "asyncio"
+        else "the service cannot flip to asyncio while it is there"
+    )
+    return (
+        f"{use} left: {why}; run `migrate codemod generators-to-async --preset {preset}` "
+        "or make it `async def` by hand"
+    )

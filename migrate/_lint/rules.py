@@ -104,6 +104,15 @@ register(
     )
 )
 
+register(
+    Rule(
+        "MIG006",
+        "generator-coroutine decorator left (`asyncio.coroutine` is gone in Python 3.11)",
+        triggers=("coroutine",),  # the decorators' own name, and the modules they live in
+        example="import asyncio\n\n@asyncio.coroutine\ndef fetch():\n    yield from work()\n",
+    )
+)
+
 #: A file containing none of these words cannot trigger any rule: it is not parsed.
 TRIGGERS = tuple(sorted({t for rule in RULES.values() for t in rule.triggers}))
 

@@ -111,7 +111,16 @@ async def main(backend):
                 got = await mine.read_exactly(6, timeout=5)
             return f"{used} fresh={mine is not parent_conn} {got!r} {pool.stats()['opened']}"
         try:
-            report = shims.run(child, backend=backend)
+            if backend == "twisted":  # the reactor cannot be restarted in a forked child
+                try:
+                    shims.run(child, backend="twisted")
+                except shims.FlagError as exc:
+                    assert "forked" in str(exc), exc
+                else:
+                    raise AssertionError("twisted ran in a forked child")
+                report = shims.run(child, backend="asyncio")
+            else:
+                report = shims.run(child, backend=backend)
         except BaseException as exc:
             report = repr(exc)
         os.write(write_fd, report.encode())

@@ -477,6 +477,7 @@ class TwistedBackend(Backend):
 
     def __init__(self) -> None:
         self._thread: threading.Thread | None = None
+        self._pid = os.getpid()  # the process whose thread runs the reactor
         self._start_lock = threading.Lock()
         self._run_lock = threading.Lock()
         self._clock = _Clock()
@@ -484,6 +485,13 @@ class TwistedBackend(Backend):
     def _ensure_reactor(self) -> Any:
         with self._start_lock:
             reactor = _reactor()
+            if self._thread is not None and self._pid != os.getpid():
+                # fork() copied the reactor mid-iteration and no thread drives it here.
+                raise FlagError(
+                    "backend 'twisted' cannot run in a process forked from one whose reactor "
+                    "was started (Twisted's reactor cannot be restarted); run the child on "
+                    "another backend, or start it with exec (subprocess, reactor.spawnProcess)"
+                )
             if self._thread is not None and self._thread.is_alive():
                 return reactor
             if reactor.running or getattr(reactor, "_started", False):
@@ -497,6 +505,7 @@ class TwistedBackend(Backend):
             globalLogPublisher.addObserver(_report_logged_failure)  # type: ignore[arg-type]  # a callable is an ILogObserver
             started = threading.Event()
             reactor.callWhenRunning(started.set)
+            self._pid = os.getpid()
             self._thread = threading.Thread(
                 target=reactor.run,
                 kwargs={"installSignalHandlers": False},
@@ -544,7 +553,8 @@ class TwistedBackend(Backend):
             return box[0].result()  # type: ignore[no-any-return]
 
     def running(self) -> bool:
-        return threading.current_thread() is self._thread
+        # After fork() the child's only thread is the copy of the reactor's: not running.
+        return threading.current_thread() is self._thread and os.getpid() == self._pid
 
     def clock(self) -> Clock:
         return self._clock
