@@ -18,6 +18,7 @@ from typing import Any
 
 import libcst as cst
 
+from ._guards import Guards
 from ._imports import ImportKey, edit_statement
 from ._model import Binding, Ref, Scan, Scope
 from ._reshape import Plan, plan_call
@@ -53,8 +54,15 @@ class Planner:
     keyword get (None: they get none).
     """
 
-    def __init__(self, spec: Spec, scan: Scan, service: str | None = None) -> None:
+    def __init__(
+        self,
+        spec: Spec,
+        scan: Scan,
+        service: str | None = None,
+        attributes: frozenset[str] = frozenset(),
+    ) -> None:
         self.spec = spec
+        self.guards = Guards(spec, scan, attributes)
         self.service = service
         self.scan = scan
         self.source = spec.source
@@ -166,8 +174,12 @@ class Planner:
                         "returned); its uses cannot be followed, rewrite by hand",
                     )
             return None
-        attr = full[len(src) + 1 :].split(".")[0]
+        attr = self.spec.key_for(full[len(src) + 1 :]) or full[len(src) + 1 :].split(".")[0]
         rule = self.spec.rules.get(attr)
+        # chain parts naming src.attr (attr may be dotted: ``defer.gatherResults``)
+        depth = len(src.split(".")) + 1 + len(attr.split(".")) - len(qual.split("."))
+        if rule is not None and depth < 1:
+            rule = None  # imported from below the rule's name: nothing to rename in place
         if rule is None:
             self.state[id(binding)].kept += 1
             if attr in self.spec.refuse:
@@ -177,7 +189,6 @@ class Planner:
                     ref.node, f"{src}.{attr} is not in the spec {self.spec.path}; left unchanged"
                 )
             return None
-        depth = len(src.split(".")) + 2 - len(qual.split("."))  # chain parts naming src.attr
         node: cst.BaseExpression = ref.node
         trail = ref.trail
         for _ in range(len(ref.parts) - depth):
@@ -198,6 +209,8 @@ class Planner:
             )
         elif called and rule.discarded and isinstance(ref.trail[-3], cst.Expr):
             reason = f"the result of {shown}() is discarded: {rule.discarded}"
+        elif called and (guard := self.guards.check(rule, ref, shown)) is not None:
+            reason = guard
         elif called and (
             rule.reshapes
             or rule.keywords
@@ -248,7 +261,7 @@ class Planner:
         """Return True if ``ref`` would be rewritten were it not shadowed."""
         full = ".".join((binding.qual, *ref.parts[1:]))
         prefix = self.source + "."
-        attr = full[len(prefix) :].split(".")[0] if full.startswith(prefix) else ""
+        attr = (self.spec.key_for(full[len(prefix) :]) or "") if full.startswith(prefix) else ""
         rule = self.spec.rules.get(attr)
         if rule is None:
             return False

@@ -94,9 +94,9 @@ def add_parser(subparsers: Any) -> None:
         help="generators-to-async: which coroutine style to convert (default: legacy)",
     )  # fmt: skip
     parser.add_argument(
-        "--spec", type=Path, default=None, metavar="TOML",
-        help="legacy-to-shim: mapping spec for your runtime (default: the bundled "
-        "legacy.runtime spec)",
+        "--spec", type=Path, default=None, metavar="TOML|NAME",
+        help="legacy-to-shim: mapping spec for your runtime, a TOML file or a bundled spec's "
+        "name (twisted) (default: the bundled legacy.runtime spec)",
     )  # fmt: skip
     parser.add_argument(
         "--service", default=None, metavar="NAME",
@@ -160,9 +160,12 @@ def _prepare(
     if spec is not None:
         if not dotted and name != "legacy-to-shim":
             raise UsageError(f"--spec only applies to legacy-to-shim, not {name!r}")
-        if not spec.is_file():
+        if spec.is_file():
+            options["spec"] = str(spec.resolve())
+        elif len(spec.parts) == 1 and not spec.suffix:
+            options["spec"] = str(spec)  # a bundled spec's name (twisted): the command resolves it
+        else:
             raise UsageError(f"--spec {str(spec)!r} is not a file")
-        options["spec"] = str(spec.resolve())
     if preset is not None and not dotted and name != "generators-to-async":
         raise UsageError(f"--preset only applies to generators-to-async, not {name!r}")
     if name == "generators-to-async" or preset is not None:
