@@ -62,6 +62,10 @@ class Plan:
     warnings: list[Warning_] = field(default_factory=list)
     runtime: str = "asyncio"
     dead_ifs: set[int] = field(default_factory=set)
+    # id() of ``returnValue(x)`` statements (preset.return_calls) -> ``return x``
+    return_calls: set[int] = field(default_factory=set)
+    # every function that becomes ``async def``
+    converted: list[FuncFacts] = field(default_factory=list)
     # id() of the module-level statements holding an action; the others are
     # not walked by the transformer at all.
     tops: set[int] = field(default_factory=set)
@@ -94,7 +98,8 @@ def _broad(
 
 
 class _Planner:
-    def __init__(self, facts: Facts, preset: Preset) -> None:
+    def __init__(self, facts: Facts, preset: Preset, module: cst.Module | None = None) -> None:
+        self.module = module
         self.facts = facts
         self.preset = preset
         self.plan = Plan()
@@ -170,6 +175,7 @@ class _Planner:
                     ),
                 )
         self._plain_generator_delegation()
+        self._preset_reasons()
         for func in self.cands:
             if func.node.asynchronous is not None:
                 continue
@@ -177,6 +183,26 @@ class _Planner:
                 self.classify_body(func, dry=True)
             except Refuse as refusal:
                 self.refuse(func, Warning_(refusal.node, refusal.reason))
+
+    def _preset_reasons(self) -> None:
+        """Refusals of the rules a preset adds as data (``return_calls``, ``wrapper``, ...)."""
+        preset = self.preset
+        if self.module is None or not (
+            preset.return_calls or preset.passthrough or preset.wrapper or preset.callbacks
+        ):
+            return
+        from ._gen_twisted import find_return_values, twisted_reasons
+
+        self.return_values = find_return_values(self.module, self.facts, preset.return_calls)
+        for func, node, text in twisted_reasons(
+            self.module,
+            self.facts,
+            self.cands,
+            self.return_values,
+            preset,
+            frozenset(self.facts.dead_stmts),
+        ):
+            self.refuse(func, Warning_(node, text))
 
     def _plain_generator_delegation(self) -> None:
         # ``yield from helper()`` where helper is an undecorated generator of
@@ -308,6 +334,8 @@ class _Planner:
                 if func.node.asynchronous is None:
                     self.classify_body(func, dry=False)
                 self._emit_raises(func)
+                self._emit_return_calls(func)
+                plan.converted.append(func)
             if binding is not None:
                 plan.removals.append(binding)
         if self.preset.eager:
@@ -333,6 +361,14 @@ class _Planner:
                     if binding is not None:
                         self.plan.removals.append(binding)
 
+    def _emit_return_calls(self, func: FuncFacts) -> None:
+        for rv in getattr(self, "return_values", ()):
+            if rv.owner is func.node and rv.statement is not None:
+                self.plan.return_calls.add(id(rv.statement))
+                binding = self.facts.imports.head_binding(rv.call.func)
+                if binding is not None:
+                    self.plan.removals.append(binding)
+
     def _emit_loop_drops(self) -> None:
         from ._gen_presets import LOOP_REMOVED
 
@@ -353,9 +389,13 @@ class _Planner:
                 )
 
 
-def make_plan(facts: Facts, preset: Preset) -> Plan:
-    """Classify every coroutine function of the module and return the node actions."""
-    planner = _Planner(facts, preset)
+def make_plan(facts: Facts, preset: Preset, module: cst.Module | None = None) -> Plan:
+    """Classify every coroutine function of the module and return the node actions.
+
+    ``module`` (the tree ``facts`` came from) is needed by presets with
+    rules of their own (``return_calls``, ``wrapper``, ...).
+    """
+    planner = _Planner(facts, preset, module)
     planner.local_reasons()
     for _ in range(len(planner.cands) + 1):
         if not planner.usage_reasons():

@@ -25,6 +25,7 @@ from libcst.codemod import Codemod, CodemodContext, VisitorBasedCodemodCommand
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from . import _gen_build as build
+from ._gen_deferred import DeferredCallers
 from ._gen_facts import collect_facts
 from ._gen_module import apply_import_changes, may_apply, schedule_import_changes
 from ._gen_plan import Plan, make_plan
@@ -46,8 +47,15 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
     # Set once the first instance showed the class has no matcher decorators.
     _plain_transformer: ClassVar[bool] = False
 
-    def __init__(self, context: CodemodContext, preset: str = "legacy") -> None:
-        """Create the command for one file; raise ``ValueError`` for an unknown ``preset``."""
+    def __init__(
+        self, context: CodemodContext, preset: str = "legacy", keep_api: bool = False
+    ) -> None:
+        """Create the command for one file; raise ``ValueError`` for an unknown ``preset``.
+
+        ``keep_api`` (presets with a ``wrapper``, e.g. twisted): a converted
+        public function keeps returning what the decorated one returned (a
+        Deferred), so its callers outside the run are not broken.
+        """
         cls = type(self)
         if cls.__dict__.get("_plain_transformer", False):
             # MatcherDecoratableTransformer.__init__ introspects every attribute
@@ -64,8 +72,10 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
             if not (self._extra_visit_funcs or self._extra_leave_funcs or self._matchers):
                 cls._plain_transformer = True
         self.preset = get_preset(preset)
+        self.keep_api = keep_api
         self._plan = Plan()
         self._skip: set[int] = set()
+        self._deferreds: DeferredCallers | None = None
 
     @staticmethod
     def add_args(arg_parser: argparse.ArgumentParser) -> None:
@@ -76,6 +86,13 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
             choices=sorted(PRESETS),
             default="legacy",
             help="which generator-coroutine dialect the code is written in (default: legacy)",
+        )
+        arg_parser.add_argument(
+            "--keep-api",
+            dest="keep_api",
+            action="store_true",
+            help="twisted: converted public functions keep returning a Deferred "
+            "(default: they return a coroutine, and the run lists them)",
         )
 
     @classmethod
@@ -115,13 +132,29 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
         if not may_apply(tree, preset.decorators, asyncio_calls=preset.drop_loop_kwarg):
             return tree
         facts = collect_facts(tree)
-        self._plan = plan = make_plan(facts, preset)
+        self._plan = plan = make_plan(facts, preset, tree)
         self._report(tree, plan)
         if plan.empty():
             return tree
         schedule_import_changes(self.context, facts, plan)
         self._skip = {id(s) for s in tree.body} - plan.tops
-        return tree.visit(self)
+        if preset.wrapper is not None:
+            self._deferreds = DeferredCallers(
+                self.context,
+                tree,
+                facts,
+                plan,
+                preset.wrapper,
+                self.keep_api,
+                preset.runner_methods,
+            )
+            if self._deferreds.refusal is not None:
+                self.warn(self._deferreds.refusal)
+                return tree
+        result = tree.visit(self)
+        if self._deferreds is not None:
+            result = self._deferreds.finish(result, self.warn)
+        return result
 
     def _report(self, tree: cst.Module, plan: Plan) -> None:
         if not plan.warnings:
@@ -194,7 +227,10 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
                 )
         if updated_node.asynchronous is None:
             changes["asynchronous"] = cst.Asynchronous()
-        return updated_node.with_changes(**changes)
+        result = updated_node.with_changes(**changes)
+        if self._deferreds is not None:
+            result = self._deferreds.converted(original_node, result)
+        return result
 
     def leave_Yield(self, original_node: cst.Yield, updated_node: cst.Yield) -> cst.BaseExpression:
         action = self._plan.yields.get(id(original_node))
@@ -233,9 +269,14 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
 
     def leave_Expr(
         self, original_node: cst.Expr, updated_node: cst.Expr
-    ) -> cst.Expr | cst.RemovalSentinel:
+    ) -> cst.Expr | cst.Return | cst.RemovalSentinel:
         if id(original_node) in self._plan.remove:
             return cst.RemovalSentinel.REMOVE
+        if id(original_node) in self._plan.return_calls:
+            # ``returnValue(x)`` -> ``return x`` (checked to be a statement with one argument)
+            assert isinstance(updated_node.value, cst.Call)
+            value = updated_node.value.args[0].value
+            return cst.Return(value=value, semicolon=updated_node.semicolon)
         return updated_node
 
     def leave_If(

@@ -45,7 +45,9 @@ GENERATED_MARKER = b"@generated"
 GENERATED_LINES = 10
 IN_PROCESS_MAX = 4  # candidates at or below this are not worth starting workers for
 PROGRESS_MIN = 50  # a run parsing fewer files than this shows no progress bar
-PRESETS = ("legacy", "tornado", "asyncio")
+# codemods._gen_presets.PRESETS (not imported: commands start without libcst;
+# tests/migrate/test_twisted_cli.py checks the two agree)
+PRESETS = ("legacy", "tornado", "asyncio", "twisted")
 
 
 class UsageError(Exception):
@@ -94,6 +96,11 @@ def add_parser(subparsers: Any) -> None:
         help="generators-to-async: which coroutine style to convert (default: legacy)",
     )  # fmt: skip
     parser.add_argument(
+        "--keep-api", action="store_true",
+        help="generators-to-async --preset twisted: converted public functions keep returning a "
+        "Deferred (default: they return a coroutine, and the run lists them)",
+    )  # fmt: skip
+    parser.add_argument(
         "--spec", type=Path, default=None, metavar="TOML|NAME",
         help="legacy-to-shim: mapping spec for your runtime, a TOML file or a bundled spec's "
         "name (twisted) (default: the bundled legacy.runtime spec)",
@@ -126,8 +133,9 @@ def _handle(args: argparse.Namespace) -> int:
         if missing:
             raise UsageError(f"no such file or directory: {', '.join(map(repr, missing))}")
         job, tokens = _prepare(
-            args.name, mode, preset=args.preset, spec=args.spec, service=args.service
-        )
+            args.name, mode, preset=args.preset, spec=args.spec, service=args.service,
+            keep_api=args.keep_api,
+        )  # fmt: skip
         services = _service_lookup(job, args.paths)
     except UsageError as exc:
         print(f"migrate codemod: error: {exc}", file=sys.stderr)
@@ -146,6 +154,7 @@ def _prepare(
     preset: str | None,
     spec: Path | None,
     service: str | None = None,
+    keep_api: bool = False,
 ) -> tuple[Job, tuple[bytes, ...]]:
     from libcst.codemod import CodemodContext
 
@@ -170,6 +179,10 @@ def _prepare(
         raise UsageError(f"--preset only applies to generators-to-async, not {name!r}")
     if name == "generators-to-async" or preset is not None:
         options["preset"] = preset or "legacy"
+    if keep_api:
+        if options.get("preset") != "twisted":
+            raise UsageError("--keep-api only applies to generators-to-async --preset twisted")
+        options["keep_api"] = True
     if service is not None:
         if not _takes_service(name, cls):
             raise UsageError(f"--service only applies to legacy-to-shim, not {name!r}")
