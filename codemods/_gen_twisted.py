@@ -42,6 +42,7 @@ import libcst as cst
 
 from ._gen_facts import Facts, FuncFacts, call_key
 from ._gen_presets import Preset
+from ._gen_yields import _PLAIN
 
 __all__ = [
     "ReturnValue",
@@ -52,27 +53,6 @@ __all__ = [
 # Callables that accept a coroutine function in place of a Deferred-returning one.
 _ACCEPT_COROUTINE_FUNCTIONS = frozenset(
     {"twisted.internet.defer.maybeDeferred", "twisted.internet.task.react"}
-)
-_PLAIN = (
-    cst.Integer,
-    cst.Float,
-    cst.Imaginary,
-    cst.SimpleString,
-    cst.ConcatenatedString,
-    cst.FormattedString,
-    cst.List,
-    cst.Tuple,
-    cst.Dict,
-    cst.Set,
-    cst.ListComp,
-    cst.SetComp,
-    cst.DictComp,
-    cst.GeneratorExp,
-    cst.BinaryOperation,
-    cst.UnaryOperation,
-    cst.BooleanOperation,
-    cst.Comparison,
-    cst.Lambda,
 )
 
 

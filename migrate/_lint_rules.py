@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from codemods import PRESETS
+
 __all__ = ["CODES", "LEGACY", "FileAnalysis", "Finding"]
 
 LEGACY = "legacy.runtime"
@@ -82,9 +84,11 @@ TIMEOUT_SCOPES = frozenset(
     {"asyncio.timeout", "asyncio.timeout_at", "shims.timeout", "async_timeout.timeout",
      "anyio.fail_after", "anyio.move_on_after"}
 )  # fmt: skip
-GENERATOR_DECORATORS = frozenset(
-    {f"{LEGACY}.coroutine", "tornado.gen.coroutine", "asyncio.coroutine"}
-)
+# Derived from the generators-to-async preset table (one entry per dialect).
+GENERATOR_DECORATORS: frozenset[str] = frozenset().union(*(p.decorators for p in PRESETS.values()))
+# Base classes whose subclasses are networking a codemod cannot rewrite (Twisted
+# Protocol/Factory classes): ``migrate scan`` counts them per service as hand work.
+HAND_WORK_BASES: frozenset[str] = frozenset().union(*(p.hand_work for p in PRESETS.values()))
 
 # legacy.runtime name -> shim equivalent (DESIGN.md table).
 SHIM_EQUIVALENTS: dict[str, str] = {
@@ -174,3 +178,4 @@ class FileAnalysis:
     findings: tuple[Finding, ...]
     legacy_sites: int
     generator_coroutines: int
+    hand_work: int = 0  # Twisted Protocol/Factory classes (HAND_WORK_BASES)

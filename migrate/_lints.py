@@ -29,7 +29,7 @@ import io
 import re
 import tokenize
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -40,6 +40,7 @@ from ._lint_rules import (
     BLOCKING_CALLS,
     BLOCKING_METHODS,
     GENERATOR_DECORATORS,
+    HAND_WORK_BASES,
     HTTP_SESSION_MAKERS,
     LEGACY,
     LOOP_GETTERS,
@@ -61,7 +62,8 @@ __all__ = ["FileAnalysis", "Finding", "analyze_source", "lint_source"]
 
 # A file containing none of these cannot trigger any rule: it is not parsed.
 _TRIGGERS = ("is_closing", "async", "legacy", "spawn", "create_task", "ensure_future",
-             "coroutine", "drain")  # fmt: skip
+             "coroutine", "drain",
+             *sorted({q.rsplit(".", 1)[-1] for q in GENERATOR_DECORATORS | HAND_WORK_BASES}))  # fmt: skip
 _IGNORE_RE = re.compile(r"#\s*migrate:\s*ignore(?:\[([^\]]*)\])?")
 
 
@@ -77,6 +79,15 @@ class _Scope:
     timeout_depth: int = 0
     # Local names (parameters, plain assignments) that hide an import of the same name.
     shadowed: set[str] = field(default_factory=set)
+
+
+def count_hand_work(node: cst.ClassDef, qualify: Callable[[cst.CSTNode], str | None]) -> int:
+    """Return 1 for a class whose base is one of ``HAND_WORK_BASES`` (Twisted networking), else 0.
+
+    ``scan`` reports these per service: a codemod cannot move ``Protocol``
+    callbacks to ``shims.connect``/``shims.serve`` reads and writes.
+    """
+    return int(any(qualify(base.value) in HAND_WORK_BASES for base in node.bases))
 
 
 def _params(params: cst.Parameters) -> set[str]:
@@ -112,6 +123,7 @@ class _Linter(Walker):
         self.legacy_refs: list[tuple[cst.CSTNode, str]] = []
         self.legacy_imports: list[tuple[cst.CSTNode, str]] = []
         self.generator_coroutines = 0
+        self.hand_work = 0
         self.skip_closing: set[int] = set()
 
     # -- name resolution -------------------------------------------------
@@ -175,6 +187,7 @@ class _Linter(Walker):
         self._close_scope()
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.hand_work += count_hand_work(node, self.qualify)
         self.scopes.append(_Scope(is_async=False, is_class=True))
 
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
@@ -458,7 +471,7 @@ def analyze_source(source: str, filename: str, *, flipped: bool = False) -> File
     if flipped:
         raw.extend(("MIG003", node, legacy_message(name)) for node, name in legacy)
     findings = _positioned(module, raw, source, filename)
-    return FileAnalysis(tuple(findings), len(legacy), linter.generator_coroutines)
+    return FileAnalysis(tuple(findings), len(legacy), linter.generator_coroutines, linter.hand_work)
 
 
 def _positioned(

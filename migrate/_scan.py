@@ -40,8 +40,10 @@ class ServiceReport:
     ``backend``/``source`` are the flag as resolved now (``source`` says
     where it came from); ``configured_backend``/``rollout`` are the service's
     table in the config file. ``findings`` maps lint codes to counts.
-    ``ready`` is True when no legacy call site and no generator coroutine is
-    left, i.e. flipping the flag cannot break on legacy API.
+    ``ready`` is True when no legacy call site, no generator coroutine and
+    no hand work (``hand_work``: Twisted ``Protocol``/``Factory`` classes,
+    which only run on Twisted's reactor) is left, i.e. flipping the flag
+    cannot break on legacy API.
     """
 
     name: str
@@ -57,6 +59,8 @@ class ServiceReport:
     ready: bool
     verdict: str
     errors: tuple[str, ...] = field(default=())
+    # Twisted Protocol/Factory classes: networking no codemod rewrites
+    hand_work: int = 0
 
 
 def _verdict(
@@ -64,6 +68,7 @@ def _verdict(
     files: int,
     legacy: int,
     generators: int,
+    hand_work: int = 0,
     flipped: bool,
     configured: str,
     rollout: int | None,
@@ -78,6 +83,8 @@ def _verdict(
         left.append(f"{legacy} legacy call site{'s' * (legacy != 1)}")
     if generators:
         left.append(f"{generators} generator coroutine{'s' * (generators != 1)}")
+    if hand_work:
+        left.append(f"{hand_work} Twisted protocol class{'es' * (hand_work != 1)} (hand work)")
     if flipped:
         if left:
             return "flipped but still uses legacy API: " + ", ".join(left)
@@ -153,6 +160,7 @@ def _report(
     counts = Counter(f.code for r in results for f in r.findings)
     legacy = sum(r.legacy_sites for r in results)
     generators = sum(r.generator_coroutines for r in results)
+    hand_work = sum(r.hand_work for r in results)
     return ServiceReport(
         name=name,
         paths=entry.paths,
@@ -164,11 +172,13 @@ def _report(
         source=source,
         configured_backend=entry.backend,
         rollout=entry.rollout,
-        ready=not error and len(results) > 0 and legacy == 0 and generators == 0,
+        ready=not error and len(results) > 0 and legacy == generators == hand_work == 0,
+        hand_work=hand_work,
         verdict=_verdict(
             files=len(results),
             legacy=legacy,
             generators=generators,
+            hand_work=hand_work,
             flipped=flipped,
             configured=entry.backend,
             rollout=entry.rollout,
@@ -178,9 +188,9 @@ def _report(
     )
 
 
-_COLUMNS = ("SERVICE", "BACKEND", "ROLLOUT", "FILES", "LEGACY", "GENERATORS", "FINDINGS",
-            "VERDICT", "FLAG SOURCE")  # fmt: skip
-_NUMERIC = frozenset({"ROLLOUT", "FILES", "LEGACY", "GENERATORS"})
+_COLUMNS = ("SERVICE", "BACKEND", "ROLLOUT", "FILES", "LEGACY", "GENERATORS", "HAND WORK",
+            "FINDINGS", "VERDICT", "FLAG SOURCE")  # fmt: skip
+_NUMERIC = frozenset({"ROLLOUT", "FILES", "LEGACY", "GENERATORS", "HAND WORK"})
 
 
 def render_table(reports: Sequence[ServiceReport], *, cwd: Path | None = None) -> str:
@@ -195,7 +205,7 @@ def render_table(reports: Sequence[ServiceReport], *, cwd: Path | None = None) -
         findings = " ".join(f"{code}:{n}" for code, n in r.findings.items()) or "-"
         rollout = "-" if r.rollout is None else f"{r.rollout}%"
         rows.append((r.name, r.backend, rollout, str(r.files), str(r.legacy_sites),
-                     str(r.generator_coroutines), findings, r.verdict,
+                     str(r.generator_coroutines), str(r.hand_work), findings, r.verdict,
                      r.source.replace(base, "")))  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
     lines = []
@@ -214,7 +224,7 @@ def add_parser(subparsers: Any) -> None:
         "scan",
         help="show each service's migration readiness",
         description="Per service from [tool.migrate.services]: legacy call sites left, "
-        "generator coroutines left, lint findings by code, the current flag and "
+        "generator coroutines left, Twisted protocol classes (hand work), lint findings by code, the current flag and "
         "rollout, and a verdict.",
     )
     parser.add_argument("path", nargs="?", default=Path("."), type=Path, metavar="PATH",
