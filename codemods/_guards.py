@@ -10,6 +10,10 @@ a rule key in the spec (see ``codemods/specs/twisted.toml``):
   ("awaited"). ``reactor.callLater`` returns an ``IDelayedCall`` with
   ``active()``/``reset()``/``delay()``; the shim's handle only cancels, so
   only a call whose value is thrown away (or awaited) is converted ("unused").
+  "gathered": only as an element of the list handed to a call that is
+  itself converted to a gathering target (``gatherResults([ensureDeferred(
+  c)])`` -> ``gather(*[spawn(c)])``): inside a Deferred-based gather it
+  must stay a Deferred.
 - ``conflicts``: names whose presence in the file means the file relies on
   what the target lacks: ``".locked"`` (an attribute read anywhere; a
   ``DeferredLock``'s ``locked`` is a bool, the shim lock's a method) or
@@ -34,6 +38,7 @@ from collections.abc import Iterable
 import libcst as cst
 
 from ._model import Binding, Ref, Scan, Scope
+from ._reshape import plan_call
 from ._spec import Rule, Spec
 
 __all__ = ["Guards", "attribute_names", "guard_attributes"]
@@ -69,8 +74,11 @@ class Guards:
         self.attributes = frozenset(attributes)
         self.full: dict[int, str] = {}  # id(ref node) -> the source name it denotes
         self.used: set[str] = set()  # spec keys referenced anywhere in the file
+        self.calls: dict[int, Ref] = {}  # id(call) -> the reference it calls
         prefix = spec.source + "."
         for ref in scan.refs:
+            if ref.call is not None:
+                self.calls[id(ref.call)] = ref
             binds = scan.module_scope.imports.get(ref.parts[0]) or _any_scope(ref)
             for b in binds:
                 full = ".".join((b.qual, *ref.parts[1:]))
@@ -92,7 +100,13 @@ class Guards:
                         f"{shown}() with keyword arguments has no equivalent in "
                         f"{rule.target.expr}; left unchanged"
                     )
-        if rule.when is not None:
+        if rule.when == "gathered":
+            outer = self._gathering_call(ref)
+            if outer is None:
+                return (
+                    f"{shown}() is converted only inside a converted gather's list: {rule.why}"
+                )
+        elif rule.when is not None:
             parent = ref.trail[-3]
             awaited = isinstance(parent, cst.Await) and parent.expression is call
             discarded = isinstance(parent, cst.Expr)
@@ -114,6 +128,33 @@ class Guards:
         if rule.source_args:
             return self._source_args(rule, call, shown)
         return None
+
+    def _gathering_call(self, ref: Ref) -> cst.Call | None:
+        """Return the converted gathering call whose list holds ``ref``'s call, if any."""
+        trail = ref.trail
+        if len(trail) >= 6 and isinstance(trail[-3], cst.Element) and isinstance(
+            trail[-4], cst.List | cst.Tuple
+        ):
+            arg, outer = trail[-5], trail[-6]
+        elif len(trail) >= 5 and isinstance(trail[-3], cst.ListComp) and trail[-3].elt is ref.call:
+            arg, outer = trail[-4], trail[-5]
+        else:
+            return None
+        outer_ref = self.calls.get(id(outer))
+        if not isinstance(arg, cst.Arg) or outer_ref is None:
+            return None
+        name = self.full.get(id(outer_ref.node))
+        key = self.spec.key_for(name) if name is not None else None
+        rule = self.spec.rules.get(key) if key is not None else None
+        if rule is None or not rule.args or not any(a.startswith("*") for a in rule.args):
+            return None
+        shown = f"{self.spec.source}.{key}"
+        assert isinstance(outer, cst.Call)
+        if self.check(rule, outer_ref, shown) is not None or isinstance(
+            plan_call(rule, outer, shown), str
+        ):
+            return None
+        return outer
 
     def _source_args(self, rule: Rule, call: cst.Call, shown: str) -> str | None:
         assert rule.params is not None

@@ -68,7 +68,8 @@ class Rule:
     service: str | None = None  # the target keyword that takes the service name
     service_unless: tuple[str, ...] = ()  # target keywords that make it unnecessary
     # Guards checked by ``_guards``: where the call's value may go ("awaited":
-    # only as the operand of ``await``; "unused": discarded or awaited) and why;
+    # only as the operand of ``await``; "unused": discarded or awaited;
+    # "gathered": an element of a converted gather's list) and why;
     # names whose presence in the file refuses the call (".attr": that attribute
     # read anywhere; "name": the source's ``name``); parameters that must be
     # given as a reference to a source attribute (``clock = "reactor"``).
@@ -256,7 +257,7 @@ def _call_rule(path: str, name: str, table: Any, default_module: str) -> Rule:
     )
 
 
-_WHEN = ("awaited", "unused")
+_WHEN = ("awaited", "unused", "gathered")
 
 
 def _when(path: str, key: str, table: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -144,6 +144,40 @@ class TestTwistedSpec(CodemodTest):
             ],
         )
 
+    def test_ensure_deferred_becomes_a_task_only_inside_a_converted_gather(self) -> None:
+        before = """
+            from twisted.internet import defer
+
+            async def main(self, xs):
+                got = await defer.gatherResults([defer.ensureDeferred(self.f(x)) for x in xs])
+                both = await defer.gatherResults([defer.ensureDeferred(self.f(1)), self.g()])
+                d = defer.gatherResults([defer.ensureDeferred(self.f(1))])
+                return got, both, d
+        """
+        after = """
+            from twisted.internet import defer
+            import shims
+
+            async def main(self, xs):
+                got = await shims.gather(*[shims.spawn(self.f(x)) for x in xs])
+                both = await shims.gather(shims.spawn(self.f(1)), self.g())
+                d = defer.gatherResults([defer.ensureDeferred(self.f(1))])
+                return got, both, d
+        """
+        self.assertCodemod(
+            before,
+            after,
+            spec="twisted",
+            expected_warnings=[
+                "line 6: twisted.internet.defer.ensureDeferred() is converted only inside a "
+                "converted gather's list: elsewhere its Deferred takes callbacks (addCallback, "
+                "addErrback); rewrite the caller as async by hand",
+                "line 6: twisted.internet.defer.gatherResults() is converted only when its value "
+                "is directly awaited: it returns a Deferred; shims.gather returns an awaitable "
+                "that is not one",
+            ],
+        )
+
     def test_inline_callbacks_and_deferred_are_kept_silently(self) -> None:
         code = """
             from twisted.internet import defer
@@ -175,7 +209,10 @@ def test_unknown_bundled_name_says_which_exist() -> None:
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        ('when = "later"\nwhy = "x"', r"\[calls.f.when\] must be one of \['awaited', 'unused'\]"),
+        (
+            'when = "later"\nwhy = "x"',
+            r"\[calls.f.when\] must be one of \['awaited', 'unused', 'gathered'\]",
+        ),
         ('when = "awaited"', r"\[calls.f\] 'when' needs 'why'"),
         ('why = "x"', r"\[calls.f.why\] needs 'when'"),
         ('conflicts = ["a b"]', r"\[calls.f.conflicts\] 'a b' is not '.attribute' or a dotted"),
