@@ -103,9 +103,7 @@ class Guards:
         if rule.when == "gathered":
             outer = self._gathering_call(ref)
             if outer is None:
-                return (
-                    f"{shown}() is converted only inside a converted gather's list: {rule.why}"
-                )
+                return f"{shown}() is converted only inside a converted gather's list: {rule.why}"
         elif rule.when is not None:
             parent = ref.trail[-3]
             awaited = isinstance(parent, cst.Await) and parent.expression is call
@@ -132,8 +130,10 @@ class Guards:
     def _gathering_call(self, ref: Ref) -> cst.Call | None:
         """Return the converted gathering call whose list holds ``ref``'s call, if any."""
         trail = ref.trail
-        if len(trail) >= 6 and isinstance(trail[-3], cst.Element) and isinstance(
-            trail[-4], cst.List | cst.Tuple
+        if (
+            len(trail) >= 6
+            and isinstance(trail[-3], cst.Element)
+            and isinstance(trail[-4], cst.List | cst.Tuple)
         ):
             arg, outer = trail[-5], trail[-6]
         elif len(trail) >= 5 and isinstance(trail[-3], cst.ListComp) and trail[-3].elt is ref.call:
@@ -156,16 +156,16 @@ class Guards:
             return None
         return outer
 
+    def dropped_args(self, rule: Rule, ref: Ref) -> list[cst.BaseExpression]:
+        """Return the source-attribute arguments a converted call of ``rule`` drops."""
+        if not rule.source_args or ref.call is None or rule.args is None:
+            return []
+        given = _bind(rule, ref.call)
+        kept = {a.removeprefix("*") for a in rule.args}
+        return [given[p] for p in rule.source_args if p in given and p not in kept]
+
     def _source_args(self, rule: Rule, call: cst.Call, shown: str) -> str | None:
-        assert rule.params is not None
-        fixed = [p for p in rule.params if not p.startswith("*")]
-        given: dict[str, cst.BaseExpression] = {}
-        positional = [a for a in call.args if a.keyword is None and a.star == ""]
-        for p, a in zip(fixed, positional, strict=False):
-            given[p] = a.value
-        for a in call.args:
-            if a.keyword is not None:
-                given[a.keyword.value] = a.value
+        given = _bind(rule, call)
         for param, want in rule.source_args.items():
             value = given.get(param)
             if value is None or self.full.get(id(value)) != want:
@@ -175,6 +175,20 @@ class Guards:
                     "has a different meaning; left unchanged"
                 )
         return None
+
+
+def _bind(rule: Rule, call: cst.Call) -> dict[str, cst.BaseExpression]:
+    """Return the argument passed for each fixed parameter of ``rule`` in ``call``."""
+    assert rule.params is not None
+    fixed = [p for p in rule.params if not p.startswith("*")]
+    given: dict[str, cst.BaseExpression] = {}
+    positional = [a for a in call.args if a.keyword is None and a.star == ""]
+    for p, a in zip(fixed, positional, strict=False):
+        given[p] = a.value
+    for a in call.args:
+        if a.keyword is not None:
+            given[a.keyword.value] = a.value
+    return given
 
 
 def _any_scope(ref: Ref) -> list[Binding]:

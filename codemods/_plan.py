@@ -71,6 +71,8 @@ class Planner:
         self.warnings: list[tuple[cst.CSTNode, str]] = []
         self.state: dict[int, _BindingState] = {}
         self._module_refs: dict[str, tuple[str, bool] | None] = {}
+        self._kept_refs: dict[int, Binding] = {}  # id(ref node) -> binding it keeps
+        self._released: set[int] = set()  # bindings whose only uses were dropped arguments
 
     # -- driver ------------------------------------------------------------------
 
@@ -101,6 +103,14 @@ class Planner:
         for conv in convs:
             if conv in self.state[id(conv.binding)].convs:
                 self._rewrite(conv)
+        for conv in convs:  # a dropped source argument (deferLater's reactor) keeps no import
+            if conv not in self.state[id(conv.binding)].convs:
+                continue
+            for node in self.guards.dropped_args(conv.rule, conv.ref):
+                binding = self._kept_refs.pop(id(node), None)
+                if binding is not None:
+                    self.state[id(binding)].kept -= 1
+                    self._released.add(id(binding))
         self._edit_imports()
 
     def _warn(self, node: cst.CSTNode, text: str) -> None:
@@ -182,6 +192,7 @@ class Planner:
             rule = None  # imported from below the rule's name: nothing to rename in place
         if rule is None:
             self.state[id(binding)].kept += 1
+            self._kept_refs[id(ref.node)] = binding
             if attr in self.spec.refuse:
                 self._warn(ref.node, f"{src}.{attr} is not converted: {self.spec.refuse[attr]}")
             elif attr not in self.spec.keep:
@@ -380,10 +391,13 @@ class Planner:
         scope_added: set[tuple[int, ImportKey]] = set()
         for binds in by_stmt.values():
             states = [self.state[id(b)] for b in binds]
-            if not any(st.convs for st in states):
+            released = [id(b) in self._released for b in binds]
+            if not any(st.convs for st in states) and not any(released):
                 continue
             drop = {
-                id(b.alias) for b, st in zip(binds, states, strict=True) if st.convs and not st.kept
+                id(b.alias)
+                for b, st, gone in zip(binds, states, released, strict=True)
+                if (st.convs or gone) and not st.kept
             }
             needs: list[ImportKey] = []
             scope = binds[0].scope

@@ -28,7 +28,6 @@ class TestTwistedSpec(CodemodTest):
                 return got
         """
         after = """
-            from twisted.internet import reactor
             import shims
 
             async def main(a, b):
@@ -55,7 +54,6 @@ class TestTwistedSpec(CodemodTest):
         after = """
             import shims
             from shims import gather as gr
-            from twisted.internet import reactor as r
 
             async def main(a, b):
                 await shims.sleep(2)
