@@ -117,7 +117,15 @@ class DeferredCallers:
         return tree
 
 
-__all__ = ["DeferredCallers", "forwardable", "keep_api", "public", "wrap_calls"]
+__all__ = [
+    "DeferredCallers",
+    "Instances",
+    "forwardable",
+    "keep_api",
+    "our_key",
+    "public",
+    "wrap_calls",
+]
 
 
 def public(node: cst.FunctionDef, nested: bool) -> bool:
@@ -128,11 +136,69 @@ def public(node: cst.FunctionDef, nested: bool) -> bool:
     )
 
 
+class Instances(cst.CSTVisitor):
+    """Find ``x.m()`` calls where ``x = C(...)`` in the same function and ``C`` is a class here.
+
+    ``keys`` maps id() of each such call to ``.m`` (the key of method ``m``
+    of a class of this module): the receiver is surely an instance of ours.
+    """
+
+    def __init__(self, module: cst.Module) -> None:
+        super().__init__()
+        self.classes: dict[str, set[str]] = {}
+        for stmt in module.body:
+            if isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock):
+                self.classes[stmt.name.value] = {
+                    f.name.value for f in stmt.body.body if isinstance(f, cst.FunctionDef)
+                }
+        self.scopes: list[dict[str, str]] = [{}]
+        self.keys: dict[int, str] = {}
+        module.visit(self)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.scopes.append({})
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self.scopes.pop()
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        value = node.value
+        made = (
+            value.func.value
+            if isinstance(value, cst.Call) and isinstance(value.func, cst.Name)
+            else None
+        )
+        for target in node.targets:
+            if not isinstance(target.target, cst.Name):
+                continue
+            name = target.target.value
+            if made in self.classes and len(node.targets) == 1:
+                self.scopes[-1][name] = made
+            else:
+                self.scopes[-1].pop(name, None)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+            cls = self.scopes[-1].get(func.value.value)
+            if cls is not None and func.attr.value in self.classes[cls]:
+                self.keys[id(node)] = "." + func.attr.value
+
+
+def our_key(call: cst.Call, instances: Instances) -> str | None:
+    """Return the key of the function of ours ``call`` surely targets (see ``call_key``)."""
+    return call_key(call) or instances.keys.get(id(call))
+
+
 class _Wrapper(cst.CSTTransformer):
     def __init__(
-        self, keys: frozenset[str], build: Callable[[cst.Call], cst.BaseExpression]
+        self,
+        keys: frozenset[str],
+        build: Callable[[cst.Call], cst.BaseExpression],
+        instances: Instances,
     ) -> None:
         super().__init__()
+        self.instances = instances
         self.keys = keys
         self.build = build
         self.awaited: set[int] = set()
@@ -147,7 +213,10 @@ class _Wrapper(cst.CSTTransformer):
                 self.awaited.add(id(arg.value))
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
-        if id(original_node) in self.awaited or call_key(original_node) not in self.keys:
+        if (
+            id(original_node) in self.awaited
+            or our_key(original_node, self.instances) not in self.keys
+        ):
             return updated_node
         self.count += 1
         return self.build(updated_node)
@@ -168,7 +237,7 @@ def wrap_calls(
         inner = call.with_changes(lpar=(), rpar=())
         return cst.Call(func=wrapper, args=[cst.Arg(inner)], lpar=call.lpar, rpar=call.rpar)
 
-    transformer = _Wrapper(keys, build)
+    transformer = _Wrapper(keys, build, Instances(module))
     result = module.visit(transformer)
     return result, transformer.count
 

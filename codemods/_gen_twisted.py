@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from ._gen_deferred import Instances, our_key
 from ._gen_facts import Facts, FuncFacts, call_key
 from ._gen_presets import Preset
 from ._gen_yields import _PLAIN
@@ -271,9 +272,10 @@ def _yield_reason(node: cst.Yield, facts: Facts, dead: frozenset[int]) -> str | 
 class _Uses(cst.CSTVisitor):
     """Record how each candidate's name is used: called (and how) or passed as a value."""
 
-    def __init__(self, names: set[str]) -> None:
+    def __init__(self, names: set[str], instances: Instances) -> None:
         super().__init__()
         self.names = names
+        self.instances = instances
         self.callees: set[int] = set()
         self.decorators: set[int] = set()
         self.awaited: set[int] = set()
@@ -299,7 +301,7 @@ class _Uses(cst.CSTVisitor):
         if (
             isinstance(func, cst.Attribute)
             and func.attr.value in self.names
-            and call_key(node) is None
+            and our_key(node, self.instances) is None
             and id(node) not in self.awaited
         ):
             self.foreign_calls.append((func.attr.value, node))
@@ -330,7 +332,7 @@ def _use_reasons(
     consumers: frozenset[str],
 ) -> Iterator[tuple[FuncFacts, cst.CSTNode, str]]:
     names = {key.lstrip(".") for key in by_key}
-    uses = _Uses(names)
+    uses = _Uses(names, Instances(module))
     module.visit(uses)
     for key, node in uses.values:
         if id(node) in uses.decorators or key not in by_key:
