@@ -7,7 +7,9 @@ before a function is converted:
 - ``returnValue(x)`` ends the generator by raising ``_DefGen_Return``, a
   ``BaseException``. As a statement of the function's own body it becomes
   ``return x`` unless a bare ``except:`` or ``except BaseException`` around
-  it would have caught it (``except Exception`` does not). Called from a
+  it would have caught it (``except Exception`` does not), or a ``with``
+  block whose context manager would see that exception where ``return``
+  shows none (a transaction rolled back would now commit). Called from a
   nested function or a helper, it ends the enclosing generator, which no
   ``return`` can: refused.
 - A yielded value that is not a ``Deferred`` (or coroutine) is handed
@@ -66,12 +68,14 @@ class ReturnValue:
     enclosing: tuple[cst.FunctionDef, ...]  # every def around it, innermost last
     statement: cst.Expr | None  # the expression statement it is, if it is one
     catches: cst.CSTNode | None  # a handler around it that catches BaseException
+    within: cst.With | None  # the innermost with statement around it, in its own scope
 
 
 @dataclass
 class _Frame:
     func: cst.FunctionDef | None
     handlers: list[list[cst.ExceptHandler | cst.ExceptStarHandler]] = field(default_factory=list)
+    withs: list[cst.With] = field(default_factory=list)
 
 
 class _Finder(cst.CSTVisitor):
@@ -116,6 +120,12 @@ class _Finder(cst.CSTVisitor):
     def leave_TryStar_body(self, node: cst.TryStar) -> None:
         self.frames[-1].handlers.pop()
 
+    def visit_With(self, node: cst.With) -> None:
+        self.frames[-1].withs.append(node)
+
+    def leave_With(self, original_node: cst.With) -> None:
+        self.frames[-1].withs.pop()
+
     def visit_Expr(self, node: cst.Expr) -> None:
         if isinstance(node.value, cst.Call):
             self.statements[id(node.value)] = node
@@ -128,7 +138,14 @@ class _Finder(cst.CSTVisitor):
             (h for hs in frame.handlers for h in hs if _catches_base(h, self.facts)), None
         )
         self.found.append(
-            ReturnValue(node, frame.func, tuple(self.defs), self.statements.get(id(node)), catches)
+            ReturnValue(
+                node,
+                frame.func,
+                tuple(self.defs),
+                self.statements.get(id(node)),
+                catches,
+                frame.withs[-1] if frame.withs else None,
+            )
         )
 
 
@@ -211,6 +228,14 @@ def _return_value_reasons(
                     "returnValue() raises a BaseException that the bare except / except "
                     "BaseException around it catches; as a return it would not: rewrite that "
                     "except clause first",
+                )
+            elif rv.within is not None:
+                yield (
+                    owner,
+                    rv.call,
+                    "returnValue() inside a with block: its context manager sees a "
+                    "BaseException where return shows none (a transaction would roll back, "
+                    "now it would commit); move it after the with block by hand",
                 )
             elif rv.statement is None:
                 yield owner, rv.call, "returnValue() used inside an expression; make it a statement"

@@ -223,11 +223,18 @@ class TestTwistedPreset(GenCase):
             @defer.inlineCallbacks
             def h(d):
                 return (yield d) or defer.returnValue(1)
+
+            @defer.inlineCallbacks
+            def k(db):
+                with db.transaction():
+                    yield db.run("update t set n = n + 1")
+                    defer.returnValue(1)
             """,
             [
                 r"line 7: returnValue\(\) raises a BaseException that the bare except",
                 r"line 14: returnValue\(\) in a nested function ends the enclosing",
                 r"line 20: returnValue\(\) used inside an expression",
+                r"line 26: returnValue\(\) inside a with block: its context manager sees a BaseException",
             ],
         )
 
