@@ -86,9 +86,6 @@ TIMEOUT_SCOPES = frozenset(
 )  # fmt: skip
 # Derived from the generators-to-async preset table (one entry per dialect).
 GENERATOR_DECORATORS: frozenset[str] = frozenset().union(*(p.decorators for p in PRESETS.values()))
-# Base classes whose subclasses are networking a codemod cannot rewrite (Twisted
-# Protocol/Factory classes): ``migrate scan`` counts them per service as hand work.
-HAND_WORK_BASES: frozenset[str] = frozenset().union(*(p.hand_work for p in PRESETS.values()))
 
 # legacy.runtime name -> shim equivalent (DESIGN.md table).
 SHIM_EQUIVALENTS: dict[str, str] = {
@@ -178,4 +175,4 @@ class FileAnalysis:
     findings: tuple[Finding, ...]
     legacy_sites: int
     generator_coroutines: int
-    hand_work: int = 0  # Twisted Protocol/Factory classes (HAND_WORK_BASES)
+    hand_work: int = 0  # Twisted Protocol/Factory classes (see _hand_work)

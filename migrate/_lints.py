@@ -29,18 +29,18 @@ import io
 import re
 import tokenize
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from ._hand_work import HAND_WORK_WORDS, count_hand_work
 from ._lint_rules import (
     BLOCKING_CALLS,
     BLOCKING_METHODS,
     GENERATOR_DECORATORS,
-    HAND_WORK_BASES,
     HTTP_SESSION_MAKERS,
     LEGACY,
     LOOP_GETTERS,
@@ -62,8 +62,8 @@ __all__ = ["FileAnalysis", "Finding", "analyze_source", "lint_source"]
 
 # A file containing none of these cannot trigger any rule: it is not parsed.
 _TRIGGERS = ("is_closing", "async", "legacy", "spawn", "create_task", "ensure_future",
-             "coroutine", "drain",
-             *sorted({q.rsplit(".", 1)[-1] for q in GENERATOR_DECORATORS | HAND_WORK_BASES}))  # fmt: skip
+             "coroutine", "drain", *HAND_WORK_WORDS,
+             *sorted({d.rsplit(".", 1)[-1] for d in GENERATOR_DECORATORS}))  # fmt: skip
 _IGNORE_RE = re.compile(r"#\s*migrate:\s*ignore(?:\[([^\]]*)\])?")
 
 
@@ -79,15 +79,6 @@ class _Scope:
     timeout_depth: int = 0
     # Local names (parameters, plain assignments) that hide an import of the same name.
     shadowed: set[str] = field(default_factory=set)
-
-
-def count_hand_work(node: cst.ClassDef, qualify: Callable[[cst.CSTNode], str | None]) -> int:
-    """Return 1 for a class whose base is one of ``HAND_WORK_BASES`` (Twisted networking), else 0.
-
-    ``scan`` reports these per service: a codemod cannot move ``Protocol``
-    callbacks to ``shims.connect``/``shims.serve`` reads and writes.
-    """
-    return int(any(qualify(base.value) in HAND_WORK_BASES for base in node.bases))
 
 
 def _params(params: cst.Parameters) -> set[str]:
