@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from codemods import PRESETS
-
 __all__ = ["CODES", "LEGACY", "FileAnalysis", "Finding"]
 
 LEGACY = "legacy.runtime"
@@ -84,8 +82,6 @@ TIMEOUT_SCOPES = frozenset(
     {"asyncio.timeout", "asyncio.timeout_at", "shims.timeout", "async_timeout.timeout",
      "anyio.fail_after", "anyio.move_on_after"}
 )  # fmt: skip
-# Derived from the generators-to-async preset table (one entry per dialect).
-GENERATOR_DECORATORS: frozenset[str] = frozenset().union(*(p.decorators for p in PRESETS.values()))
 
 # legacy.runtime name -> shim equivalent (DESIGN.md table).
 SHIM_EQUIVALENTS: dict[str, str] = {
@@ -175,4 +171,4 @@ class FileAnalysis:
     findings: tuple[Finding, ...]
     legacy_sites: int
     generator_coroutines: int
-    hand_work: int = 0  # Twisted Protocol/Factory classes (see _hand_work)
+    hand_work: int = 0  # Twisted Protocol/Factory classes (see _preset_tables)

@@ -36,11 +36,9 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from ._hand_work import HAND_WORK_WORDS, count_hand_work
 from ._lint_rules import (
     BLOCKING_CALLS,
     BLOCKING_METHODS,
-    GENERATOR_DECORATORS,
     HTTP_SESSION_MAKERS,
     LEGACY,
     LOOP_GETTERS,
@@ -57,6 +55,7 @@ from ._lint_rules import (
     spawn_message,
 )
 from ._lint_tree import Walker, bindings, imported_names, module_imports
+from ._preset_tables import GENERATOR_DECORATORS, HAND_WORK_WORDS, count_hand_work
 
 __all__ = ["FileAnalysis", "Finding", "analyze_source", "lint_source"]
 

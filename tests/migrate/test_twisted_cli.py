@@ -11,7 +11,7 @@ import pytest
 from codemods import PRESETS
 from migrate import main
 from migrate._codemod import PRESETS as CLI_PRESETS
-from migrate._lint_rules import GENERATOR_DECORATORS
+from migrate._preset_tables import GENERATOR_DECORATORS
 from migrate._scan import render_table, scan_path
 
 SERVICE = """

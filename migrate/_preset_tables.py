@@ -1,6 +1,14 @@
-"""Hand work ``migrate scan`` counts per service: networking no codemod rewrites.
+"""What the lint engine reads from the generators-to-async preset table.
 
-A Twisted ``Protocol``/``Factory`` subclass moves bytes through callbacks
+Only the lint engine imports this module (it imports the codemods, hence
+libcst), so commands that lint nothing start without them.
+
+``GENERATOR_DECORATORS``: every preset's coroutine decorators, counted by
+``migrate scan`` as generator coroutines left and treated as coroutines by
+the lints.
+
+Hand work ``migrate scan`` counts per service: networking no codemod
+rewrites. A Twisted ``Protocol``/``Factory`` subclass moves bytes through callbacks
 (``dataReceived``, ``connectionLost``) that only Twisted's reactor calls;
 turning it into ``shims.connect``/``shims.serve`` reads and writes is a
 redesign, not a rename. The base classes come from the generators-to-async
@@ -17,7 +25,9 @@ import libcst as cst
 
 from codemods import PRESETS
 
-__all__ = ["HAND_WORK_BASES", "HAND_WORK_WORDS", "count_hand_work"]
+__all__ = ["GENERATOR_DECORATORS", "HAND_WORK_BASES", "HAND_WORK_WORDS", "count_hand_work"]
+
+GENERATOR_DECORATORS: frozenset[str] = frozenset().union(*(p.decorators for p in PRESETS.values()))
 
 HAND_WORK_BASES: frozenset[str] = frozenset().union(*(p.hand_work for p in PRESETS.values()))
 #: Every base class's last name: a file with none of them has no hand work.
