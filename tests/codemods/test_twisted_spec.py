@@ -61,6 +61,32 @@ class TestTwistedSpec(CodemodTest):
         """
         self.assertCodemod(before, after, spec="twisted", expected_warnings=[])
 
+    def test_member_and_dotted_imports(self) -> None:
+        before = """
+            from twisted.internet.task import deferLater
+            from twisted.internet.defer import DeferredLock, gatherResults
+            from twisted.internet import reactor
+            import twisted.internet.defer
+
+            async def main(a):
+                await deferLater(reactor, 1)
+                lock = DeferredLock()
+                await gatherResults([a])
+                await twisted.internet.defer.gatherResults([a])
+        """
+        after = """
+            from shims import sleep
+            from shims import Lock, gather
+            import shims
+
+            async def main(a):
+                await sleep(1)
+                lock = Lock()
+                await gather(a)
+                await shims.gather(a)
+        """
+        self.assertCodemod(before, after, spec="twisted", expected_warnings=[])
+
     def test_no_twisted_is_a_no_op(self) -> None:
         code = """
             import asyncio
