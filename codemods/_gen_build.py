@@ -16,6 +16,7 @@ __all__ = [
     "await_",
     "call",
     "dotted",
+    "dunder_await",
     "gather_dict",
     "gather_dict_name",
     "gather_list",
@@ -57,6 +58,11 @@ def await_(
     lpar: Sequence[cst.LeftParen] = like.lpar if like is not None else ()
     rpar: Sequence[cst.RightParen] = like.rpar if like is not None else ()
     return cst.Await(expression=_atom(expr), lpar=lpar, rpar=rpar)
+
+
+def dunder_await(expr: cst.BaseExpression) -> cst.Call:
+    """Return ``expr.__await__()``: what a plain generator may delegate to."""
+    return cst.Call(func=cst.Attribute(value=_atom(expr), attr=cst.Name("__await__")))
 
 
 def dotted(name: str) -> cst.Name | cst.Attribute:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from ._gen_imports import ImportTable
+from ._names import dotted_name
 
 __all__ = [
     "CallFact",
@@ -99,6 +100,21 @@ class FuncFacts:
     returns: list[cst.Return] = field(default_factory=list)
     withs: list[cst.With] = field(default_factory=list)
     kinds: dict[str, set[str]] = field(default_factory=dict)
+    # Every name this scope binds (parameters, assignments, loop and with
+    # targets, nested defs, local imports): such a name is not the module's.
+    locals: set[str] = field(default_factory=set)
+    # name -> callee of each ``name = callee(...)`` (None: anything else)
+    assigned: dict[str, list[cst.BaseExpression | None]] = field(default_factory=dict)
+    cls: cst.ClassDef | None = None
+
+    def binds(self, name: str) -> bool:
+        """Tell whether ``name`` is bound in this scope or an enclosing function."""
+        scope: FuncFacts | None = self
+        while scope is not None:
+            if name in scope.locals:
+                return True
+            scope = scope.parent
+        return False
 
     @property
     def name(self) -> str:
@@ -131,6 +147,7 @@ class CallFact:
     consumed: bool
     returned: bool
     top: int
+    run: bool = False  # handed to a runner (ensure_future, run_until_complete, ...)
 
 
 @dataclass
@@ -141,6 +158,7 @@ class Facts:
     funcs: list[FuncFacts]
     raises: list[RaiseFact]
     calls: list[CallFact]
+    # (call_key of the callee, scope, the yield) of ``yield from f()``
     yield_from_calls: list[tuple[str, FuncFacts | None, cst.Yield]]
     dead_stmts: set[int]
     dead_ifs: set[int]
@@ -151,12 +169,19 @@ class Facts:
     # an upper bound of the references an import binding has.
     names: Counter[str] = field(default_factory=Counter)
     strings: list[str] = field(default_factory=list)
+    # "self.x" -> callee of each ``self.x = callee(...)`` anywhere (None: other)
+    attr_assigned: dict[str, list[cst.BaseExpression | None]] = field(default_factory=dict)
+    # names each class body defines (methods and assignments), by id() of the class
+    members: dict[int, set[str]] = field(default_factory=dict)
+    # ``for x in f()``, ``list(f())``, ``next(f())``...: f's result used as data
+    iterated: list[CallFact] = field(default_factory=list)
 
 
 @dataclass
 class _Frame:
     func: FuncFacts | None
     is_class: bool = False
+    cls: cst.ClassDef | None = None
     tries: list[cst.Try | cst.TryStar] = field(default_factory=list)
 
 
@@ -183,6 +208,8 @@ class _Collector(cst.CSTVisitor):
         self.returned: set[int] = set()
         self.attrs: set[int] = set()
         self.docstrings: set[int] = set()  # id() of docstring nodes: prose, never a reference
+        self.run_args: set[int] = set()  # id() of values handed to a runner
+        self.iterating: set[int] = set()  # id() of calls whose result is iterated as data
         self.top = 0  # id() of the module-level statement being walked
 
     def note_docstring(self, body: Sequence[cst.CSTNode]) -> None:
@@ -199,11 +226,19 @@ class _Collector(cst.CSTVisitor):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if not self.frames:
             self.facts.imports.add_other_binding(node.name.value)
+        self._bind_name(node.name.value)
         parent = next((f.func for f in reversed(self.frames) if f.func is not None), None)
         in_class = bool(self.frames) and self.frames[-1].is_class
         func = FuncFacts(node, parent, self.top, in_class)
-        for param in (*node.params.params, *node.params.kwonly_params, *node.params.posonly_params):
+        if in_class:
+            func.cls = self.frames[-1].cls
+        params = node.params
+        for param in (*params.params, *params.kwonly_params, *params.posonly_params):
             func.kinds.setdefault(param.name.value, set()).add("param")
+            func.locals.add(param.name.value)
+        for star in (params.star_arg, params.star_kwarg):
+            if isinstance(star, cst.Param):
+                func.locals.add(star.name.value)
         self.facts.funcs.append(func)
         self.frames.append(_Frame(func))
         self.note_docstring(node.body.body)
@@ -221,7 +256,9 @@ class _Collector(cst.CSTVisitor):
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         if not self.frames:
             self.facts.imports.add_other_binding(node.name.value)
-        self.frames.append(_Frame(None, is_class=True))
+        self._bind_name(node.name.value)
+        self.facts.members[id(node)] = set()
+        self.frames.append(_Frame(None, is_class=True, cls=node))
         self.note_docstring(node.body.body)
 
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
@@ -244,13 +281,60 @@ class _Collector(cst.CSTVisitor):
             self.frames[-1].tries.pop()
 
     # -- bindings -------------------------------------------------------------
+    def _bind_name(self, name: str) -> None:
+        """Record a binding of ``name`` in the innermost scope (class or function)."""
+        if not self.frames:
+            return
+        frame = self.frames[-1]
+        if frame.is_class and frame.cls is not None:
+            self.facts.members[id(frame.cls)].add(name)
+        elif frame.func is not None:
+            frame.func.locals.add(name)
+
+    def _bind_target(self, target: cst.BaseExpression) -> None:
+        if isinstance(target, cst.Name):
+            self._bind_name(target.value)
+        elif isinstance(target, cst.Tuple | cst.List):
+            for element in target.elements:
+                self._bind_target(element.value)
+        elif isinstance(target, cst.StarredElement):
+            self._bind_target(target.value)
+
     def visit_Import(self, node: cst.Import) -> bool:
+        if self.frames:
+            for alias in node.names:
+                self._bind_name(alias.evaluated_alias or alias.evaluated_name.split(".")[0])
         self.facts.imports.add_import(node)
         return False
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        if self.frames and not isinstance(node.names, cst.ImportStar):
+            for alias in node.names:
+                self._bind_name(alias.evaluated_alias or alias.evaluated_name)
         self.facts.imports.add_import(node)
         return False
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._bind_target(node.target)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._bind_target(node.target)
+        self._iterate(node.iter)
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        self._bind_target(node.target)
+        self._iterate(node.iter)
+
+    def visit_AsName(self, node: cst.AsName) -> None:
+        if isinstance(node.name, cst.BaseExpression):
+            self._bind_target(node.name)
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self._bind_target(node.target)
+
+    def _iterate(self, value: cst.BaseExpression) -> None:
+        if isinstance(value, cst.Call):
+            self.iterating.add(id(value))
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         self.attrs.add(id(node.attr))
@@ -265,16 +349,23 @@ class _Collector(cst.CSTVisitor):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         func = self._func()
+        callee = node.value.func if isinstance(node.value, cst.Call) else None
         for target in node.targets:
+            self._bind_target(target.target)
+            dotted = dotted_name(target.target)
+            if dotted is not None and dotted.startswith("self.") and dotted.count(".") == 1:
+                self.facts.attr_assigned.setdefault(dotted, []).append(callee)
             if not isinstance(target.target, cst.Name):
                 continue
             name = target.target.value
             if not self.frames:
                 self.facts.imports.add_other_binding(name)
-            elif func is not None:
+            elif func is not None and not self.frames[-1].is_class:
                 func.kinds.setdefault(name, set()).add(_kind_of(node.value))
+                func.assigned.setdefault(name, []).append(callee)
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self._bind_target(node.target)
         if not self.frames and isinstance(node.target, cst.Name):
             self.facts.imports.add_other_binding(node.target.value)
 
@@ -347,9 +438,9 @@ class _Collector(cst.CSTVisitor):
         if isinstance(value, cst.From):
             self.consumed.add(id(value.item))
             if isinstance(value.item, cst.Call):
-                name = callee_name(value.item)
-                if name is not None:
-                    self.facts.yield_from_calls.append((name, func, node))
+                key = call_key(value.item)
+                if key is not None and not (func is not None and func.binds(key)):
+                    self.facts.yield_from_calls.append((key, func, node))
         elif value is not None:
             self._consume(value)
 
@@ -370,23 +461,40 @@ class _Collector(cst.CSTVisitor):
         if name in _RUNNERS:
             for arg in node.args:
                 self._consume(arg.value)
+                self.run_args.add(id(arg.value))
+        elif isinstance(node.func, cst.Name) and node.func.value in _DATA_CONSUMERS:
+            for arg in node.args:
+                self._iterate(arg.value)
         func = self._func()
         if func is not None and name in ("append", "extend", "insert"):
             target = node.func.value if isinstance(node.func, cst.Attribute) else None
             if isinstance(target, cst.Name):
                 func.kinds.setdefault(target.value, set()).add("list")
+        key = call_key(node)
+        if key is not None and func is not None and func.binds(key):
+            key = None  # a parameter or local of that name, not the module's function
         fact = CallFact(
             node,
-            call_key(node),
+            key,
             name,
             func,
             id(node) in self.consumed,
             id(node) in self.returned,
             self.top,
+            id(node) in self.run_args,
         )
         if any(a.keyword is not None and a.keyword.value == "loop" for a in node.args):
             self.facts.loop_calls.append(fact)
         self.facts.calls.append(fact)
+        if id(node) in self.iterating:
+            self.facts.iterated.append(fact)
+
+
+# Builtins whose argument is iterated as data (a generator there is not a coroutine).
+_DATA_CONSUMERS = frozenset(
+    {"list", "tuple", "set", "dict", "sorted", "sum", "min", "max", "any", "all", "next",
+     "iter", "enumerate", "zip", "map", "filter", "reversed", "frozenset"}
+)  # fmt: skip
 
 
 def _kind_of(value: cst.BaseExpression) -> str:

@@ -31,6 +31,7 @@ from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from ._gen_facts import Facts
 from ._gen_imports import ImportTable
 from ._gen_plan import Plan
+from ._names import dotted_name
 
 __all__ = ["apply_import_changes", "may_apply", "schedule_import_changes"]
 
@@ -53,7 +54,9 @@ def schedule_import_changes(context: CodemodContext, facts: Facts, plan: Plan) -
     for need in sorted(plan.needs):
         if need == "legacy.runtime":
             AddImportsVisitor.add_needed_import(context, "legacy", "runtime")
-        elif need in ("asyncio", "types") and not facts.imports.has_module(need):
+        elif need in ("asyncio", "types", "functools", "inspect") and not facts.imports.has_module(
+            need
+        ):
             AddImportsVisitor.add_needed_import(context, need)
 
 
@@ -78,8 +81,13 @@ def _head_length(body: Sequence[cst.BaseStatement]) -> int:
     return length
 
 
-def apply_import_changes(context: CodemodContext, tree: cst.Module) -> cst.Module:
-    """Run the scheduled import visitors on the import block of ``tree`` only."""
+def apply_import_changes(
+    context: CodemodContext, tree: cst.Module, adaptor: Sequence[cst.BaseStatement] = ()
+) -> cst.Module:
+    """Run the scheduled import visitors on the import block of ``tree`` only.
+
+    ``adaptor`` statements go right after that block.
+    """
     keys = (
         (AddImportsVisitor.CONTEXT_KEY, AddImportsVisitor),
         (RemoveImportsVisitor.CONTEXT_KEY, RemoveImportsVisitor),
@@ -91,13 +99,29 @@ def apply_import_changes(context: CodemodContext, tree: cst.Module) -> cst.Modul
     for key, transform in keys:
         if key in context.scratch:
             head = transform(context).transform_module(head)
-    return tree.with_changes(body=(*head.body, *tree.body[split:]))
+    body = [*head.body, *adaptor, *tree.body[split:]]
+    if body and tree.body and body[0] is not tree.body[0] and _is_import_line(tree.body[0]):
+        # The import that opened the file is gone: so are the blank lines
+        # that separated it from what now opens the file.
+        first = body[0]
+        if isinstance(first, cst.SimpleStatementLine | cst.BaseCompoundStatement):
+            lines = list(first.leading_lines)
+            while lines and lines[0].comment is None:
+                lines.pop(0)
+            body[0] = first.with_changes(leading_lines=lines)
+    return tree.with_changes(body=body)
 
 
 _COMPOUND_BLOCKS = ("body", "orelse", "finalbody")
 
 
-def may_apply(module: cst.Module, decorators: frozenset[str], *, asyncio_calls: bool) -> bool:
+def may_apply(
+    module: cst.Module,
+    decorators: frozenset[str],
+    *,
+    asyncio_calls: bool,
+    hints: frozenset[str] = frozenset(),
+) -> bool:
     """Tell cheaply, from statements only, whether the full analysis can find anything.
 
     Walks statements (not expressions), which are a small share of a tree's
@@ -130,4 +154,7 @@ def may_apply(module: cst.Module, decorators: frozenset[str], *, asyncio_calls: 
                 stack.extend(block.body)
     if asyncio_calls and table.imports_from("asyncio"):
         return True
-    return any(table.resolve(d) in decorators for d in found)
+    targets = [d.func if isinstance(d, cst.Call) else d for d in found]
+    return any(table.resolve(d) in decorators for d in found) or any(
+        table.resolve(t) in hints or dotted_name(t) in hints for t in targets
+    )

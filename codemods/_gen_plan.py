@@ -21,29 +21,26 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from ._gen_facts import Facts, FuncFacts, callee_name
+from ._gen_checks import ADAPTOR_NAME, Warning_, bad_input, decorator_calls, protocol_action
+from ._gen_facts import Facts, FuncFacts, call_key, callee_name
 from ._gen_imports import Binding
 from ._gen_presets import Preset
+from ._gen_rules import delegates, helper_generators, hinted_generators
 from ._gen_yields import Refuse, classify_return, classify_with, classify_yield
 
 __all__ = ["FuncAction", "Plan", "Warning_", "make_plan"]
 
 
 @dataclass(frozen=True)
-class Warning_:
-    """A report anchored at a node; ``{0}``... in the text are the lines of ``refs``."""
-
-    node: cst.CSTNode
-    text: str
-    refs: tuple[cst.CSTNode, ...] = ()
-
-
-@dataclass(frozen=True)
 class FuncAction:
-    """What happens to one ``def``: ``async`` or ``types`` (keep generator), and which decorator goes."""
+    """What happens to one ``def`` and which decorator goes (None: none).
+
+    ``async``: becomes ``async def``; ``types``: stays a generator under
+    ``@types.coroutine``; ``plain``: stays a plain ``def``.
+    """
 
     kind: str
-    decorator: int
+    decorator: int | None
 
 
 @dataclass
@@ -69,10 +66,19 @@ class Plan:
     # id() of the module-level statements holding an action; the others are
     # not walked by the transformer at all.
     tops: set[int] = field(default_factory=set)
+    adaptor: bool = False  # add the stand-in for asyncio.coroutine(fn) calls
 
     def empty(self) -> bool:
         """Tell whether the plan changes nothing."""
-        return not (self.funcs or self.calls)
+        return not (self.funcs or self.calls or self.yields)
+
+    def refuse_file(self) -> None:
+        """Drop every action: a refusal anywhere leaves the file byte-identical."""
+        self.funcs.clear()
+        self.calls.clear()
+        self.yields.clear()
+        self.adaptor = False
+        self.warnings = [w for w in self.warnings if w.refusal]
 
 
 def _decorator_index(func: FuncFacts, facts: Facts, preset: Preset) -> int | None:
@@ -98,7 +104,9 @@ def _broad(
 
 
 class _Planner:
-    def __init__(self, facts: Facts, preset: Preset, module: cst.Module | None = None) -> None:
+    def __init__(
+        self, facts: Facts, preset: Preset, hints: frozenset[str], module: cst.Module | None = None
+    ) -> None:
         self.module = module
         self.facts = facts
         self.preset = preset
@@ -109,15 +117,26 @@ class _Planner:
             if index is not None:
                 self.deco[id(func.node)] = index
         self.cands = [f for f in facts.funcs if id(f.node) in self.deco]
-        self.by_name: dict[str, list[FuncFacts]] = {}
-        for func in self.cands:
-            self.by_name.setdefault(func.name, []).append(func)
-        self.cand_names = set(self.by_name)
         self.by_key: dict[str, list[FuncFacts]] = {}
         for func in self.cands:
             self.by_key.setdefault(func.key, []).append(func)
         self.refused: dict[int, Warning_] = {}
         self.kept: dict[int, Warning_] = {}
+        # Protocol methods: "types" (keep the generator) or "plain" (drop the decorator).
+        self.protocol: dict[int, str] = {}
+        self.helpers: dict[int, FuncFacts] = {}
+        self.delegators: list[FuncFacts] = []
+        if preset.name == "asyncio":
+            self.helpers = helper_generators(facts, self.deco)
+            self.helpers.update(hinted_generators(facts, self.deco, hints))
+            self.delegators = [
+                f
+                for f in facts.funcs
+                if f.node.asynchronous is None and f.yields and delegates(f, facts)
+            ]
+        self.helper_refusals: list[Warning_] = []
+        delegator_ids = {id(f.node) for f in self.delegators}
+        self.no_kept = delegator_ids | set(self.helpers)
 
     def returns_of(self, raise_node: cst.Raise) -> bool:
         exc = raise_node.exc
@@ -176,7 +195,17 @@ class _Planner:
                 )
         self._plain_generator_delegation()
         self._preset_reasons()
+        for gen_id, generator in list(self.helpers.items()):
+            try:
+                self.classify_body(generator, dry=True)
+            except Refuse as refusal:
+                del self.helpers[gen_id]
+                self.helper_refusals.append(Warning_(refusal.node, refusal.reason))
         for func in self.cands:
+            action = protocol_action(func, self.facts)
+            if action is not None:
+                self.protocol[id(func.node)] = action
+                continue
             if func.node.asynchronous is not None:
                 continue
             try:
@@ -209,31 +238,40 @@ class _Planner:
         # this file delegated its yields to the runtime; ``await helper()``
         # raises TypeError (a generator is not awaitable).
         plain = {
-            f.name: f
+            f.key: f
             for f in self.facts.funcs
-            if id(f.node) not in self.deco and f.node.asynchronous is None and f.yields
+            if id(f.node) not in self.deco
+            and id(f.node) not in self.helpers
+            and f.node.asynchronous is None
+            and f.yields
         }
-        for name, scope, node in self.facts.yield_from_calls:
+        for key, scope, node in self.facts.yield_from_calls:
             if scope is None or id(scope.node) not in self.deco:
                 continue
-            if name in plain and name not in self.cand_names:
+            if key in plain and key not in self.by_key:
+                name = key.lstrip(".")
                 self.refuse(
                     scope,
                     Warning_(
                         node,
-                        f"yield from {name}() delegates to the plain generator {name!r} (line {{0}}); await cannot: make {name!r} a coroutine too, then run the codemod again",
-                        (plain[name].node,),
+                        f"yield from {name}() delegates to the plain generator {name!r} (line {{0}}); await cannot: make {name!r} a coroutine too (decorate it), then run the codemod again",
+                        (plain[key].node,),
                     ),
                 )
 
     def usage_reasons(self) -> bool:
         changed = False
-        for name, scope, node in self.facts.yield_from_calls:
-            if name not in self.cand_names or self.converting(scope):
+        for key, scope, node in self.facts.yield_from_calls:
+            if key not in self.by_key or self.converting(scope):
                 continue
-            if scope is not None and id(scope.node) in self.kept:
+            if scope is not None and (
+                id(scope.node) in self.kept or id(scope.node) in self.no_kept
+            ):
                 continue  # @types.coroutine generators may yield from native coroutines
-            for func in self.by_name[name]:
+            if scope is not None and self.protocol.get(id(scope.node)) == "types":
+                continue
+            name = key.lstrip(".")
+            for func in self.by_key[key]:
                 if not self.converting(func):
                     continue
                 changed = True
@@ -244,11 +282,14 @@ class _Planner:
                 )
                 if scope is not None and scope.name in ("__iter__", "__await__"):
                     where = f"{scope.name}"
+                else:
+                    where += f" {scope.name!r}" if scope is not None else " at module level"
                 if self.preset.keep_generator_with is not None:
                     self.kept[id(func.node)] = Warning_(
                         func.node.decorators[self.deco[id(func.node)]],
                         f"kept {name!r} a generator with @{self.preset.keep_generator_with}: {where} consumes it with yield from (line {{0}})",
                         (node,),
+                        refusal=False,
                     )
                 else:
                     self.refuse(
@@ -262,19 +303,26 @@ class _Planner:
         if not self.preset.eager:
             return changed
         for call in self.facts.calls:
-            # Refusing errs on the safe side: any ``x.name()`` may be ours.
-            if call.name not in self.by_name or call.consumed or self.converting(call.scope):
+            # Only ``f()`` and ``self.f()`` surely reach ours (``cfg.read()`` does not).
+            if call.key not in self.by_key or call.consumed or self.converting(call.scope):
                 continue
             if call.returned:
                 continue
-            for func in self.by_name[call.name]:
+            scope = call.scope
+            if scope is None:
+                where = "at module level"
+            elif id(scope.node) in self.deco:
+                where = f"in the coroutine {scope.name!r}, which is not converted"
+            else:
+                where = f"in the plain function {scope.name!r}"
+            for func in self.by_key[call.key]:
                 if self.converting(func):
                     changed = True
                     self.refuse(
                         func,
                         Warning_(
                             func.node.decorators[self.deco[id(func.node)]],
-                            f"{func.name}() is called without yield outside a coroutine (line {{0}}); Tornado started it at once, an async def would never run: schedule it with IOLoop.spawn_callback or convert the caller first",
+                            f"{func.name}() is called without yield {where} (line {{0}}); Tornado started it at once, an async def would never run: schedule it with IOLoop.spawn_callback or convert the caller first",
                             (call.node,),
                         ),
                     )
@@ -283,8 +331,14 @@ class _Planner:
     def classify_body(self, func: FuncFacts, *, dry: bool) -> None:
         plan = self.plan
         generator = bool(func.yields)
+        lock_items: set[int] = set()
+        for with_node in func.withs:
+            if classify_with(with_node, func, self.facts, self.preset):
+                lock_items.update(id(item.item) for item in with_node.items)
+                if not dry:
+                    plan.withs.add(id(with_node))
         for node in func.yields:
-            if id(node) in self.facts.with_items:
+            if id(node) in lock_items:
                 continue
             action = classify_yield(node, func, self.facts, self.preset)
             if not dry:
@@ -293,13 +347,10 @@ class _Planner:
                 else:
                     plan.yields[id(node)] = action
                 self._note_needs(action[0], node)
-        for with_node in func.withs:
-            classify_with(with_node, self.preset)
-            if not dry:
-                plan.withs.add(id(with_node))
         if not generator and self.preset.awaits_returned:
+            coroutines = set(self.by_key) | {f.key for f in self.helpers.values()}
             for ret in func.returns:
-                if classify_return(ret, self.facts, set(self.by_key)) and not dry:
+                if classify_return(ret, func, self.facts, coroutines) and not dry:
                     plan.return_await.add(id(ret))
 
     def _note_needs(self, kind: str, node: cst.Yield) -> None:
@@ -325,7 +376,12 @@ class _Planner:
                 plan.warnings.append(self.refused[key])
                 continue
             plan.tops.add(func.top)
-            if key in self.kept:
+            proto = self.protocol.get(key)
+            if proto is not None:
+                plan.funcs[key] = FuncAction(proto, self.deco[key])
+                if proto == "types":
+                    plan.needs.add("types")
+            elif key in self.kept:
                 plan.warnings.append(self.kept[key])
                 plan.funcs[key] = FuncAction("types", self.deco[key])
                 plan.needs.add("types")
@@ -338,6 +394,12 @@ class _Planner:
                 plan.converted.append(func)
             if binding is not None:
                 plan.removals.append(binding)
+        plan.warnings.extend(self.helper_refusals)
+        for key, func in self.helpers.items():
+            plan.funcs[key] = FuncAction("async", None)
+            plan.tops.add(func.top)
+            self.classify_body(func, dry=False)
+        self._emit_delegation()
         if self.preset.eager:
             for call in self.facts.calls:
                 if (
@@ -349,6 +411,35 @@ class _Planner:
         if self.preset.drop_loop_kwarg:
             self._emit_loop_drops()
         return plan
+
+    def _emit_delegation(self) -> None:
+        # ``yield from x`` in a plain generator implementing ``__await__``
+        # breaks once x is a native coroutine: delegate through x.__await__().
+        generators = {
+            f.key
+            for f in self.facts.funcs
+            if f.yields
+            and f.node.asynchronous is None
+            and (
+                (id(f.node) not in self.deco and id(f.node) not in self.helpers)
+                or id(f.node) in self.kept
+                or self.protocol.get(id(f.node)) == "types"
+            )
+        }
+        for func in self.delegators:
+            if id(func.node) in self.deco and self.protocol.get(id(func.node)) != "plain":
+                continue
+            for node in func.yields:
+                value = node.value
+                if not isinstance(value, cst.From):
+                    continue
+                item = value.item
+                if isinstance(item, cst.Call) and (
+                    call_key(item) in generators or callee_name(item) == "__await__"
+                ):
+                    continue
+                self.plan.yields[id(node)] = ("delegate", "")
+                self.plan.tops.add(func.top)
 
     def _emit_raises(self, func: FuncFacts) -> None:
         for fact in self.facts.raises:
@@ -385,25 +476,59 @@ class _Planner:
                     Warning_(
                         call,
                         f"loop= of {callee_name(call)}() was removed in Python 3.10, but its value may have side effects: remove it by hand",
+                        refusal=False,
                     )
                 )
 
 
-def make_plan(facts: Facts, preset: Preset, module: cst.Module | None = None) -> Plan:
+def make_plan(
+    facts: Facts,
+    preset: Preset,
+    hints: frozenset[str] = frozenset(),
+    module: cst.Module | None = None,
+) -> Plan:
     """Classify every coroutine function of the module and return the node actions.
 
-    ``module`` (the tree ``facts`` came from) is needed by presets with
-    rules of their own (``return_calls``, ``wrapper``, ...).
+    ``hints`` name decorators that run the generators they wrap as coroutines;
+    ``module`` (the tree ``facts`` came from) is needed by presets with rules
+    of their own (``return_calls``, ``wrapper``, ...).
     """
-    planner = _Planner(facts, preset, module)
+    planner = _Planner(facts, preset, hints, module)
     planner.local_reasons()
     for _ in range(len(planner.cands) + 1):
         if not planner.usage_reasons():
             break
     plan = planner.emit()
+    plan.warnings.extend(bad_input(facts, preset, planner.cands))
+    if preset.name == "asyncio":
+        _adapt_decorator_calls(plan, facts, preset)
     plan.dead_ifs = facts.dead_ifs
     _check_names(plan, facts, preset)
+    if any(w.refusal for w in plan.warnings):
+        plan.refuse_file()
     return plan
+
+
+def _adapt_decorator_calls(plan: Plan, facts: Facts, preset: Preset) -> None:
+    calls = decorator_calls(facts, preset)
+    if not calls:
+        return
+    if facts.names[ADAPTOR_NAME] or not facts.imports.is_free_or(ADAPTOR_NAME, ADAPTOR_NAME):
+        plan.warnings.append(
+            Warning_(
+                calls[0],
+                f"asyncio.coroutine(...) used as a call; the name {ADAPTOR_NAME!r} its stand-in needs is taken: rename it first",
+            )
+        )
+        return
+    for call in calls:
+        plan.calls[id(call)] = "as_coroutine"
+        for binding in (facts.imports.head_binding(call.func),):
+            if binding is not None:
+                plan.removals.append(binding)
+    plan.tops.update(f.top for f in facts.calls if f.node in calls)
+    plan.needs.update(("functools", "inspect", "types"))
+    plan.adaptor = True
 
 
 def _check_names(plan: Plan, facts: Facts, preset: Preset) -> None:
@@ -420,14 +545,14 @@ def _check_names(plan: Plan, facts: Facts, preset: Preset) -> None:
         for name, qual in (
             ("asyncio", "asyncio"),
             ("types", "types"),
+            ("functools", "functools"),
+            ("inspect", "inspect"),
             ("legacy.runtime", "legacy.runtime"),
         )
         if name in plan.needs and not facts.imports.is_free_or(name.rsplit(".", 1)[-1], qual)
     ]
     if taken:
-        plan.funcs.clear()
-        plan.calls.clear()
-        plan.warnings = [w for w in plan.warnings if not w.text.startswith("kept ")]
+        plan.refuse_file()
         plan.warnings.append(
             Warning_(
                 facts.funcs[0].node if facts.funcs else cst.Module([]),

@@ -13,6 +13,7 @@ import libcst as cst
 
 from ._gen_facts import Facts, FuncFacts, call_key, callee_name
 from ._gen_presets import TORNADO_MOMENT, TORNADO_MULTI, TORNADO_SLEEP, Preset
+from ._gen_rules import awaitable_class, is_known_lock
 
 __all__ = ["Refuse", "classify_return", "classify_with", "classify_yield"]
 
@@ -118,17 +119,31 @@ def classify_yield(
     return action if action is not None else ("await", "")
 
 
-def classify_with(node: cst.With, preset: Preset) -> None:
-    """Check that ``with (yield ...)`` can become ``async with``; raise Refuse if not."""
-    for item in node.items:
-        inner = item.item
-        if not isinstance(inner, cst.Yield):
-            raise Refuse(
-                node,
-                "a with statement mixing (yield ...) and plain context managers; split it first",
-            )
-        if preset.name == "asyncio" and isinstance(inner.value, cst.From):
-            continue
+def classify_with(node: cst.With, func: FuncFacts, facts: Facts, preset: Preset) -> bool:
+    """Tell whether ``with (yield ...)`` becomes ``async with`` (True) or ``with (await ...)``.
+
+    ``with (yield from x) as v`` awaited ``x`` and entered what that
+    returned; ``async with x`` enters ``x`` itself, which is the same only
+    for an asyncio lock, semaphore or condition the file visibly creates.
+    Raises Refuse for a form this preset does not know.
+    """
+    yields = [i.item for i in node.items if isinstance(i.item, cst.Yield)]
+    if preset.name == "asyncio" and all(isinstance(y.value, cst.From) for y in yields):
+        locks = [is_known_lock(with_target(y), func, facts) for y in yields]
+        if not any(locks):
+            return False
+        if all(locks) and len(yields) == len(node.items):
+            return True
+        raise Refuse(
+            node,
+            "a with statement mixing an asyncio lock with other context managers; split it into one with per lock first",
+        )
+    if len(yields) != len(node.items):
+        raise Refuse(
+            node,
+            "a with statement mixing (yield ...) and plain context managers; split it first",
+        )
+    for inner in yields:
         if (
             preset.name == "tornado"
             and isinstance(inner.value, cst.Call)
@@ -140,6 +155,7 @@ def classify_with(node: cst.With, preset: Preset) -> None:
         raise Refuse(
             node, "with (yield ...) of a form this preset does not know; write async with by hand"
         )
+    return True
 
 
 def with_target(item: cst.Yield) -> cst.BaseExpression:
@@ -169,8 +185,18 @@ _AWAITABLE_ASYNCIO = frozenset(
         "create_subprocess_shell",
         "to_thread",
         "wrap_future",
+        "Future",
+        "Task",
+        "futures.Future",
+        "tasks.Task",
     )
 )
+# Methods whose result is awaitable whatever the receiver (the event loop's API).
+_AWAITABLE_METHODS = frozenset(
+    {"run_in_executor", "create_future", "create_task", "ensure_future", "sock_connect",
+     "sock_recv", "sock_sendall", "sock_accept", "getaddrinfo", "create_connection",
+     "create_server", "create_unix_connection", "create_datagram_endpoint", "shutdown_asyncgens"}
+)  # fmt: skip
 _PLAIN = (
     cst.Integer,
     cst.Float,
@@ -192,7 +218,13 @@ _PLAIN = (
 )
 
 
-def classify_return(ret: cst.Return, facts: Facts, coroutines: set[str]) -> bool:
+def _awaitable_call(value: cst.Call, facts: Facts, coroutines: set[str]) -> bool:
+    if call_key(value) in coroutines or callee_name(value) in _AWAITABLE_METHODS:
+        return True
+    return facts.imports.resolve(value.func) in _AWAITABLE_ASYNCIO
+
+
+def classify_return(ret: cst.Return, func: FuncFacts, facts: Facts, coroutines: set[str]) -> bool:
     """Tell whether ``return x`` of a yield-less asyncio coroutine needs ``return await x``.
 
     ``@asyncio.coroutine`` awaited an awaitable returned by a plain function;
@@ -204,16 +236,21 @@ def classify_return(ret: cst.Return, facts: Facts, coroutines: set[str]) -> bool
         return False
     if isinstance(value, cst.Name) and value.value in ("None", "True", "False"):
         return False
-    if isinstance(value, cst.Call):
-        if call_key(value) in coroutines or callee_name(value) in (
-            "run_in_executor",
-            "create_future",
-            "create_task",
+    if isinstance(value, cst.Name) and value.value == "self" and func.in_class:
+        # asyncio.coroutine awaited ``self`` only when its class has __await__.
+        return awaitable_class(func, facts)
+    if isinstance(value, cst.Call) and _awaitable_call(value, facts, coroutines):
+        return True
+    if isinstance(value, cst.Name) and "param" not in func.kinds.get(value.value, set()):
+        # ``fut = loop.create_future(); ...; return fut``
+        callees = func.assigned.get(value.value)
+        if callees and all(
+            isinstance(c, cst.BaseExpression)
+            and _awaitable_call(cst.Call(func=c), facts, coroutines)
+            for c in callees
         ):
-            return True
-        if facts.imports.resolve(value.func) in _AWAITABLE_ASYNCIO:
             return True
     raise Refuse(
         ret,
-        "this coroutine has no yield and returns a value that may be awaitable (asyncio awaited it, an async def would not); write return await x or return x by hand",
+        "this coroutine has no yield and returns a value that may be awaitable (asyncio awaited it, an async def would not); decide by hand: make the function async def with return await x (x awaitable) or return x (x a plain value)",
     )

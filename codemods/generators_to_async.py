@@ -17,6 +17,7 @@ file is left untouched and the reason reported.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import ClassVar, TypeVar, cast
 
@@ -25,6 +26,7 @@ from libcst.codemod import Codemod, CodemodContext, VisitorBasedCodemodCommand
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from . import _gen_build as build
+from ._gen_checks import ADAPTOR, ADAPTOR_NAME
 from ._gen_deferred import DeferredCallers
 from ._gen_facts import collect_facts
 from ._gen_module import apply_import_changes, may_apply, schedule_import_changes
@@ -48,9 +50,18 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
     _plain_transformer: ClassVar[bool] = False
 
     def __init__(
-        self, context: CodemodContext, preset: str = "legacy", keep_api: bool = False
+        self,
+        context: CodemodContext,
+        preset: str = "legacy",
+        coroutine_decorators: Sequence[str] = (),
+        keep_api: bool = False,
     ) -> None:
         """Create the command for one file; raise ``ValueError`` for an unknown ``preset``.
+
+        ``coroutine_decorators``: qualified or local names of decorators that
+        run the generator they wrap as a coroutine (a test runner's
+        ``pytest.mark.run_loop``, a project's ``run_until_complete``); such
+        generators become ``async def`` and keep the decorator.
 
         ``keep_api`` (presets with a ``wrapper``, e.g. twisted): a converted
         public function keeps returning what the decorated one returned (a
@@ -72,6 +83,7 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
             if not (self._extra_visit_funcs or self._extra_leave_funcs or self._matchers):
                 cls._plain_transformer = True
         self.preset = get_preset(preset)
+        self.coroutine_decorators = frozenset(coroutine_decorators or ())
         self.keep_api = keep_api
         self._plan = Plan()
         self._skip: set[int] = set()
@@ -86,6 +98,14 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
             choices=sorted(PRESETS),
             default="legacy",
             help="which generator-coroutine dialect the code is written in (default: legacy)",
+        )
+        arg_parser.add_argument(
+            "--coroutine-decorator",
+            dest="coroutine_decorators",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="a decorator (qualified or local name) that runs the generator it wraps as a coroutine; such generators become async def (repeatable)",
         )
         arg_parser.add_argument(
             "--keep-api",
@@ -116,7 +136,12 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
             self.context = replace(self.context, wrapper=None)
         if new_tree is tree:
             return tree
-        new_tree = apply_import_changes(self.context, new_tree)
+        adaptor: list[cst.BaseStatement] = []
+        if self._plan.adaptor:
+            adaptor = list(cst.parse_module(ADAPTOR).body)
+            blank = (cst.EmptyLine(), cst.EmptyLine())
+            adaptor[0] = cast("cst.FunctionDef", adaptor[0]).with_changes(leading_lines=blank)
+        new_tree = apply_import_changes(self.context, new_tree, adaptor)
         try:
             compile(new_tree.code, self.context.filename or "<codemod>", "exec", dont_inherit=True)
         except SyntaxError as exc:
@@ -129,10 +154,15 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         """Plan from one read-only walk, then rewrite only when the plan changes something."""
         preset = self.preset
-        if not may_apply(tree, preset.decorators, asyncio_calls=preset.drop_loop_kwarg):
+        if not may_apply(
+            tree,
+            preset.decorators,
+            asyncio_calls=preset.drop_loop_kwarg,
+            hints=self.coroutine_decorators,
+        ):
             return tree
         facts = collect_facts(tree)
-        self._plan = plan = make_plan(facts, preset, tree)
+        self._plan = plan = make_plan(facts, preset, self.coroutine_decorators, tree)
         self._report(tree, plan)
         if plan.empty():
             return tree
@@ -205,6 +235,8 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
         action = self._plan.funcs.get(id(original_node))
         if action is None:
             return updated_node
+        if action.decorator is None:
+            return updated_node.with_changes(asynchronous=cst.Asynchronous())
         decorators = list(updated_node.decorators)
         removed = decorators[action.decorator]
         if action.kind == "types":
@@ -225,7 +257,7 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
                     *removed.leading_lines,
                     *updated_node.lines_after_decorators,
                 )
-        if updated_node.asynchronous is None:
+        if updated_node.asynchronous is None and action.kind == "async":
             changes["asynchronous"] = cst.Asynchronous()
         result = updated_node.with_changes(**changes)
         if self._deferreds is not None:
@@ -238,6 +270,11 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
             return updated_node
         kind, source = action
         value = updated_node.value
+        if kind == "delegate":
+            assert isinstance(value, cst.From)
+            return updated_node.with_changes(
+                value=value.with_changes(item=build.dunder_await(value.item))
+            )
         if isinstance(value, cst.From):
             return build.await_(value.item, updated_node)
         prefix = self._prefix()
@@ -323,6 +360,8 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
                     comma=last.comma, whitespace_after_arg=last.whitespace_after_arg
                 )
             return updated_node.with_changes(args=args)
+        if action == "as_coroutine":
+            return updated_node.with_changes(func=cst.Name(ADAPTOR_NAME))
         if action == "ensure_future":
             inner = updated_node.with_changes(lpar=(), rpar=())
             return build.call("asyncio.ensure_future", [cst.Arg(inner)]).with_changes(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CODES", "LEGACY", "FileAnalysis", "Finding"]
+__all__ = ["CODES", "LEGACY", "FileAnalysis", "Finding", "coroutine_left_message"]
 
 LEGACY = "legacy.runtime"
 
@@ -22,6 +22,7 @@ CODES: dict[str, str] = {
     "MIG003": "legacy runtime API left in a service already flipped to asyncio/uvloop",
     "MIG004": "`spawn`/`create_task` result dropped on the floor",
     "MIG005": "`await writer.drain()` without a deadline",
+    "MIG006": "generator-coroutine decorator left (`asyncio.coroutine` is gone in Python 3.11)",
 }
 
 _THREAD = "or run it off the loop with `await asyncio.to_thread(...)`"
@@ -100,6 +101,20 @@ SHIM_EQUIVALENTS: dict[str, str] = {
     "listen": "`await shims.serve(handler, host, port)`",
     "coroutine": "`async def` with `await` (`migrate codemod generators-to-async`)",
 }
+
+
+def coroutine_left_message(name: str, preset: str, *, call: bool) -> str:
+    """Explain MIG006 for a use of ``name``, the coroutine decorator of ``preset``."""
+    use = f"`{name}(...)` called" if call else f"`@{name}`"
+    why = (
+        "AttributeError when this runs on Python 3.11+ (asyncio.coroutine was removed)"
+        if preset == "asyncio"
+        else "the service cannot flip to asyncio while it is there"
+    )
+    return (
+        f"{use} left: {why}; run `migrate codemod generators-to-async --preset {preset}` "
+        "or make it `async def` by hand"
+    )
 
 
 def is_closing_message(receiver: str) -> str:

@@ -50,6 +50,7 @@ from ._lint_rules import (
     FileAnalysis,
     Finding,
     blocking_message,
+    coroutine_left_message,
     is_closing_message,
     legacy_message,
     spawn_message,
@@ -159,9 +160,18 @@ class _Linter(Walker):
         return self.scope
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        is_generator_coroutine = any(
-            self.qualify(d.decorator) in GENERATOR_DECORATORS for d in node.decorators
-        )
+        is_generator_coroutine = False
+        for decorator in node.decorators:
+            name = self.qualify(decorator.decorator)
+            if name in GENERATOR_DECORATORS:
+                is_generator_coroutine = True
+                self.raw.append(
+                    (
+                        "MIG006",
+                        decorator,
+                        coroutine_left_message(name, GENERATOR_DECORATORS[name], call=False),
+                    )
+                )
         if is_generator_coroutine:
             self.generator_coroutines += 1
         is_async = node.asynchronous is not None or is_generator_coroutine
@@ -327,6 +337,16 @@ class _Linter(Walker):
     # -- calls ---------------------------------------------------------------
 
     def visit_Call(self, node: cst.Call) -> None:
+        wrapper = self.qualify(node.func)
+        if wrapper in GENERATOR_DECORATORS:  # ``asyncio.coroutine(fn)``
+            self.generator_coroutines += 1
+            self.raw.append(
+                (
+                    "MIG006",
+                    node,
+                    coroutine_left_message(wrapper, GENERATOR_DECORATORS[wrapper], call=True),
+                )
+            )
         if _is_closing_call(node):
             if id(node) not in self.skip_closing:
                 assert isinstance(node.func, cst.Attribute)

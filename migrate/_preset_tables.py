@@ -27,7 +27,10 @@ from codemods import PRESETS
 
 __all__ = ["GENERATOR_DECORATORS", "HAND_WORK_BASES", "HAND_WORK_WORDS", "count_hand_work"]
 
-GENERATOR_DECORATORS: frozenset[str] = frozenset().union(*(p.decorators for p in PRESETS.values()))
+#: qualified decorator name -> the generators-to-async preset that converts it
+GENERATOR_DECORATORS: dict[str, str] = {
+    decorator: preset.name for preset in PRESETS.values() for decorator in preset.decorators
+}
 
 HAND_WORK_BASES: frozenset[str] = frozenset().union(*(p.hand_work for p in PRESETS.values()))
 #: Every base class's last name: a file with none of them has no hand work.

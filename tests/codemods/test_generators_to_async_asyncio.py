@@ -159,47 +159,138 @@ class TestCoroutines(GenCase):
             [r"^line 5: yield with a value in an @asyncio.coroutine generator"],
         )
 
-    def test_with_yield_from_lock_becomes_async_with(self) -> None:
+    def test_with_yield_from_unknown_object_awaits_it(self) -> None:
+        # ``with (yield from pool)`` acquired from the pool and entered what
+        # that returned; ``async with pool`` would enter (and close) the pool.
         self.convert(
             """
             import asyncio
 
             @asyncio.coroutine
-            def guarded(lock, cond):
-                with (yield from lock):
-                    yield from asyncio.sleep(0)
-                with (yield from lock) as held, (yield from cond):
+            def query(pool, engine):
+                with (yield from pool) as conn:
+                    yield from conn.execute("SELECT 1")
+                with (yield from pool.cursor()) as cur, open("f"):
+                    pass
+                with (yield from engine) as a, (yield from engine) as b:
                     pass
             """,
             """
-            import asyncio
-
-            async def guarded(lock, cond):
-                async with lock:
-                    await asyncio.sleep(0)
-                async with lock as held, cond:
+            async def query(pool, engine):
+                with (await pool) as conn:
+                    await conn.execute("SELECT 1")
+                with (await pool.cursor()) as cur, open("f"):
+                    pass
+                with (await engine) as a, (await engine) as b:
                     pass
             """,
         )
 
-    def test_with_yield_mixed_is_refused(self) -> None:
+    def test_with_yield_from_known_lock_becomes_async_with(self) -> None:
+        self.convert(
+            """
+            import asyncio
+            from asyncio import Semaphore as Sem
+
+            class Guarded:
+                def __init__(self):
+                    self._lock = asyncio.Lock()
+
+                @asyncio.coroutine
+                def run(self):
+                    cond = asyncio.Condition()
+                    sem = Sem(2)
+                    with (yield from self._lock):
+                        yield from asyncio.sleep(0)
+                    with (yield from cond) as held, (yield from sem):
+                        pass
+
+            @asyncio.coroutine
+            def consume(queue, lock):
+                with (yield from lock):
+                    yield from queue.get()
+
+            @asyncio.coroutine
+            def main(queue):
+                lock = asyncio.BoundedSemaphore()
+                yield from consume(queue, lock)
+            """,
+            """
+            import asyncio
+            from asyncio import Semaphore as Sem
+
+            class Guarded:
+                def __init__(self):
+                    self._lock = asyncio.Lock()
+
+                async def run(self):
+                    cond = asyncio.Condition()
+                    sem = Sem(2)
+                    async with self._lock:
+                        await asyncio.sleep(0)
+                    async with cond as held, sem:
+                        pass
+
+            async def consume(queue, lock):
+                async with lock:
+                    await queue.get()
+
+            async def main(queue):
+                lock = asyncio.BoundedSemaphore()
+                await consume(queue, lock)
+            """,
+        )
+
+    def test_attribute_assigned_something_else_too_is_not_a_known_lock(self) -> None:
+        self.convert(
+            """
+            import asyncio
+
+            class Guarded:
+                def __init__(self, lock=None):
+                    self._lock = asyncio.Lock()
+                    if lock is not None:
+                        self._lock = lock
+
+                @asyncio.coroutine
+                def run(self):
+                    with (yield from self._lock):
+                        pass
+            """,
+            """
+            import asyncio
+
+            class Guarded:
+                def __init__(self, lock=None):
+                    self._lock = asyncio.Lock()
+                    if lock is not None:
+                        self._lock = lock
+
+                async def run(self):
+                    with (await self._lock):
+                        pass
+            """,
+        )
+
+    def test_with_known_lock_mixed_with_other_managers_is_refused(self) -> None:
         self.refuse(
             """
             import asyncio
 
             @asyncio.coroutine
-            def guarded(lock):
+            def guarded():
+                lock = asyncio.Lock()
                 with (yield from lock), open("f"):
                     pass
             """,
-            [r"^line 5: a with statement mixing \(yield \.\.\.\) and plain context managers"],
+            [r"^line 6: a with statement mixing an asyncio lock with other context managers"],
         )
 
 
 class TestConsumers(GenCase):
     PRESET = "asyncio"
 
-    def test_consumed_by_await_method_keeps_a_types_coroutine(self) -> None:
+    def test_await_method_delegates_through_dunder_await(self) -> None:
         self.convert(
             """
             import asyncio
@@ -220,24 +311,19 @@ class TestConsumers(GenCase):
             """,
             """
             import asyncio
-            import types
 
-            @types.coroutine
-            def _wait(self):
-                yield from asyncio.sleep(0)
+            async def _wait(self):
+                await asyncio.sleep(0)
                 return 1
 
             class Waiter:
                 def __await__(self):
-                    return (yield from _wait(self))
+                    return (yield from _wait(self).__await__())
 
             async def user():
                 value = await Waiter()
                 return value
             """,
-            [
-                r"^line 3: kept '_wait' a generator with @types.coroutine: __await__ consumes it with yield from \(line 10\)"
-            ],
         )
 
     def test_kept_generator_may_still_yield_from_native_coroutines(self) -> None:

@@ -238,9 +238,10 @@ def test_asyncio_program_runs_under_plain_asyncio_after_conversion(tmp_path: Pat
     before = _run(tmp_path, "before.py", ASYNCIO_PROGRAM)
     assert before.returncode != 0  # asyncio.coroutine is gone from Python 3.11
     assert "coroutine" in before.stderr
-    converted = _convert(ASYNCIO_PROGRAM, "asyncio", expected_warnings=1)
+    converted = _convert(ASYNCIO_PROGRAM, "asyncio")
     assert "loop=loop)" not in converted.replace("new_event_loop()", "")
-    assert "@types.coroutine" in converted
+    assert "yield from _step().__await__()" in converted
+    assert "async with lock:" in converted
     after = _run(tmp_path, "after.py", converted)
     assert after.returncode == 0, after.stderr
     assert after.stdout == ASYNCIO_OUTPUT

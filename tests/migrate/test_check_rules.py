@@ -180,7 +180,7 @@ MIG002 = [
             time.sleep(1)
             yield runtime.sleep(1)
         """,
-        [("MIG002", 6)],
+        [("MIG006", 4), ("MIG002", 6)],
         id="generator-coroutine",
     ),
     # no false positives
@@ -312,8 +312,8 @@ MIG003 = [
 
 @pytest.mark.parametrize(("source", "expected"), MIG003)
 def test_mig003_legacy_api_in_flipped_service(source: str, expected: list[tuple[str, int]]) -> None:
-    assert found(source, flipped=True) == expected
-    assert found(source, flipped=False) == []
+    assert [f for f in found(source, flipped=True) if f[0] == "MIG003"] == expected
+    assert [f for f in found(source, flipped=False) if f[0] == "MIG003"] == []
 
 
 def test_mig003_message_names_the_shim_equivalent() -> None:
@@ -461,7 +461,54 @@ def test_finding_is_frozen_and_every_code_is_documented() -> None:
     finding = Finding("MIG001", 1, 1, "m", "f.py")
     with pytest.raises(dataclasses.FrozenInstanceError):
         finding.line = 2  # type: ignore[misc]
-    assert set(CODES) == {"MIG000", "MIG001", "MIG002", "MIG003", "MIG004", "MIG005"}
+    assert set(CODES) == {"MIG000", "MIG001", "MIG002", "MIG003", "MIG004", "MIG005", "MIG006"}
+
+
+MIG006 = [
+    pytest.param(
+        "import asyncio\n@asyncio.coroutine\ndef g():\n    yield from x\n",
+        [("MIG006", 2)],
+        id="asyncio-decorator",
+    ),
+    pytest.param(
+        "from asyncio import coroutine as co\nf = co(lambda: 1)\n",
+        [("MIG006", 2)],
+        id="aliased-call",
+    ),
+    pytest.param(
+        "import asyncio.coroutines\n@asyncio.coroutines.coroutine\ndef g():\n    yield\n",
+        [("MIG006", 2)],
+        id="submodule",
+    ),
+    pytest.param(
+        "from tornado import gen\n@gen.coroutine\ndef g():\n    yield x\n",
+        [("MIG006", 2)],
+        id="tornado",
+    ),
+    # no false positives
+    pytest.param("import types\n@types.coroutine\ndef g():\n    yield\n", [], id="types"),
+    pytest.param("def f(asyncio):\n    asyncio.coroutine(g)\n", [], id="parameter"),
+    pytest.param("import asyncio\nasync def f():\n    pass\n", [], id="native"),
+    pytest.param(
+        "import asyncio\n@asyncio.coroutine  # migrate: ignore[MIG006]\ndef g():\n    yield\n",
+        [],
+        id="suppressed",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), MIG006)
+def test_mig006_generator_coroutine_decorator_left(
+    source: str, expected: list[tuple[str, int]]
+) -> None:
+    assert found(source) == expected
+
+
+def test_mig006_message_names_the_preset_and_the_python() -> None:
+    [finding] = lint_source("import asyncio\nf = asyncio.coroutine(g)\n", "a.py")
+    assert finding.code == "MIG006"
+    assert "Python 3.11" in finding.message
+    assert "--preset asyncio" in finding.message
 
 
 @pytest.mark.parametrize(
@@ -480,6 +527,7 @@ def test_finding_is_frozen_and_every_code_is_documented() -> None:
             "import asyncio as aio\n@aio.coroutine\ndef g():\n    yield\n", 0, 1, id="asyncio"
         ),
         pytest.param("import types\n@types.coroutine\ndef g():\n    yield\n", 0, 0, id="types"),
+        pytest.param("import asyncio\nf = asyncio.coroutine(g)\n", 0, 1, id="asyncio-call"),
         pytest.param("@coroutine\ndef g():\n    yield\n", 0, 0, id="unimported-decorator"),
         pytest.param("import legacy.runtime\n", 1, 0, id="only-an-import"),
         pytest.param("import shims\nasync def f():\n    await shims.sleep(1)\n", 0, 0, id="shim"),

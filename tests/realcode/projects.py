@@ -1,0 +1,93 @@
+"""The projects the real-code harness converts: pinned versions and how to run their suites.
+
+Each entry is data only. ``deselect`` lists tests that change server-global
+settings (never run against the shared servers) with the reason; the
+harness passes them to pytest as ``--deselect`` before and after, so no
+file of the project is edited by hand. ``coroutine_decorators`` names the
+decorators of the project's own test tooling that run plain generators as
+coroutines (``pytest.mark.run_loop`` and the like): they are options of the
+codemod (``--coroutine-decorator``), exactly what a user would pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["PROJECTS", "Project"]
+
+# One pytest for both sides: 5.4 is the newest that still runs the
+# ``pytest.Function(name, parent=...)`` collection hooks of that era's
+# conftest files, and runs on 3.11 with plain asserts.
+PYTEST = ("pytest==5.4.3", "pytest-timeout==1.4.2")
+
+
+@dataclass(frozen=True)
+class Project:
+    """One project: where its suite lives, what it needs, how to run it."""
+
+    name: str
+    version: str
+    tests: tuple[str, ...]  # test files or directories, relative to the sdist root
+    deps: tuple[str, ...] = ()
+    before: str = "3.9"  # newest Python where the unconverted suite still runs
+    after: str = "3.11"
+    runner: str = "pytest"  # or "unittest"
+    env: dict[str, str] = field(default_factory=dict)
+    deselect: tuple[tuple[str, str], ...] = ()  # (pytest node id, why)
+    coroutine_decorators: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()  # "mariadb", "redis-server" (a binary the suite starts)
+    timeout: int = 300  # seconds per test file (a hung file counts as 0 passed)
+    test_timeout: int = 15  # seconds per test (pytest-timeout), so one hang costs one test
+
+
+PROJECTS: tuple[Project, ...] = (
+    Project(
+        name="aiomysql",
+        version="0.0.9",
+        tests=("tests",),
+        before="3.8",  # its pool does ``with (yield from self._cond)``, gone in 3.9
+        deps=(*PYTEST, "PyMySQL==0.7.11", "SQLAlchemy==1.3.24", "uvloop==0.17.0"),
+        env={
+            "MYSQL_HOST": "127.0.0.1",
+            "MYSQL_USER": "root",
+            "MYSQL_PASSWORD": "",
+            "MYSQL_DB": "realcode_aiomysql",
+            "OTHER_MYSQL_DB": "realcode_aiomysql2",
+        },
+        deselect=(
+            (
+                "tests/test_pool.py::test_drop_connection_if_timedout",
+                "SET GLOBAL wait_timeout on the shared server",
+            ),
+        ),
+        coroutine_decorators=("pytest.mark.run_loop", "run_until_complete"),
+        services=("mariadb",),
+    ),
+    Project(
+        name="aioredis",
+        version="0.3.5",
+        tests=("tests",),
+        deps=(*PYTEST, "hiredis==2.3.2", "uvloop==0.17.0"),
+        coroutine_decorators=("pytest.mark.run_loop",),
+        services=("redis-server",),  # its conftest starts private servers
+    ),
+    Project(
+        name="websockets",
+        version="3.4",
+        tests=("websockets",),
+        deps=PYTEST,
+    ),
+    Project(
+        name="janus",
+        version="0.3.0",
+        tests=("tests",),
+        deps=PYTEST,
+    ),
+    Project(
+        name="aiorwlock",
+        version="0.4.0",
+        tests=("tests",),
+        deps=PYTEST,
+        coroutine_decorators=("pytest.mark.run_loop",),
+    ),
+)
