@@ -1,6 +1,7 @@
 """Real code: txredisapi (an @inlineCallbacks Redis client) converted with zero hand edits.
 
-The pinned sdist is fetched from PyPI with pip, its own trial suite runs
+The pinned sdist (``projects.PROJECTS``, fetched and cached by the harness
+of ``python -m tests.realcode``, which also runs it file by file), its own trial suite runs
 against the real Redis before and after ``migrate codemod
 generators-to-async --preset twisted`` (library and tests alike), and the
 per-test outcomes must be the same. A test whose outcome differs is run
@@ -15,10 +16,12 @@ import re
 import shutil
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
+
+from .harness import cache_dir, fetch, unpack
+from .projects import PROJECTS
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -28,26 +31,16 @@ _VERDICT = re.compile(r"\[([A-Z]+)\]")
 
 
 def _fetch(dest: Path) -> Path:
-    """Download and unpack the pinned sdist into ``dest``; skip (or fail) without PyPI."""
-    cache = Path(
-        os.environ.get("MIGRATE_REALCODE_CACHE", Path.home() / ".cache" / "migrate-realcode")
-    )
-    cache.mkdir(parents=True, exist_ok=True)
-    archive = cache / f"{PROJECT}-{VERSION}.tar.gz"
-    if not archive.exists():
-        proc = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
-             f"{PROJECT}=={VERSION}", "-d", str(cache)],
-            capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
-        if proc.returncode != 0 or not archive.exists():
-            reason = f"cannot download {PROJECT}=={VERSION} from PyPI: {proc.stderr.strip()[-300:]}"
-            if os.environ.get("MIGRATE_REQUIRE_SERVICES") == "1":
-                pytest.fail(reason)
-            pytest.skip(reason)
-    with tarfile.open(archive) as tar:
-        tar.extractall(dest, filter="data")
-    return dest / f"{PROJECT}-{VERSION}"
+    """Unpack the pinned sdist (the harness's cached download) into ``dest``."""
+    project = next(p for p in PROJECTS if p.name == PROJECT)
+    try:
+        sdist = fetch(project, cache_dir())
+    except subprocess.CalledProcessError as exc:
+        reason = f"cannot download {PROJECT}=={VERSION} from PyPI: {exc.stderr!r}"
+        if os.environ.get("MIGRATE_REQUIRE_SERVICES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return unpack(sdist, dest)
 
 
 def _trial(root: Path, *tests: str) -> dict[str, str]:
