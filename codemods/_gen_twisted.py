@@ -28,7 +28,8 @@ before a function is converted:
 
 What cannot be followed is refused: a converted function passed as a value
 (``d.addCallback(self.f)``, ``callLater(1, self.f)``: its caller would get
-a coroutine and never run it; ``maybeDeferred`` alone accepts one), handed
+a coroutine and never run it; ``maybeDeferred`` and a trial test case's
+``self.addCleanup`` accept one), handed
 to ``task.cooperate``/``coiterate`` (which iterate generators), called on
 a receiver other than ``self``/``cls`` without ``yield`` (it may or may not
 be ours), or overriding a framework callback whose caller needs a
@@ -53,6 +54,11 @@ __all__ = [
     "twisted_reasons",
 ]
 
+# trial's TestCase classes: their addCleanup() runs a cleanup through
+# maybeDeferred, which accepts a coroutine function.
+_TRIAL_CASES = frozenset(
+    {"twisted.trial.unittest.TestCase", "twisted.trial.unittest.SynchronousTestCase"}
+)
 # Callables that accept a coroutine function in place of a Deferred-returning one.
 _ACCEPT_COROUTINE_FUNCTIONS = frozenset(
     {"twisted.internet.defer.maybeDeferred", "twisted.internet.task.react"}
@@ -297,10 +303,13 @@ def _yield_reason(node: cst.Yield, facts: Facts, dead: frozenset[int]) -> str | 
 class _Uses(cst.CSTVisitor):
     """Record how each candidate's name is used: called (and how) or passed as a value."""
 
-    def __init__(self, names: set[str], instances: Instances) -> None:
+    def __init__(self, names: set[str], instances: Instances, facts: Facts) -> None:
         super().__init__()
         self.names = names
         self.instances = instances
+        self.facts = facts
+        self.trial: list[bool] = []  # per enclosing class: is it a trial TestCase?
+        self.cleanups: set[int] = set()  # id() of arguments of a trial self.addCleanup()
         self.callees: set[int] = set()
         self.decorators: set[int] = set()
         self.awaited: set[int] = set()
@@ -318,11 +327,28 @@ class _Uses(cst.CSTVisitor):
     def visit_Await(self, node: cst.Await) -> None:
         self.awaited.add(id(node.expression))
 
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        bases = {self.facts.imports.resolve(b.value) for b in node.bases}
+        self.trial.append(bool(bases & _TRIAL_CASES))
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self.trial.pop()
+
     def visit_Call(self, node: cst.Call) -> None:
         self.callees.add(id(node.func))
         for arg in node.args:
             self.args_of[id(arg.value)] = node
         func = node.func
+        if (
+            self.trial
+            and self.trial[-1]
+            and isinstance(func, cst.Attribute)
+            and func.attr.value == "addCleanup"
+            and isinstance(func.value, cst.Name)
+            and func.value.value == "self"
+            and node.args
+        ):
+            self.cleanups.add(id(node.args[0].value))  # trial runs it through maybeDeferred
         if (
             isinstance(func, cst.Attribute)
             and func.attr.value in self.names
@@ -357,7 +383,7 @@ def _use_reasons(
     consumers: frozenset[str],
 ) -> Iterator[tuple[FuncFacts, cst.CSTNode, str]]:
     names = {key.lstrip(".") for key in by_key}
-    uses = _Uses(names, Instances(module))
+    uses = _Uses(names, Instances(module), facts)
     module.visit(uses)
     for key, node in uses.values:
         if id(node) in uses.decorators or key not in by_key:
@@ -365,6 +391,8 @@ def _use_reasons(
         call = uses.args_of.get(id(node))
         via = facts.imports.resolve(call.func) if call is not None else None
         if via in _ACCEPT_COROUTINE_FUNCTIONS and call is not None and call.args[0].value is node:
+            continue
+        if id(node) in uses.cleanups:
             continue
         for func in by_key[key]:
             yield (

@@ -315,6 +315,35 @@ class TestTwistedPreset(GenCase):
             """,
         )
 
+    def test_trial_add_cleanup_accepts_a_coroutine_function(self) -> None:
+        self.convert(
+            """
+            from twisted.internet import defer
+            from twisted.trial.unittest import TestCase
+
+            class T(TestCase):
+                @defer.inlineCallbacks
+                def setUp(self):
+                    self.db = yield connect()
+                    self.addCleanup(self._drop)
+
+                @defer.inlineCallbacks
+                def _drop(self):
+                    yield self.db.close()
+            """,
+            """
+            from twisted.trial.unittest import TestCase
+
+            class T(TestCase):
+                async def setUp(self):
+                    self.db = await connect()
+                    self.addCleanup(self._drop)
+
+                async def _drop(self):
+                    await self.db.close()
+            """,
+        )
+
     def test_mixed_styles_refuse(self) -> None:
         self.refuse(
             """
