@@ -29,7 +29,8 @@ from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from ._gen_build import dotted
-from ._gen_facts import Facts, FuncFacts, call_key
+from ._gen_callers import Instances, our_key
+from ._gen_facts import Facts, FuncFacts
 from ._gen_plan import Plan
 
 
@@ -117,15 +118,7 @@ class DeferredCallers:
         return tree
 
 
-__all__ = [
-    "DeferredCallers",
-    "Instances",
-    "forwardable",
-    "keep_api",
-    "our_key",
-    "public",
-    "wrap_calls",
-]
+__all__ = ["DeferredCallers", "forwardable", "keep_api", "public", "wrap_calls"]
 
 
 def public(node: cst.FunctionDef, nested: bool) -> bool:
@@ -134,60 +127,6 @@ def public(node: cst.FunctionDef, nested: bool) -> bool:
     return not nested and (
         not name.startswith("_") or (name.startswith("__") and name.endswith("__"))
     )
-
-
-class Instances(cst.CSTVisitor):
-    """Find ``x.m()`` calls where ``x = C(...)`` in the same function and ``C`` is a class here.
-
-    ``keys`` maps id() of each such call to ``.m`` (the key of method ``m``
-    of a class of this module): the receiver is surely an instance of ours.
-    """
-
-    def __init__(self, module: cst.Module) -> None:
-        super().__init__()
-        self.classes: dict[str, set[str]] = {}
-        for stmt in module.body:
-            if isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock):
-                self.classes[stmt.name.value] = {
-                    f.name.value for f in stmt.body.body if isinstance(f, cst.FunctionDef)
-                }
-        self.scopes: list[dict[str, str]] = [{}]
-        self.keys: dict[int, str] = {}
-        module.visit(self)
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.scopes.append({})
-
-    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
-        self.scopes.pop()
-
-    def visit_Assign(self, node: cst.Assign) -> None:
-        value = node.value
-        made = (
-            value.func.value
-            if isinstance(value, cst.Call) and isinstance(value.func, cst.Name)
-            else None
-        )
-        for target in node.targets:
-            if not isinstance(target.target, cst.Name):
-                continue
-            name = target.target.value
-            if made in self.classes and len(node.targets) == 1:
-                self.scopes[-1][name] = made
-            else:
-                self.scopes[-1].pop(name, None)
-
-    def visit_Call(self, node: cst.Call) -> None:
-        func = node.func
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
-            cls = self.scopes[-1].get(func.value.value)
-            if cls is not None and func.attr.value in self.classes[cls]:
-                self.keys[id(node)] = "." + func.attr.value
-
-
-def our_key(call: cst.Call, instances: Instances) -> str | None:
-    """Return the key of the function of ours ``call`` surely targets (see ``call_key``)."""
-    return call_key(call) or instances.keys.get(id(call))
 
 
 class _Wrapper(cst.CSTTransformer):

@@ -24,16 +24,12 @@ before a function is converted:
   that for a coroutine. So every call of a converted function that is not
   awaited (``d = f()``, ``f().addCallback(...)``, ``gatherResults([f()])``,
   ``return f()`` from a plain function, a trial test returning it) is
-  wrapped in it by ``wrap_calls``: callers keep getting a ``Deferred``.
+  wrapped in it (``_gen_deferred``): callers keep getting a ``Deferred``.
+  The uses no wrapping can keep working are refused (``_gen_callers``).
 
-What cannot be followed is refused: a converted function passed as a value
-(``d.addCallback(self.f)``, ``callLater(1, self.f)``: its caller would get
-a coroutine and never run it; ``maybeDeferred`` and a trial test case's
-``self.addCleanup`` accept one), handed
-to ``task.cooperate``/``coiterate`` (which iterate generators), called on
-a receiver other than ``self``/``cls`` without ``yield`` (it may or may not
-be ours), or overriding a framework callback whose caller needs a
-``Deferred`` (``PRESET_CALLBACKS``).
+A method overriding a framework callback whose caller needs a Deferred
+(the preset's ``callbacks``: ``connectionMade``, ``stopService``, ...) and
+``@inlineCallbacks`` on an ``async def`` are refused too.
 """
 
 from __future__ import annotations
@@ -43,8 +39,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from ._gen_deferred import Instances, our_key
-from ._gen_facts import Facts, FuncFacts, call_key
+from ._gen_callers import use_reasons
+from ._gen_facts import Facts, FuncFacts
 from ._gen_presets import Preset
 from ._gen_yields import _PLAIN
 
@@ -53,16 +49,6 @@ __all__ = [
     "find_return_values",
     "twisted_reasons",
 ]
-
-# trial's TestCase classes: their addCleanup() runs a cleanup through
-# maybeDeferred, which accepts a coroutine function.
-_TRIAL_CASES = frozenset(
-    {"twisted.trial.unittest.TestCase", "twisted.trial.unittest.SynchronousTestCase"}
-)
-# Callables that accept a coroutine function in place of a Deferred-returning one.
-_ACCEPT_COROUTINE_FUNCTIONS = frozenset(
-    {"twisted.internet.defer.maybeDeferred", "twisted.internet.task.react"}
-)
 
 
 @dataclass(frozen=True, eq=False)
@@ -215,7 +201,7 @@ def twisted_reasons(
             if reason is not None:
                 yield func, node, reason
     if preset.wrapper is not None:
-        yield from _use_reasons(module, facts, by_key, preset.consumers)
+        yield from use_reasons(module, facts, by_key, preset.consumers)
 
 
 def _return_value_reasons(
@@ -298,129 +284,3 @@ def _yield_reason(node: cst.Yield, facts: Facts, dead: frozenset[int]) -> str | 
         f"yield of {what}: inlineCallbacks hands it straight back, await would raise "
         f"TypeError; use {hint} instead"
     )
-
-
-class _Uses(cst.CSTVisitor):
-    """Record how each candidate's name is used: called (and how) or passed as a value."""
-
-    def __init__(self, names: set[str], instances: Instances, facts: Facts) -> None:
-        super().__init__()
-        self.names = names
-        self.instances = instances
-        self.facts = facts
-        self.trial: list[bool] = []  # per enclosing class: is it a trial TestCase?
-        self.cleanups: set[int] = set()  # id() of arguments of a trial self.addCleanup()
-        self.callees: set[int] = set()
-        self.decorators: set[int] = set()
-        self.awaited: set[int] = set()
-        self.values: list[tuple[str, cst.CSTNode]] = []
-        self.foreign_calls: list[tuple[str, cst.Call]] = []
-        self.args_of: dict[int, cst.Call] = {}
-
-    def visit_Decorator(self, node: cst.Decorator) -> None:
-        self.decorators.add(id(node.decorator))
-
-    def visit_Yield(self, node: cst.Yield) -> None:
-        if node.value is not None and not isinstance(node.value, cst.From):
-            self.awaited.add(id(node.value))
-
-    def visit_Await(self, node: cst.Await) -> None:
-        self.awaited.add(id(node.expression))
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        bases = {self.facts.imports.resolve(b.value) for b in node.bases}
-        self.trial.append(bool(bases & _TRIAL_CASES))
-
-    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
-        self.trial.pop()
-
-    def visit_Call(self, node: cst.Call) -> None:
-        self.callees.add(id(node.func))
-        for arg in node.args:
-            self.args_of[id(arg.value)] = node
-        func = node.func
-        if (
-            self.trial
-            and self.trial[-1]
-            and isinstance(func, cst.Attribute)
-            and func.attr.value == "addCleanup"
-            and isinstance(func.value, cst.Name)
-            and func.value.value == "self"
-            and node.args
-        ):
-            self.cleanups.add(id(node.args[0].value))  # trial runs it through maybeDeferred
-        if (
-            isinstance(func, cst.Attribute)
-            and func.attr.value in self.names
-            and our_key(node, self.instances) is None
-            and id(node) not in self.awaited
-        ):
-            self.foreign_calls.append((func.attr.value, node))
-
-    def visit_Name(self, node: cst.Name) -> None:
-        if node.value in self.names and id(node) not in self.callees:
-            self.values.append((node.value, node))
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        if (
-            node.attr.value in self.names
-            and isinstance(node.value, cst.Name)
-            and node.value.value in ("self", "cls")
-            and id(node) not in self.callees
-        ):
-            self.values.append(("." + node.attr.value, node))
-        node.value.visit(self)
-        return False
-
-    def visit_FunctionDef_name(self, node: cst.FunctionDef) -> None:
-        self.callees.add(id(node.name))  # the def's own name is no use
-
-
-def _use_reasons(
-    module: cst.Module,
-    facts: Facts,
-    by_key: dict[str, list[FuncFacts]],
-    consumers: frozenset[str],
-) -> Iterator[tuple[FuncFacts, cst.CSTNode, str]]:
-    names = {key.lstrip(".") for key in by_key}
-    uses = _Uses(names, Instances(module), facts)
-    module.visit(uses)
-    for key, node in uses.values:
-        if id(node) in uses.decorators or key not in by_key:
-            continue
-        call = uses.args_of.get(id(node))
-        via = facts.imports.resolve(call.func) if call is not None else None
-        if via in _ACCEPT_COROUTINE_FUNCTIONS and call is not None and call.args[0].value is node:
-            continue
-        if id(node) in uses.cleanups:
-            continue
-        for func in by_key[key]:
-            yield (
-                func,
-                node,
-                f"{func.name} is passed as a value (a callback?): whoever calls it would get a "
-                "coroutine instead of a Deferred and never run it; wrap it by hand",
-            )
-    for fact in facts.calls:
-        if facts.imports.resolve(fact.node.func) not in consumers:
-            continue
-        for arg in fact.node.args:
-            inner = arg.value
-            called = call_key(inner) if isinstance(inner, cst.Call) else None
-            for func in by_key.get(called or "", []):
-                yield (
-                    func,
-                    fact.node,
-                    f"{func.name}() is handed to {fact.name}(), which iterates a generator; "
-                    "an async def is not one: keep it a plain generator",
-                )
-    for name, call_node in uses.foreign_calls:
-        for key in (name, "." + name):
-            for func in by_key.get(key, []):
-                yield (
-                    func,
-                    call_node,
-                    f"{name}() is called on a receiver other than self/cls without yield; it "
-                    "may be this coroutine (then the caller needs a Deferred) or another "
-                    "method: convert the callers first or wrap by hand",
-                )
