@@ -14,6 +14,7 @@ import libcst as cst
 
 __all__ = [
     "await_",
+    "await_if_awaitable",
     "call",
     "dotted",
     "dunder_await",
@@ -58,6 +59,19 @@ def await_(
     lpar: Sequence[cst.LeftParen] = like.lpar if like is not None else ()
     rpar: Sequence[cst.RightParen] = like.rpar if like is not None else ()
     return cst.Await(expression=_atom(expr), lpar=lpar, rpar=rpar)
+
+
+def await_if_awaitable(expr: cst.BaseExpression) -> cst.BaseExpression:
+    """Return ``(await _returned) if inspect.isawaitable(_returned := expr) else _returned``.
+
+    The test ``asyncio.coroutine`` made on a returned value, with ``expr``
+    evaluated once (the condition of a conditional expression runs first).
+    """
+    return _template(
+        "(await __r) if inspect.isawaitable(__v) else __r",
+        __r=cst.Name("_returned"),
+        __v=cst.NamedExpr(target=cst.Name("_returned"), value=expr),
+    )
 
 
 def dunder_await(expr: cst.BaseExpression) -> cst.Call:

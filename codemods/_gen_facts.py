@@ -173,6 +173,7 @@ class Facts:
     attr_assigned: dict[str, list[cst.BaseExpression | None]] = field(default_factory=dict)
     # names each class body defines (methods and assignments), by id() of the class
     members: dict[int, set[str]] = field(default_factory=dict)
+    classes: set[str] = field(default_factory=set)  # names of the classes the file defines
     # ``for x in f()``, ``list(f())``, ``next(f())``...: f's result used as data
     iterated: list[CallFact] = field(default_factory=list)
 
@@ -226,7 +227,7 @@ class _Collector(cst.CSTVisitor):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if not self.frames:
             self.facts.imports.add_other_binding(node.name.value)
-        self._bind_name(node.name.value)
+        self._bind_name(node.name.value, is_def=True)
         parent = next((f.func for f in reversed(self.frames) if f.func is not None), None)
         in_class = bool(self.frames) and self.frames[-1].is_class
         func = FuncFacts(node, parent, self.top, in_class)
@@ -258,6 +259,7 @@ class _Collector(cst.CSTVisitor):
             self.facts.imports.add_other_binding(node.name.value)
         self._bind_name(node.name.value)
         self.facts.members[id(node)] = set()
+        self.facts.classes.add(node.name.value)
         self.frames.append(_Frame(None, is_class=True, cls=node))
         self.note_docstring(node.body.body)
 
@@ -281,14 +283,18 @@ class _Collector(cst.CSTVisitor):
             self.frames[-1].tries.pop()
 
     # -- bindings -------------------------------------------------------------
-    def _bind_name(self, name: str) -> None:
-        """Record a binding of ``name`` in the innermost scope (class or function)."""
+    def _bind_name(self, name: str, *, is_def: bool = False) -> None:
+        """Record a binding of ``name`` in the innermost scope (class or function).
+
+        A nested ``def`` is not recorded as a local: calls of it still reach
+        a function of this file (by name, as module-level ones do).
+        """
         if not self.frames:
             return
         frame = self.frames[-1]
         if frame.is_class and frame.cls is not None:
             self.facts.members[id(frame.cls)].add(name)
-        elif frame.func is not None:
+        elif frame.func is not None and not is_def:
             frame.func.locals.add(name)
 
     def _bind_target(self, target: cst.BaseExpression) -> None:

@@ -20,7 +20,9 @@ and the conversion does not add one back (``asyncio.sleep(0)`` and such).
 
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 from collections import Counter
 from collections.abc import Sequence
 
@@ -33,7 +35,34 @@ from ._gen_imports import ImportTable
 from ._gen_plan import Plan
 from ._names import dotted_name
 
-__all__ = ["apply_import_changes", "may_apply", "schedule_import_changes"]
+__all__ = ["apply_import_changes", "may_apply", "rename_asyncio_async", "schedule_import_changes"]
+
+
+def rename_asyncio_async(text: str) -> str:
+    """Return ``text`` with ``asyncio.async`` spelled ``asyncio.ensure_future``.
+
+    ``async`` is a keyword since Python 3.7, so a file that still names
+    ``asyncio.async`` (Python 3.4's spelling, often in a fallback branch)
+    does not parse at all, for libcst or for CPython; this runs on the text,
+    before the parse, and touches only that token sequence (never strings
+    or comments). Text that does not tokenize is returned as it is.
+    """
+    if "asyncio.async" not in text:
+        return text
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return text
+    lines = text.splitlines(keepends=True)
+    for first, dot, name in reversed(list(zip(tokens, tokens[1:], tokens[2:], strict=False))):
+        if (first.string, dot.string, name.string) != ("asyncio", ".", "async"):
+            continue
+        if first.type != tokenize.NAME or name.type != tokenize.NAME:
+            continue
+        row, col = name.start
+        line = lines[row - 1]
+        lines[row - 1] = line[:col] + "ensure_future" + line[col + len("async") :]
+    return "".join(lines)
 
 
 def schedule_import_changes(context: CodemodContext, facts: Facts, plan: Plan) -> None:

@@ -25,7 +25,7 @@ from ._gen_checks import ADAPTOR_NAME, Warning_, bad_input, decorator_calls, pro
 from ._gen_facts import Facts, FuncFacts, call_key, callee_name
 from ._gen_imports import Binding
 from ._gen_presets import Preset
-from ._gen_rules import delegates, helper_generators, hinted_generators
+from ._gen_rules import delegates, helper_generators, hinted_generators, iter_awaitable
 from ._gen_yields import Refuse, classify_return, classify_with, classify_yield
 
 __all__ = ["FuncAction", "Plan", "Warning_", "make_plan"]
@@ -52,6 +52,7 @@ class Plan:
     remove: set[int] = field(default_factory=set)
     raises: set[int] = field(default_factory=set)
     return_await: set[int] = field(default_factory=set)
+    return_check: set[int] = field(default_factory=set)  # await it if it is awaitable
     calls: dict[int, str] = field(default_factory=dict)
     withs: set[int] = field(default_factory=set)
     needs: set[str] = field(default_factory=set)
@@ -67,16 +68,20 @@ class Plan:
     # not walked by the transformer at all.
     tops: set[int] = field(default_factory=set)
     adaptor: bool = False  # add the stand-in for asyncio.coroutine(fn) calls
+    await_aliases: set[int] = field(
+        default_factory=set
+    )  # __iter__ defs that get __await__ = __iter__
 
     def empty(self) -> bool:
         """Tell whether the plan changes nothing."""
-        return not (self.funcs or self.calls or self.yields)
+        return not (self.funcs or self.calls or self.yields or self.await_aliases)
 
     def refuse_file(self) -> None:
         """Drop every action: a refusal anywhere leaves the file byte-identical."""
         self.funcs.clear()
         self.calls.clear()
         self.yields.clear()
+        self.await_aliases.clear()
         self.adaptor = False
         self.warnings = [w for w in self.warnings if w.refusal]
 
@@ -105,8 +110,14 @@ def _broad(
 
 class _Planner:
     def __init__(
-        self, facts: Facts, preset: Preset, hints: frozenset[str], module: cst.Module | None = None
+        self,
+        facts: Facts,
+        preset: Preset,
+        hints: frozenset[str],
+        check_returns: bool,
+        module: cst.Module | None = None,
     ) -> None:
+        self.check_returns = check_returns
         self.module = module
         self.facts = facts
         self.preset = preset
@@ -350,7 +361,17 @@ class _Planner:
         if not generator and self.preset.awaits_returned:
             coroutines = set(self.by_key) | {f.key for f in self.helpers.values()}
             for ret in func.returns:
-                if classify_return(ret, func, self.facts, coroutines) and not dry:
+                try:
+                    awaited = classify_return(ret, func, self.facts, coroutines)
+                except Refuse:
+                    if not self.check_returns:
+                        raise
+                    if not dry:  # the user chose asyncio.coroutine's own run-time test
+                        plan.return_check.add(id(ret))
+                        plan.needs.add("inspect")
+                        plan.warnings.append(Warning_(ret, _CHECKED, refusal=False))
+                    continue
+                if awaited and not dry:
                     plan.return_await.add(id(ret))
 
     def _note_needs(self, kind: str, node: cst.Yield) -> None:
@@ -429,6 +450,9 @@ class _Planner:
         for func in self.delegators:
             if id(func.node) in self.deco and self.protocol.get(id(func.node)) != "plain":
                 continue
+            if iter_awaitable(func, self.facts):
+                self.plan.await_aliases.add(id(func.node))
+                self.plan.tops.add(func.top)
             for node in func.yields:
                 value = node.value
                 if not isinstance(value, cst.From):
@@ -485,15 +509,19 @@ def make_plan(
     facts: Facts,
     preset: Preset,
     hints: frozenset[str] = frozenset(),
+    *,
+    check_returns: bool = False,
     module: cst.Module | None = None,
 ) -> Plan:
     """Classify every coroutine function of the module and return the node actions.
 
     ``hints`` name decorators that run the generators they wrap as coroutines;
-    ``module`` (the tree ``facts`` came from) is needed by presets with rules
-    of their own (``return_calls``, ``wrapper``, ...).
+    ``check_returns`` turns a returned value that may be awaitable into a
+    run-time test (awaited when awaitable) instead of a refusal; ``module``
+    (the tree ``facts`` came from) is needed by presets with rules of their
+    own (``return_calls``, ``wrapper``, ...).
     """
-    planner = _Planner(facts, preset, hints, module)
+    planner = _Planner(facts, preset, hints, check_returns, module)
     planner.local_reasons()
     for _ in range(len(planner.cands) + 1):
         if not planner.usage_reasons():
@@ -507,6 +535,9 @@ def make_plan(
     if any(w.refusal for w in plan.warnings):
         plan.refuse_file()
     return plan
+
+
+_CHECKED = "returns a value that may be awaitable: converted to asyncio.coroutine's own run-time test (--awaitable-returns=check); write return await x or return x when you know which"
 
 
 def _adapt_decorator_calls(plan: Plan, facts: Facts, preset: Preset) -> None:

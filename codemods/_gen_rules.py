@@ -42,6 +42,7 @@ __all__ = [
     "helper_generators",
     "hinted_generators",
     "is_known_lock",
+    "iter_awaitable",
 ]
 
 # Methods that must return an iterator (never a coroutine object).
@@ -77,13 +78,24 @@ def is_known_lock(expr: cst.BaseExpression, func: FuncFacts, facts: Facts, depth
                 return _all_locks(scope.assigned.get(expr.value), facts)
             scope = scope.parent
         return False
-    if (
-        isinstance(expr, cst.Attribute)
-        and isinstance(expr.value, cst.Name)
-        and expr.value.value == "self"
-    ):
-        return _all_locks(facts.attr_assigned.get(f"self.{expr.attr.value}"), facts)
-    return False
+    if not (isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name)):
+        return False
+    owner = expr.value.value
+    if owner != "self" and not _instance_of_own_class(owner, func, facts):
+        return False
+    # Every ``self.<attr> = ...`` of the file's classes must make a lock.
+    return _all_locks(facts.attr_assigned.get(f"self.{expr.attr.value}"), facts)
+
+
+def _instance_of_own_class(name: str, func: FuncFacts, facts: Facts) -> bool:
+    """Tell whether local ``name`` only ever holds ``C(...)`` for classes ``C`` of this file."""
+    scope: FuncFacts | None = func
+    while scope is not None and name not in scope.locals:
+        scope = scope.parent
+    if scope is None or "param" in scope.kinds.get(name, set()):
+        return False
+    callees = scope.assigned.get(name) or [None]
+    return all(isinstance(c, cst.Name) and c.value in facts.classes for c in callees)
 
 
 def _lock_argument(func: FuncFacts, param: str, facts: Facts, depth: int) -> bool:
@@ -116,7 +128,27 @@ def delegates(func: FuncFacts, facts: Facts) -> bool:
         return False
     if func.name == AWAIT_PROTOCOL:
         return True
-    return func.name == "__iter__" and AWAIT_PROTOCOL in _members(func, facts)
+    return func.name == "__iter__" and (
+        AWAIT_PROTOCOL in _members(func, facts) or iter_awaitable(func, facts)
+    )
+
+
+def iter_awaitable(func: FuncFacts, facts: Facts) -> bool:
+    """Tell whether ``__iter__`` is Python 3.4's awaitable protocol in a class without ``__await__``.
+
+    ``with (yield from pool) as conn`` called ``pool.__iter__()``: a generator
+    that only delegates (``yield from``) and returns a value is that protocol,
+    not a data iterator. ``await pool`` needs ``__await__``, so such a class
+    gets ``__await__ = __iter__`` next to it.
+    """
+    return (
+        func.name == "__iter__"
+        and func.in_class
+        and not func.node.decorators
+        and AWAIT_PROTOCOL not in _members(func, facts)
+        and _only_yield_from(func)
+        and any(r.value is not None for r in func.returns)
+    )
 
 
 def awaitable_class(func: FuncFacts, facts: Facts) -> bool:

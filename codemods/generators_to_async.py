@@ -54,6 +54,7 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
         context: CodemodContext,
         preset: str = "legacy",
         coroutine_decorators: Sequence[str] = (),
+        awaitable_returns: str = "refuse",
         keep_api: bool = False,
     ) -> None:
         """Create the command for one file; raise ``ValueError`` for an unknown ``preset``.
@@ -62,11 +63,19 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
         run the generator they wrap as a coroutine (a test runner's
         ``pytest.mark.run_loop``, a project's ``run_until_complete``); such
         generators become ``async def`` and keep the decorator.
+        ``awaitable_returns``: what happens to ``return x`` of a yield-less
+        coroutine when ``x`` may or may not be awaitable: ``refuse`` (the
+        file stays as it is) or ``check`` (await it at run time if it is
+        awaitable, which is what ``asyncio.coroutine`` did).
 
         ``keep_api`` (presets with a ``wrapper``, e.g. twisted): a converted
         public function keeps returning what the decorated one returned (a
         Deferred), so its callers outside the run are not broken.
         """
+        if awaitable_returns not in ("refuse", "check"):
+            raise ValueError(
+                f"awaitable_returns must be 'refuse' or 'check', not {awaitable_returns!r}"
+            )
         cls = type(self)
         if cls.__dict__.get("_plain_transformer", False):
             # MatcherDecoratableTransformer.__init__ introspects every attribute
@@ -84,6 +93,7 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
                 cls._plain_transformer = True
         self.preset = get_preset(preset)
         self.coroutine_decorators = frozenset(coroutine_decorators or ())
+        self.check_returns = awaitable_returns == "check"
         self.keep_api = keep_api
         self._plan = Plan()
         self._skip: set[int] = set()
@@ -106,6 +116,13 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
             default=[],
             metavar="NAME",
             help="a decorator (qualified or local name) that runs the generator it wraps as a coroutine; such generators become async def (repeatable)",
+        )
+        arg_parser.add_argument(
+            "--awaitable-returns",
+            dest="awaitable_returns",
+            choices=("refuse", "check"),
+            default="refuse",
+            help="asyncio preset, return x of a coroutine without yield when x may be awaitable: refuse the file (default) or await x at run time when it is awaitable",
         )
         arg_parser.add_argument(
             "--keep-api",
@@ -162,7 +179,9 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
         ):
             return tree
         facts = collect_facts(tree)
-        self._plan = plan = make_plan(facts, preset, self.coroutine_decorators, tree)
+        self._plan = plan = make_plan(
+            facts, preset, self.coroutine_decorators, check_returns=self.check_returns, module=tree
+        )
         self._report(tree, plan)
         if plan.empty():
             return tree
@@ -231,7 +250,10 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
 
     def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
-    ) -> cst.FunctionDef:
+    ) -> cst.FunctionDef | cst.FlattenSentinel[cst.BaseStatement]:
+        if id(original_node) in self._plan.await_aliases:
+            alias = cst.parse_statement("__await__ = __iter__\n")
+            return cst.FlattenSentinel([updated_node, alias])
         action = self._plan.funcs.get(id(original_node))
         if action is None:
             return updated_node
@@ -346,6 +368,8 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
         return cst.Return(value=value, semicolon=updated_node.semicolon)
 
     def leave_Return(self, original_node: cst.Return, updated_node: cst.Return) -> cst.Return:
+        if id(original_node) in self._plan.return_check and updated_node.value is not None:
+            return updated_node.with_changes(value=build.await_if_awaitable(updated_node.value))
         if id(original_node) in self._plan.return_await and updated_node.value is not None:
             return updated_node.with_changes(value=build.await_(updated_node.value))
         return updated_node

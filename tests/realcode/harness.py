@@ -37,6 +37,7 @@ from pathlib import Path
 import libcst as cst
 from libcst.codemod import CodemodContext
 
+from codemods._gen_module import rename_asyncio_async
 from codemods.generators_to_async import GeneratorsToAsyncCommand
 from migrate._lints import lint_source
 
@@ -92,16 +93,17 @@ def unpack(sdist: Path, into: Path) -> Path:
     return root
 
 
-def venv(project: Project, python: Path, cache: Path) -> Path:
+def venv(project: Project, python: Path, cache: Path, *, before: bool = False) -> Path:
     """Return the interpreter of a cached virtual environment with the project's test deps."""
-    key = hashlib.sha256(f"{python}|{' '.join(project.deps)}".encode()).hexdigest()[:12]
+    deps = project.deps_before if before and project.deps_before is not None else project.deps
+    key = hashlib.sha256(f"{python}|{' '.join(deps)}".encode()).hexdigest()[:12]
     home = cache / "venvs" / f"{project.name}-{key}"
     ready = home / ".ready"
     if not ready.exists():
         shutil.rmtree(home, ignore_errors=True)
         _run([python, "-m", "venv", home])
-        if project.deps:
-            _run([home / "bin" / "python", "-m", "pip", "install", "-q", *project.deps])
+        if deps:
+            _run([home / "bin" / "python", "-m", "pip", "install", "-q", *deps])
         ready.touch()
     return home / "bin" / "python"
 
@@ -119,10 +121,15 @@ def convert(root: Path, project: Project) -> Conversion:
     """Convert every ``.py`` file under ``root`` in place; return counts and refusals."""
     result = Conversion()
     for path in sorted(root.rglob("*.py")):
-        source = path.read_text(encoding="utf-8")
+        original = path.read_text(encoding="utf-8")
+        # ``asyncio.async`` (a syntax error since 3.7) is respelled before the parse.
+        source = rename_asyncio_async(original)
         context = CodemodContext(filename=str(path))
         command = GeneratorsToAsyncCommand(
-            context, preset=project.preset, coroutine_decorators=project.coroutine_decorators
+            context,
+            preset=project.preset,
+            coroutine_decorators=project.coroutine_decorators,
+            awaitable_returns=project.awaitable_returns,
         )
         try:
             tree = cst.parse_module(source)
@@ -133,7 +140,7 @@ def convert(root: Path, project: Project) -> Conversion:
         rel = path.relative_to(root)
         if new is tree:  # notes that come with a change are not refusals
             result.refused.extend(f"{rel}:{w.removeprefix('line ')}" for w in context.warnings)
-        if new is not tree and new.code != source:
+        if new.code != original:
             path.write_text(new.code, encoding="utf-8")
             result.changed += 1
         text = new.code if new is not tree else source
@@ -173,7 +180,7 @@ def run_file(python: Path, root: Path, file: str, project: Project) -> tuple[int
         cmd = [str(python), "-m", "twisted.trial" if project.runner == "trial" else "unittest",
                module]  # fmt: skip
     else:
-        cmd = [str(python), "-m", "pytest", "-q", "--assert=plain", "-p", "no:cacheprovider",
+        cmd = [str(python), "-m", "pytest", "-v", "--assert=plain", "-p", "no:cacheprovider",
                "-W", "ignore::DeprecationWarning", f"--timeout={project.test_timeout}",
                file]  # fmt: skip
         for node, _why in project.deselect:
@@ -187,8 +194,10 @@ def run_file(python: Path, root: Path, file: str, project: Project) -> tuple[int
         out, _ = proc.communicate(timeout=project.timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return 0, 1, f"timed out after {project.timeout} s"
+        out, _ = proc.communicate()
+        # What finished before the hang still counts (pytest -v prints each result).
+        passed = len(re.findall(r"^\S+ PASSED", out or "", re.MULTILINE))
+        return passed, 1, f"timed out after {project.timeout} s ({passed} passed before)"
     tail = out.strip().splitlines()[-1] if out.strip() else ""
     if project.runner == "trial":  # PASSED (skips=1, successes=9) / FAILED (errors=1, ...)
         counts = {k: int(n) for k, n in re.findall(r"(\w+)=(\d+)", tail)}
@@ -271,7 +280,7 @@ def run_project(project: Project, jobs: int, keep: Path | None = None) -> Outcom
         before_root = unpack(sdist, work / "before")
         after_root = unpack(sdist, work / "after")
         outcome.conversion = convert(after_root, project)
-        before_env = venv(project, before_py, cache)
+        before_env = venv(project, before_py, cache, before=True)
         after_env = venv(project, after_py, cache)
         prepare_services(project, before_env)
         files = test_files(before_root, project)
