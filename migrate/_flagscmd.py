@@ -24,9 +24,8 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import Table
 
-from shims import FlagError
-from shims._flags import (
-    VALID_BACKENDS,
+from shims import FlagError, _registry
+from shims.config import (
     MigrateConfig,
     find_config,
     instance_id,
@@ -68,7 +67,7 @@ def add_parser(subparsers: Any) -> None:
         ),
     )
     setter.add_argument("service", metavar="SERVICE")
-    setter.add_argument("backend", metavar="BACKEND", help=" | ".join(VALID_BACKENDS))
+    setter.add_argument("backend", metavar="BACKEND", help=" | ".join(_registry.known()))
     setter.add_argument(
         "--rollout", type=int, metavar="N",
         help="share of instances (0-100) that take BACKEND; the rest use default_backend",
@@ -156,10 +155,8 @@ def _print_table(rows: list[dict[str, str]]) -> None:
 
 
 def _set(args: argparse.Namespace) -> int:
-    if args.backend not in VALID_BACKENDS:
-        raise FlagError(
-            f"unknown backend {args.backend!r}; valid backends: {', '.join(VALID_BACKENDS)}"
-        )
+    if args.backend not in _registry.known():
+        raise _registry.unknown_error(args.backend)
     if args.rollout is not None and not 0 <= args.rollout <= 100:
         raise FlagError(f"--rollout must be from 0 to 100, got {args.rollout!r}")
     path = _config_path(args.config)

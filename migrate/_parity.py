@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shims import VALID_BACKENDS, FlagError
+from shims import FlagError
+from shims._registry import known, parity_defaults
 
 if TYPE_CHECKING:  # pytest is a test dependency; the CLI must import without it
     import pytest
@@ -142,15 +143,13 @@ def _handle(args: argparse.Namespace) -> int:
 
 def _backends(raw: str | None) -> list[str]:
     if raw is None:
-        import importlib.util
-
-        return [b for b in VALID_BACKENDS if b != "uvloop" or importlib.util.find_spec("uvloop")]
+        return parity_defaults()
     names = [n.strip() for n in raw.split(",") if n.strip()]
-    unknown = [n for n in names if n not in VALID_BACKENDS]
+    unknown = [n for n in names if n not in known()]
     if unknown or not names:
         raise FlagError(
             f"--backends {raw!r}: unknown backend {', '.join(map(repr, unknown)) or '(none)'}; "
-            f"valid backends: {', '.join(VALID_BACKENDS)}"
+            f"valid backends: {', '.join(known())}"
         )
     return list(dict.fromkeys(names))
 
@@ -194,7 +193,7 @@ def row_key(nodeid: str, backend: str) -> str | None:
         return nodeid
     base, _, params = nodeid[:-1].partition("[")
     parts = params.split("-")
-    if any(p in VALID_BACKENDS and p != backend for p in parts):
+    if any(p in known() and p != backend for p in parts):
         return None
     kept = [p for p in parts if p != backend]
     return f"{base}[{'-'.join(kept)}]" if kept else base

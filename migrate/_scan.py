@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shims import FlagError, find_config, load_config, resolve_backend
+from shims import FlagError
+from shims.config import find_config, load_config, resolve_backend
 
 from ._check import analyze_files, positive_int
 from ._discover import discover
 from ._lint_rules import FileAnalysis
-from ._services import FLIPPED_BACKENDS, ServiceIndex
+from ._services import ServiceIndex, is_flipped
 
 __all__ = ["ServiceReport", "add_parser", "handler", "render_table", "scan_path"]
 
@@ -88,7 +89,7 @@ def _verdict(
     if flipped:
         if left:
             return "flipped but still uses legacy API: " + ", ".join(left)
-        if configured in FLIPPED_BACKENDS and rollout is not None and rollout < 100:
+        if is_flipped(configured) and rollout is not None and rollout < 100:
             return f"rolling out ({rollout}%)"
         return "flipped"
     if left:

@@ -11,20 +11,28 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from shims import MigrateConfig, find_config, load_config, resolve_backend
+from shims import _registry
+from shims.config import MigrateConfig, find_config, load_config, resolve_backend
 
-__all__ = ["FLIPPED_BACKENDS", "ServiceIndex"]
+__all__ = ["ServiceIndex", "is_flipped"]
 
-FLIPPED_BACKENDS = frozenset({"asyncio", "uvloop"})
+
+def is_flipped(backend: str) -> bool:
+    """Return True when ``backend`` runs an asyncio loop (a service on it has moved off its
+    old scheduler): what its registered object says, never a list of names."""
+    if backend not in _registry.names(available=False):
+        return False  # a broken registration: resolving the flag reports it
+    return _registry.get(backend).asyncio_based
 
 
 class ServiceIndex:
     """Map files to the services of one config file and say which are flipped.
 
     A file belongs to the service with the most specific ``paths`` entry it
-    lies under. A service is flipped when its backend resolves to asyncio or
-    uvloop (environment overrides included), or when it is configured with
-    one of those and a non-zero rollout: then some instance already runs it.
+    lies under. A service is flipped when its backend resolves to an
+    asyncio-based backend (asyncio, uvloop...; environment overrides
+    included), or when it is configured with one and a non-zero rollout:
+    then some instance already runs it.
     """
 
     def __init__(self, config: MigrateConfig, environ: Mapping[str, str] | None = None) -> None:
@@ -62,7 +70,7 @@ class ServiceIndex:
         return None
 
     def flipped(self, service: str) -> bool:
-        """Return True when ``service`` runs (or partly runs) on asyncio/uvloop.
+        """Return True when ``service`` runs (or partly runs) on an asyncio-based backend.
 
         Raises:
             FlagError: the service's flag cannot be resolved (bad environment value,
@@ -70,9 +78,9 @@ class ServiceIndex:
         """
         if service not in self._flipped:
             entry = self.config.services[service]
-            flipped = entry.backend in FLIPPED_BACKENDS and entry.rollout != 0
+            flipped = is_flipped(entry.backend) and entry.rollout != 0
             if not flipped:
                 decision = resolve_backend(service, environ=self.environ)
-                flipped = decision.backend in FLIPPED_BACKENDS
+                flipped = is_flipped(decision.backend)
             self._flipped[service] = flipped
         return self._flipped[service]

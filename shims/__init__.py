@@ -13,8 +13,16 @@ Public names only; the implementation lives in private modules::
             conn.close()
 
     shims.run(main, service="pdf-export")   # backend from the per-service flag
+
+The per-service flag's plumbing lives in ``shims.config``, the backend
+contract and registry in ``shims.backends``, the test kit in ``shims.testing``.
 """
 
+import warnings as _warnings
+from typing import Any as _Any
+
+from . import backends as backends
+from . import config as config
 from ._connection import Connection as Connection
 from ._errors import ConnectError as ConnectError
 from ._errors import ConnectionClosedError as ConnectionClosedError
@@ -26,23 +34,13 @@ from ._errors import ReadTimeout as ReadTimeout
 from ._errors import ShimError as ShimError
 from ._errors import ShimTimeout as ShimTimeout
 from ._errors import WriteTimeout as WriteTimeout
-from ._flags import VALID_BACKENDS as VALID_BACKENDS
-from ._flags import BackendDecision as BackendDecision
-from ._flags import MigrateConfig as MigrateConfig
-from ._flags import ServiceConfig as ServiceConfig
-from ._flags import find_config as find_config
-from ._flags import in_rollout as in_rollout
-from ._flags import instance_id as instance_id
-from ._flags import load_config as load_config
-from ._flags import resolve_backend as resolve_backend
-from ._flags import service_env_var as service_env_var
 from ._net import Server as Server
 from ._net import connect as connect
 from ._net import serve as serve
 from ._pool import ConnectionPool as ConnectionPool
-from ._runtime import CANCELLED as CANCELLED
 from ._runtime import Task as Task
 from ._runtime import call_later as call_later
+from ._runtime import cancelled_types as _cancelled_types
 from ._runtime import current_backend as current_backend
 from ._runtime import gather as gather
 from ._runtime import monotonic as monotonic
@@ -58,8 +56,6 @@ from ._sync import Queue as Queue
 
 __all__ = [
     "CANCELLED",
-    "VALID_BACKENDS",
-    "BackendDecision",
     "ConnectError",
     "ConnectTimeout",
     "Connection",
@@ -69,13 +65,11 @@ __all__ = [
     "Event",
     "FlagError",
     "Lock",
-    "MigrateConfig",
     "PeerClosedError",
     "Queue",
     "ReadLimitError",
     "ReadTimeout",
     "Server",
-    "ServiceConfig",
     "ShimError",
     "ShimTimeout",
     "Task",
@@ -83,18 +77,34 @@ __all__ = [
     "call_later",
     "connect",
     "current_backend",
-    "find_config",
     "gather",
-    "in_rollout",
-    "instance_id",
-    "load_config",
     "monotonic",
-    "resolve_backend",
     "run",
     "serve",
-    "service_env_var",
     "sleep",
     "spawn",
     "timeout",
     "wait_for",
 ]
+
+#: The exception types a cancelled task sees at its await point, one per bundled backend.
+CANCELLED: tuple[type[BaseException], ...] = _cancelled_types()
+
+
+def __getattr__(name: str) -> _Any:
+    if name in config.__all__:  # moved there; still importable here, with a warning
+        _warnings.warn(
+            f"shims.{name} moved to shims.config.{name}; import it from there",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(config, name)
+    if name == "VALID_BACKENDS":
+        _warnings.warn(
+            "shims.VALID_BACKENDS is deprecated: the registered backends are "
+            "shims.backends.names() (a list that includes backends other packages add)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return tuple(backends.names(available=False))
+    raise AttributeError(f"module 'shims' has no attribute {name!r}")

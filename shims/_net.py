@@ -11,28 +11,17 @@ after ``close()`` began) is logged and recorded in the diagnostics.
 
 from __future__ import annotations
 
-import weakref
-from asyncio.events import _get_running_loop
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 from . import _diagnostics, _runtime
-from ._backends import _asyncio
 from ._connection import Connection
+from ._contract import Listener
 from ._errors import ShimError
 
-__all__ = ["Server", "close_leftovers", "connect", "serve"]
+__all__ = ["Server", "connect", "serve"]
 
 Handler = Callable[[Connection], Awaitable[Any]]
-_SERVERS: weakref.WeakSet[Server] = weakref.WeakSet()
-
-
-class _Listener(Protocol):
-    host: str
-    port: int
-
-    def close(self) -> None: ...
-    async def wait_closed(self) -> None: ...
 
 
 async def connect(
@@ -48,9 +37,7 @@ async def connect(
     and ``ConnectTimeout`` when ``timeout`` seconds pass first; no socket
     is left open either way.
     """
-    if _get_running_loop() is not None:
-        return await _asyncio.connect(host, port, timeout=timeout, duplex=duplex)
-    return await _runtime._legacy().connect(host, port, timeout=timeout, duplex=duplex)  # type: ignore[no-any-return]
+    return await _runtime._selected()[1].dial(host, port, timeout=timeout, duplex=duplex)
 
 
 async def serve(handler: Handler, host: str, port: int, *, duplex: bool = False) -> Server:
@@ -59,17 +46,10 @@ async def serve(handler: Handler, host: str, port: int, *, duplex: bool = False)
     Raises ``ConnectError`` if the address cannot be bound.
     """
     server = Server(handler)
-    if _get_running_loop() is not None:
-        listener: _Listener = await _asyncio.listen(
-            host, port, duplex=duplex, on_accept=server._accepted
-        )
-    else:
-        listener = await _runtime._legacy().listen(
-            host, port, duplex=duplex, on_accept=server._accepted
-        )
-    server._listener = listener
-    server._clock = _runtime.clock()
-    _SERVERS.add(server)
+    backend = _runtime._selected()[1]
+    server._listener = await backend.listen(host, port, duplex=duplex, on_accept=server._accepted)
+    server._clock = backend.clock()
+    _diagnostics.track_server(server)
     return server
 
 
@@ -78,7 +58,7 @@ class Server:
 
     def __init__(self, handler: Handler) -> None:
         self._handler = handler
-        self._listener: _Listener | None = None
+        self._listener: Listener | None = None
         self._clock: object = None
         self._conns: set[Connection] = set()
         self._tasks: set[_runtime.Task[None]] = set()
@@ -153,13 +133,3 @@ class Server:
     async def __aexit__(self, *exc: object) -> None:
         self.close()
         await self.wait_closed()
-
-
-def close_leftovers(clock: object) -> None:
-    """Close the servers and connections of the run whose clock is ``clock`` (end of ``shims.run``)."""
-    for server in list(_SERVERS):
-        if server._clock is clock:
-            server.close()
-    for conn in _diagnostics.live_connections():
-        if conn._clock is clock:
-            conn.close()

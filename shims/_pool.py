@@ -24,8 +24,8 @@ from time import monotonic
 from types import TracebackType
 from typing import Final
 
-from ._backends._base import Waiter
 from ._connection import Connection
+from ._contract import Waiter
 from ._errors import ConnectError, ConnectionClosedError, ConnectTimeout
 from ._runtime import clock, wait_for
 

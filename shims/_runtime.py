@@ -1,41 +1,43 @@
-"""The runtime half of the shim: ``run`` and the calls a task makes.
+"""The runtime half of the shim: ``run`` and the calls a task makes, dispatched to a backend.
 
-Theory of operation: the backend of a call is the one running the calling
-task. An asyncio (or uvloop) loop running in this thread wins; that check is
-one C call, so the asyncio path adds next to nothing to ``asyncio.sleep`` and
-friends, and ``shims`` works inside any running asyncio loop (pytest-asyncio,
-an application's own ``asyncio.run``). Otherwise the legacy scheduler of the
-running ``legacy.runtime.run()`` is used, so services half-way through the
-migration can call ``shims`` from legacy code too.
+Theory of operation: ``run`` resolves the backend name (the per-service
+flag), takes the object registered under it (``shims.backends``) and hands it
+the main coroutine; the first thing that coroutine does, on the thread the
+backend runs it on, is bind ``(name, backend)`` to that thread. Every call a
+task makes (``sleep``, ``spawn``, ``call_later``...) reads that binding (one
+thread-local attribute) and calls the backend object: no branch per backend.
+Code that runs on a scheduler ``shims.run`` did not start (pytest-asyncio, an
+application's own ``asyncio.run``, a bare ``legacy.runtime.run``) finds no
+binding; then the registered backends are asked which one is ``running()``
+on this thread, an asyncio-based one for any other running asyncio loop.
 
 Cancellation is delivered the backend's native way at the await point
-(``asyncio.CancelledError`` or ``legacy.runtime.Cancelled``, both
-``BaseException``), because rewriting it would turn a cancelled legacy task
-into a failed one. Portable code uses ``finally``, ``task.cancelled()``, or
+(``asyncio.CancelledError``, ``legacy.runtime.Cancelled``...; all are in
+``shims.CANCELLED``), because rewriting it would turn a cancelled task into a
+failed one. Portable code uses ``finally``, ``task.cancelled()``, or
 ``except shims.CANCELLED:``. Timeouts are the builtin ``TimeoutError`` on
 every backend.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import sys
+import threading
 import time
 from asyncio.events import _get_running_loop
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
-from types import ModuleType
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-from . import _diagnostics
-from ._backends import _asyncio
-from ._backends._base import Clock, Handle
+from . import _diagnostics, _registry
+from ._contract import Backend, Clock, Handle, Task
+from .config import resolve_backend
 
 __all__ = [
-    "CANCELLED",
     "Task",
     "call_later",
+    "cancelled_types",
+    "clock",
     "current_backend",
     "gather",
     "monotonic",
@@ -47,90 +49,77 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
 logger = logging.getLogger("shims")
 
 monotonic = time.monotonic
-_legacy_mod: ModuleType | None = None
-_asyncio_tasks: set[asyncio.Task[Any]] = set()
+Selected = tuple[str, Backend]
+_local = threading.local()
 
 
-def _cancelled_types() -> tuple[type[BaseException], ...]:
-    try:
-        from legacy.runtime import Cancelled
-    except ImportError:  # pragma: no cover - legacy ships with the toolkit
-        return (asyncio.CancelledError,)
-    return (asyncio.CancelledError, Cancelled)
+def _selected() -> Selected:
+    sel: Selected | None = getattr(_local, "sel", None)
+    if sel is not None:
+        return sel
+    found = _running_here()
+    if found is None:
+        raise RuntimeError(
+            "no shims backend is running in this thread; call this from code started by "
+            "shims.run(main) (or from a running asyncio loop)"
+        )
+    return found
 
 
-#: The exception types a cancelled task sees at its await point, one per backend.
-CANCELLED: tuple[type[BaseException], ...] = _cancelled_types()
+def _running_here() -> Selected | None:
+    """Return the backend running this thread though ``shims.run`` did not start it."""
+    loop_runs = _get_running_loop() is not None
+    fallback: Selected | None = None
+    for name in _registry.names(available=False):
+        backend = _registry.get(name)
+        if loop_runs != backend.asyncio_based:
+            continue  # a running asyncio loop is never a non-asyncio backend's, and vice versa
+        if backend.running():
+            return name, backend
+        if fallback is None and loop_runs:
+            fallback = name, backend  # an asyncio loop of a class nobody registered
+    return fallback
 
 
-class Task(Protocol[T_co]):
-    """What ``spawn`` returns: an awaitable task (``asyncio.Task`` or the legacy ``Task``)."""
+def cancelled_types() -> tuple[type[BaseException], ...]:
+    """Return the exception types a cancelled task sees on the bundled backends.
 
-    def cancel(self) -> bool: ...
-    def done(self) -> bool: ...
-    def cancelled(self) -> bool: ...
-    def result(self) -> T_co: ...
-    def exception(self) -> BaseException | None: ...
-    def add_done_callback(self, fn: Callable[[Any], object], /) -> None: ...
-    def __await__(self) -> Generator[Any, None, T_co]: ...
-
-
-def _legacy() -> ModuleType:
-    """Return the legacy backend module if a legacy scheduler runs this thread's tasks."""
-    global _legacy_mod
-    if _legacy_mod is None:
-        from ._backends import _legacy
-
-        _legacy_mod = _legacy
-    _legacy_mod.require_scheduler()
-    return _legacy_mod
+    A backend's ``cancelled`` must be one of them or a subclass (so that
+    ``except shims.CANCELLED:`` stays portable): Twisted's, for instance,
+    is a subclass of ``asyncio.CancelledError``.
+    """
+    return tuple(dict.fromkeys(b.cancelled for b in _registry.bundled()))
 
 
 def current_backend() -> str:
-    """Return ``"asyncio"``, ``"uvloop"`` or ``"legacy"``: the backend running the caller.
+    """Return the name of the backend running the caller (the name it was selected by).
 
     Raises ``RuntimeError`` when no backend runs (outside ``shims.run``).
     """
-    loop = _get_running_loop()
-    if loop is not None:
-        return _asyncio.backend_name(loop)
-    _legacy()
-    return "legacy"
+    return _selected()[0]
 
 
 def clock() -> Clock:
     """Return the futures-and-timers object of the backend running the caller."""
-    loop = _get_running_loop()
-    if loop is not None:
-        return loop
-    return _legacy().clock()  # type: ignore[no-any-return]
+    return _selected()[1].clock()
 
 
 def sleep(seconds: float) -> Awaitable[None]:
     """Suspend the calling task for ``seconds`` (0: let other tasks run once)."""
-    if _get_running_loop() is not None:
-        return asyncio.sleep(seconds)
-    return _legacy().sleep(seconds)  # type: ignore[no-any-return]
+    return _selected()[1].sleep(seconds)
 
 
-def spawn(coro: Awaitable[T]) -> Task[T]:
+def spawn(coro: Coroutine[Any, Any, T]) -> Task[T]:
     """Start ``coro`` as a task and return it (awaitable; ``cancel()``, ``done()``, ``result()``).
 
     The task is kept alive until it finishes even if the caller drops it.
     A task that fails with nobody retrieving its result lands in
-    ``shims._diagnostics.UNHANDLED`` under ``shims.run``.
+    ``shims.testing.UNHANDLED`` under ``shims.run``.
     """
-    loop = _get_running_loop()
-    if loop is not None:
-        task = asyncio.ensure_future(coro, loop=loop)
-        _asyncio_tasks.add(task)
-        task.add_done_callback(_asyncio_tasks.discard)
-        return task
-    return _legacy().spawn(coro)  # type: ignore[no-any-return]
+    return _selected()[1].spawn(coro)
 
 
 def gather(*aws: Awaitable[Any], return_exceptions: bool = False) -> Awaitable[list[Any]]:
@@ -140,38 +129,22 @@ def gather(*aws: Awaitable[Any], return_exceptions: bool = False) -> Awaitable[l
     ``return_exceptions``, which puts exceptions in the result list).
     Cancelling the caller cancels them all.
     """
-    if _get_running_loop() is not None:
-        return asyncio.gather(*aws, return_exceptions=return_exceptions)
-    return _legacy().gather(aws, return_exceptions)  # type: ignore[no-any-return]
+    return _selected()[1].gather(aws, return_exceptions)
 
 
 def wait_for(aw: Awaitable[T], seconds: float | None) -> Awaitable[T]:
     """Await ``aw`` for at most ``seconds``; on expiry cancel it and raise ``TimeoutError``."""
-    if _get_running_loop() is not None:
-        return asyncio.wait_for(aw, seconds)
-    return _legacy().wait_for(aw, seconds)  # type: ignore[no-any-return]
+    return _selected()[1].wait_for(aw, seconds)
 
 
 def timeout(seconds: float | None) -> AbstractAsyncContextManager[Any]:
     """Return ``async with shims.timeout(s):``: cancel the block at the deadline, raise ``TimeoutError``."""
-    if _get_running_loop() is not None:
-        return asyncio.timeout(seconds)
-    return _legacy().Timeout(seconds)  # type: ignore[no-any-return]
+    return _selected()[1].timeout(seconds)
 
 
 def call_later(seconds: float, fn: Callable[..., object], *args: Any) -> Handle:
     """Call ``fn(*args)`` after ``seconds``; the returned handle has ``cancel()``."""
-    loop = _get_running_loop()
-    if loop is not None:
-        return loop.call_later(seconds, fn, *args)
-    return _legacy().clock().call_later(seconds, fn, *args)  # type: ignore[no-any-return]
-
-
-def _resolve(service: str | None, backend: str | None) -> tuple[str, str]:
-    from ._flags import resolve_backend
-
-    decision = resolve_backend(service, backend=backend)
-    return decision.backend, decision.source
+    return _selected()[1].clock().call_later(seconds, fn, *args)
 
 
 def run(
@@ -183,50 +156,41 @@ def run(
     """Run ``main(*args)`` to completion on the backend chosen for ``service``; return its result.
 
     The backend comes from ``backend=``, else the per-service flag (see
-    ``shims.resolve_backend``); the decision is logged once on the ``shims``
-    logger. Connections and servers still open when ``main`` returns are
-    closed on the way out. Raises ``FlagError`` for a bad flag and
-    ``RuntimeError`` when called from inside a running backend.
+    ``shims.config.resolve_backend``); the decision is logged once on the
+    ``shims`` logger. Connections and servers still open when ``main``
+    returns are closed on the way out. Raises ``FlagError`` for a bad flag
+    (an unknown backend, a missing package) and ``RuntimeError`` when called
+    from inside a running backend.
     """
-    if _get_running_loop() is not None or ("legacy.runtime" in sys.modules and _legacy_running()):
-        if not callable(main) and hasattr(main, "close"):
-            main.close()
-        raise RuntimeError(
-            "shims.run() was called from inside a running backend; await the coroutine "
-            "(or shims.spawn it) instead of nesting run()"
-        )
     try:
-        name, source = _resolve(service, backend)
+        if getattr(_local, "sel", None) is not None or _running_here() is not None:
+            raise RuntimeError(
+                "shims.run() was called from inside a running backend; await the coroutine "
+                "(or shims.spawn it) instead of nesting run()"
+            )
+        decision = resolve_backend(service, backend=backend)
+        chosen = _registry.get(decision.backend)
     except BaseException:
         if not callable(main) and hasattr(main, "close"):
-            main.close()  # no "never awaited" warning on top of the flag error
+            main.close()  # no "never awaited" warning on top of the error
         raise
-    logger.info("backend=%s service=%s source=%s", name, service or "-", source)
-    if name == "legacy":
-        from ._backends import _legacy as legacy_backend
-
-        return legacy_backend.run(_main_coro(main, args))  # type: ignore[no-any-return]
-    return _asyncio.run(  # type: ignore[no-any-return]
-        _main_coro(main, args),
-        use_uvloop=name == "uvloop",
-        on_unhandled=_diagnostics.UNHANDLED.append,
+    logger.info(
+        "backend=%s service=%s source=%s", decision.backend, service or "-", decision.source
     )
-
-
-def _legacy_running() -> bool:
-    from legacy import runtime
-
     try:
-        runtime.get_scheduler()
-    except RuntimeError:
-        return False
-    return True
+        return chosen.run(
+            _main_coro(main, args, (decision.backend, chosen)),
+            on_unhandled=_diagnostics.UNHANDLED.append,
+        )
+    finally:
+        _local.sel = None  # backends that run main on this very thread leave no binding behind
 
 
-async def _main_coro(main: Callable[..., Awaitable[T]] | Awaitable[T], args: tuple[Any, ...]) -> T:
-    from ._net import close_leftovers
-
-    marker = clock()
+async def _main_coro(
+    main: Callable[..., Awaitable[T]] | Awaitable[T], args: tuple[Any, ...], selected: Selected
+) -> T:
+    _local.sel = selected
+    marker = selected[1].clock()
     try:
         if callable(main):
             return await main(*args)
@@ -234,4 +198,4 @@ async def _main_coro(main: Callable[..., Awaitable[T]] | Awaitable[T], args: tup
             raise TypeError(f"shims.run() got arguments {args!r} but {main!r} is not callable")
         return await main
     finally:
-        close_leftovers(marker)
+        _diagnostics.close_leftovers(marker)

@@ -17,7 +17,7 @@ from collections import deque
 from types import TracebackType
 from typing import Generic, TypeVar
 
-from ._backends._base import Waiter
+from ._contract import Waiter
 from ._runtime import clock
 
 __all__ = ["Event", "Lock", "Queue"]

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 from dataclasses import dataclass
 
 import pytest
 
-BACKENDS = ("legacy", "asyncio", "uvloop")
+import shims
+
+#: Every registered backend, installed or not (a missing one is skipped with its reason).
+BACKENDS = tuple(shims.backends.names(available=False))
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    """Each test that takes this runs once per backend (ids legacy, asyncio, uvloop)."""
+    """Each test that takes this runs once per registered backend (ids legacy, asyncio...)."""
     name: str = request.param
-    if name == "uvloop" and importlib.util.find_spec("uvloop") is None:
-        pytest.skip("uvloop is not installed: pip install 'migrate-toolkit[uvloop]'")
+    problem = shims._registry.problem(name)
+    if problem is not None:
+        pytest.skip(problem)
     return name
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+import shims
+
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS_DIR = ROOT / "tests" / "testing"
 
@@ -54,7 +56,7 @@ def _command(variant: str, junit: Path) -> tuple[list[str], dict[str, str]]:
     args += ["-q", "-p", "no:cacheprovider", f"--junitxml={junit}", "-o", "timeout=60"]
     env = dict(os.environ)
     if variant == BASELINE:
-        args += ["--backends", "legacy,asyncio,uvloop"]
+        args += ["--backends", ",".join(shims.backends.names())]
     else:
         args += ["--backends", "asyncio", "-p", "broken_variants"]
         env["SHIMS_BROKEN_VARIANT"] = variant
@@ -112,7 +114,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
 def test_suite_passes_on_every_backend(runs: dict[str, Run]) -> None:
     run = runs[BASELINE]
     assert run.returncode == 0 and not run.failed, run.output[-4000:]
-    for backend in ("legacy", "asyncio", "uvloop"):
+    for backend in shims.backends.names():  # every installed backend, twisted included
         assert any(name.endswith(f"[{backend}]") for name in run.passed), backend
     for scenario in CAUGHT_BY.values():  # each named scenario passes when nothing is broken
         assert f"{scenario}[asyncio]" in run.passed, scenario

@@ -14,7 +14,7 @@
 # backend run, on that backend's loop.  The ``parity`` fixture records values.
 # Comparing: when the last item of a group ran, the recordings of every
 # backend that passed are compared and a difference fails that last item.
-# Teardown: exceptions in ``shims._diagnostics.UNHANDLED`` and connections in
+# Teardown: exceptions in ``shims.testing.UNHANDLED`` and connections in
 # ``live_connections()`` that appeared during the test fail it.
 # Nothing of ``shims`` is imported at module level: this plugin loads in every
 # pytest run of every project that installs the toolkit.
@@ -29,9 +29,8 @@ from typing import Any
 import pytest
 
 from ._parity_compare import ParityRecorder, describe_mismatch
-from ._parity_run import CUSTOM_BACKENDS, Deferred, importable
+from ._parity_run import Deferred, backend_problem, default_backends
 
-KNOWN_BACKENDS = ("legacy", "asyncio", "uvloop")
 BACKEND_FIXTURE = "parity_backend"
 
 
@@ -65,8 +64,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="NAMES",
         help="comma-separated backends for @pytest.mark.parity tests "
-        "(legacy,asyncio,uvloop, or one added with shims.testing.register_backend); "
-        "default: every installed or registered one",
+        "(names registered in shims.backends: bundled, from an installed package's "
+        "entry point, or added by a plugin); default: every installed one but "
+        "opt-in ones such as twisted",
     )
 
 
@@ -93,8 +93,7 @@ def _state(config: pytest.Config) -> _State:
     state = config.stash[_STATE]
     if not state.explicit and not state.backends:
         # Late, so backends registered by conftest files and plugins are included.
-        installed = [n for n in KNOWN_BACKENDS if n != "uvloop" or importable("uvloop")]
-        state.backends = installed + [n for n in CUSTOM_BACKENDS if n not in installed]
+        state.backends = default_backends()
     return state
 
 
@@ -148,12 +147,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             assert isinstance(item, pytest.Function)
             state.groups.setdefault(_group_key(item), _Group()).members.add(item.nodeid)
     if state.groups and state.explicit:
-        import shims
-
-        from ._parity_run import backend_problem
-
         for name in state.backends:
-            problem = backend_problem(shims, name)
+            problem = backend_problem(name)
             if problem is not None and problem[0] == "unknown":
                 raise pytest.UsageError(problem[1])
 
@@ -197,11 +192,7 @@ def _check_backend(item: pytest.Item, name: str) -> None:
         )
     if not inspect.iscoroutinefunction(getattr(item, "obj", None)):
         pytest.fail(f"{_name(item)!r} is marked parity but is not an async def test", pytrace=False)
-    import shims
-
-    from ._parity_run import backend_problem
-
-    problem = backend_problem(shims, name)
+    problem = backend_problem(name)
     if problem is not None:
         kind, message = problem
         if kind == "unknown":

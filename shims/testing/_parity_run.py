@@ -7,12 +7,12 @@
 # its async fixtures finished, connections that appeared during the test get
 # a short grace period to finish closing (a server handler reacting to our
 # close), and the ones still open are reported.  Unhandled task exceptions are
-# read from ``shims._diagnostics.UNHANDLED`` after the run, because a loop
-# reports some of them only while shutting down.
+# read from ``shims.testing.UNHANDLED`` after the run, because a loop reports
+# some of them only while shutting down.  Backend names, availability and
+# skip reasons all come from the one registry (``shims.backends``).
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import time
 from collections.abc import Awaitable, Callable
@@ -23,29 +23,50 @@ from typing import Any
 LEAK_GRACE = 1.0
 
 Runner = Callable[[Callable[[], Awaitable[None]]], object]
-CUSTOM_BACKENDS: dict[str, Runner] = {}
 
 
 def register_backend(name: str, run: Runner, *, replace: bool = False) -> None:
-    """Add a backend the parity plugin can run tests on: ``--backends NAME``.
+    """Register an asyncio-compatible loop as backend ``name`` (``--backends NAME``, flags...).
 
     ``run(main)`` must run the coroutine function ``main`` to completion and
     re-raise what it raised, e.g. on your own asyncio event loop class
-    (``asyncio.Runner(loop_factory=MyLoop).run(main())``): the shim uses any
-    running asyncio loop.  Register from a plugin loaded with ``-p`` (or a
-    conftest.py) before collection.  Unhandled task exceptions are reported
-    only if your runner appends them to ``shims._diagnostics.UNHANDLED``.
+    (``asyncio.Runner(loop_factory=MyLoop).run(main())``). Unhandled task
+    exceptions are reported only if your runner passes them to
+    ``shims.testing.record_unhandled``. For a scheduler that is not an
+    asyncio loop, subclass ``shims.backends.Backend`` and call
+    ``shims.backends.register`` instead (docs/backends.md).
 
-    Raises ValueError for a built-in name, or a name already registered
-    without ``replace=True``.
+    Raises ValueError (``FlagError``) for a malformed name or a name already
+    registered without ``replace=True``.
     """
-    if name in ("legacy", "asyncio", "uvloop"):
-        raise ValueError(f"{name!r} is a built-in backend; register yours under another name")
-    if not name or "," in name or name != name.strip():
-        raise ValueError(f"backend name {name!r} must be non-empty, without commas or spaces")
-    if name in CUSTOM_BACKENDS and not replace:
-        raise ValueError(f"backend {name!r} is already registered; pass replace=True")
-    CUSTOM_BACKENDS[name] = run
+    from shims.backends import get, register
+    from shims.backends._bundled.asyncio import AsyncioBackend
+
+    class _RunnerBackend(AsyncioBackend):
+        by_register_backend = True
+
+        def run(self, main: Any, *, on_unhandled: Callable[[BaseException], None]) -> Any:
+            result: list[Any] = []
+
+            async def body() -> None:
+                result.append(await main)
+
+            run(body)
+            return result[0] if result else None
+
+    if name in get_names():
+        if not getattr(get(name), "by_register_backend", False):
+            raise ValueError(f"{name!r} is a built-in backend; register yours under another name")
+        if not replace:
+            raise ValueError(f"backend {name!r} is already registered; pass replace=True")
+    register(name, _RunnerBackend(), replace=replace)
+
+
+def get_names() -> list[str]:
+    """Return every registered backend name (installed or not)."""
+    from shims.backends import names
+
+    return names(available=False)
 
 
 @dataclass
@@ -57,39 +78,22 @@ class Deferred:
     kwargs: dict[str, Any]
 
 
-def backend_problem(shims: ModuleType, name: str) -> tuple[str, str] | None:
+def backend_problem(name: str) -> tuple[str, str] | None:
     """Return ("unknown", msg), ("skip", msg) or None when ``name`` can run here."""
-    if name in CUSTOM_BACKENDS:
-        return None
-    valid: tuple[str, ...] = tuple(
-        getattr(shims, "VALID_BACKENDS", ("legacy", "asyncio", "uvloop"))
-    )
-    valid += tuple(CUSTOM_BACKENDS)
-    if name not in valid:
-        return (
-            "unknown",
-            f"unknown backend {name!r} in --backends; choose from {', '.join(valid)}",
-        )
-    if name == "uvloop" and not importable("uvloop"):
-        return ("skip", "uvloop is not installed: pip install 'migrate-toolkit[uvloop]'")
-    if name == "legacy" and not importable("legacy.runtime"):
-        return ("skip", "the legacy runtime is not installed (package 'legacy')")
-    resolve = getattr(shims, "resolve_backend", None)
-    if resolve is not None:
-        try:
-            resolve(None, backend=name)
-        except Exception as exc:  # FlagError: the backend cannot start here
-            return ("skip", f"backend {name!r} is unavailable: {exc}")
-    return None
+    from shims import _registry
+
+    if name not in _registry.known():
+        valid = ", ".join(_registry.known())
+        return ("unknown", f"unknown backend {name!r} in --backends; choose from {valid}")
+    problem = _registry.problem(name)
+    return None if problem is None else ("skip", problem)
 
 
-def importable(module: str) -> bool:
-    """Return whether ``module`` imports (a real import: installed is not enough)."""
-    try:
-        importlib.import_module(module)
-    except ImportError:
-        return False
-    return True
+def default_backends() -> list[str]:
+    """Return the backends a run without ``--backends`` uses (installed, not opt-in)."""
+    from shims import _registry
+
+    return _registry.parity_defaults()
 
 
 def baseline(shims: ModuleType) -> list[Any]:
@@ -146,11 +150,7 @@ def run_parity_test(
         await _teardown(stack, quiet=False)
         leaks.extend(await _leaked(shims, before))
 
-    custom = CUSTOM_BACKENDS.get(backend)
-    if custom is not None:
-        custom(main)
-    else:
-        shims.run(main, backend=backend)
+    shims.run(main, backend=backend)
     if leaks:
         return (
             f"{len(leaks)} connection(s) still open when the test ended on {backend} "
@@ -176,12 +176,12 @@ async def _teardown(stack: list[tuple[str, Any]], *, quiet: bool) -> None:
 
 
 async def _leaked(shims: ModuleType, before: list[Any]) -> list[str]:
-    from shims import _diagnostics
+    from shims._diagnostics import live_connections
 
     known = {id(c) for c in before}
     deadline = time.monotonic() + LEAK_GRACE
     while True:
-        open_now = [c for c in _diagnostics.live_connections() if id(c) not in known]
+        open_now = [c for c in live_connections() if id(c) not in known]
         if not open_now or time.monotonic() >= deadline:
             return [repr(c) for c in open_now]
         await shims.sleep(0.005)
@@ -189,10 +189,10 @@ async def _leaked(shims: ModuleType, before: list[Any]) -> list[str]:
 
 def unhandled_report() -> str | None:
     """Return (and clear) the unhandled exceptions recorded since the baseline."""
-    from shims import _diagnostics
+    from shims._diagnostics import UNHANDLED
 
-    found = list(_diagnostics.UNHANDLED)
-    _diagnostics.UNHANDLED.clear()
+    found = list(UNHANDLED)
+    UNHANDLED.clear()
     if not found:
         return None
     lines = [f"  {type(e).__qualname__}: {e}" for e in found]

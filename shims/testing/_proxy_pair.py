@@ -7,7 +7,7 @@
 # (upstream -> client).  A Direction queues the bytes read from its source
 # and not yet written to its destination, each chunk stamped with the time it
 # may leave (latency).  Everything here runs on the proxy thread only; the
-# loop (_proxy.py) calls ``on_readable``/``on_writable``/``pump`` and then asks
+# loop (_proxy_loop.py) calls ``on_readable``/``on_writable``/``pump`` and then asks
 # the pair which selector events it wants (``interest``) and when it wants to
 # be woken (``wake_at``).  Flow control is real: a direction stops reading
 # its source once HIGH_WATER bytes wait for the destination, and

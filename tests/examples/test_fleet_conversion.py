@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -11,9 +10,11 @@ from pathlib import Path
 import pytest
 from fleet_support import FLEET, STEPS, Conversion, copy_fleet, migrate_codemod, run_python
 
+import shims
+
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
-BACKENDS = ["legacy", "asyncio"] + (["uvloop"] if importlib.util.find_spec("uvloop") else [])
+BACKENDS = shims.backends.names()
 LEGACY_REFERENCE = re.compile(r"\blegacy\b\s*\.\s*runtime|\bfrom\s+legacy\b|\bimport\s+legacy\b")
 
 

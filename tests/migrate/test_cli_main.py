@@ -96,7 +96,7 @@ def test_config_error_is_one_line_exit_2(tmp_path: Path) -> None:
     assert result.code == 2
     assert result.err == (
         f"migrate: error: {bad}: default_backend: unknown backend 'trio'; "
-        "valid backends: legacy, asyncio, uvloop\n"
+        "valid backends: legacy, asyncio, uvloop, twisted\n"
     )
 
 

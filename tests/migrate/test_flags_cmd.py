@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cli_support import Run, run_subprocess
 
-from shims._flags import in_rollout, load_config
+from shims.config import in_rollout, load_config
 
 CLI = Callable[..., Run]
 
@@ -104,7 +104,7 @@ def test_flags_bad_config_is_one_line(tmp_path: Path, cli: CLI) -> None:
     assert result.code == 2
     assert result.err == (
         f"migrate: error: {tmp_path / 'migrate.toml'} [services.api] backend: unknown backend "
-        "'gevent'; valid backends: legacy, asyncio, uvloop\n"
+        "'gevent'; valid backends: legacy, asyncio, uvloop, twisted\n"
     )
 
 
@@ -155,6 +155,23 @@ def test_set_rollout_and_remove_rollout(tmp_path: Path, cli: CLI) -> None:
         "rollout"
         not in path.read_text().split("[tool.migrate.services.pdf-export]")[1].split("[")[0]
     )
+
+
+def test_set_a_registered_non_asyncio_backend_and_scan_does_not_call_it_flipped(
+    tmp_path: Path, cli: CLI
+) -> None:
+    path = write(tmp_path / "pyproject.toml", PYPROJECT)
+    result = cli("flags", "set", "docs", "twisted")
+    assert result.code == 0, result.err
+    assert result.out.startswith("docs: legacy -> twisted")
+    assert load_config(path).services["docs"].backend == "twisted"
+    listed = cli("flags", "--config", str(path))
+    assert any(
+        line.split()[:3] == ["docs", "twisted", "twisted"] for line in listed.out.splitlines()
+    )
+    from migrate._services import is_flipped
+
+    assert not is_flipped("twisted") and is_flipped("uvloop") and not is_flipped("legacy")
 
 
 def test_set_creates_missing_service_table(tmp_path: Path, cli: CLI) -> None:
@@ -220,7 +237,10 @@ def test_set_is_a_noop_when_already_set(tmp_path: Path, cli: CLI) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["docs", "gevent"], "unknown backend 'gevent'; valid backends: legacy, asyncio, uvloop"),
+        (
+            ["docs", "gevent"],
+            "unknown backend 'gevent'; valid backends: legacy, asyncio, uvloop, twisted",
+        ),
         (["docs", "asyncio", "--rollout", "101"], "--rollout must be from 0 to 100, got 101"),
         (["docs", "asyncio", "--rollout", "-1"], "--rollout must be from 0 to 100, got -1"),
     ],

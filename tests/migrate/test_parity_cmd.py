@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from cli_support import Run, run_subprocess
 
+import shims
 from migrate._parity import BackendRun, build_matrix, row_key
 
 CLI = Callable[..., Run]
@@ -18,6 +19,7 @@ INI = "[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = fun
 SUITE = """
 import os
 import pytest
+import shims
 
 
 def test_same_everywhere():
@@ -25,7 +27,7 @@ def test_same_everywhere():
 
 
 def test_sees_its_backend():
-    assert os.environ["MIGRATE_BACKEND"] in ("legacy", "asyncio", "uvloop")
+    assert os.environ["MIGRATE_BACKEND"] in shims.backends.names()
     assert "MIGRATE_BACKEND_DOCS" not in os.environ
 
 
@@ -127,7 +129,7 @@ def test_parity_bad_backends(suite: Path, cli: CLI) -> None:
     assert result.code == 2
     assert result.err == (
         "migrate: error: --backends 'legacy,gevent': unknown backend 'gevent'; "
-        "valid backends: legacy, asyncio, uvloop\n"
+        "valid backends: legacy, asyncio, uvloop, twisted\n"
     )
 
 
@@ -142,10 +144,7 @@ def test_parity_subprocess_default_backends(suite: Path) -> None:
     result = run_subprocess("parity", "-q", cwd=suite, env=env)
     assert result.code == 0, result.out + result.err
     header = result.out.splitlines()[0].split()
-    import importlib.util
-
-    expected = ["legacy", "asyncio"] + (["uvloop"] if importlib.util.find_spec("uvloop") else [])
-    assert header == ["TEST", *expected]
+    assert header == ["TEST", *shims._registry.parity_defaults()]
     assert "Traceback" not in result.err
 
 

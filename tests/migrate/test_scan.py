@@ -14,7 +14,7 @@ import pytest
 from migrate import main
 from migrate._scan import ServiceReport, scan_path
 from shims import FlagError
-from shims._flags import in_rollout
+from shims.config import in_rollout
 
 INSTANCE = "scan-test-instance"
 

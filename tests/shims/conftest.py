@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import shims
-from shims import _diagnostics
+from shims import testing as _diagnostics
 
 DEADLINE = 10.0  # generous: the machine is shared
 

@@ -27,7 +27,7 @@ def test_uncaught_flag_error_exits_with_one_line(tmp_path) -> None:
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [
         "shims: environment MIGRATE_BACKEND_PDF_EXPORT: unknown backend 'asynco' "
-        "(did you mean 'asyncio'?); valid backends: legacy, asyncio, uvloop"
+        "(did you mean 'asyncio'?); valid backends: legacy, asyncio, uvloop, twisted"
     ]
 
 

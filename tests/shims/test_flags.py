@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from shims import _flags as flags
+import shims
+from shims import config as flags
 from shims._errors import FlagError
-from shims._flags import (
-    VALID_BACKENDS,
+from shims.config import (
     BackendDecision,
     find_config,
     in_rollout,
@@ -60,8 +60,9 @@ def resolve(tmp_path: Path, service: str | None = "pdf-export", **env: str) -> B
 # --- names ---------------------------------------------------------------------------------
 
 
-def test_valid_backends_are_the_contract() -> None:
-    assert VALID_BACKENDS == ("legacy", "asyncio", "uvloop")
+def test_bundled_backends_are_registered_default_first() -> None:
+    bundled = ["legacy", "asyncio", "uvloop"]  # expected value, not a source of names
+    assert shims.backends.names(available=False)[:3] == bundled
 
 
 @pytest.mark.parametrize(
@@ -289,7 +290,7 @@ def test_unknown_backend_argument() -> None:
     with pytest.raises(
         FlagError,
         match=r"argument backend: unknown backend 'asyncoi' \(did you mean 'asyncio'\?\); "
-        r"valid backends: legacy, asyncio, uvloop",
+        r"valid backends: legacy, asyncio, uvloop, twisted",
     ):
         resolve_backend("x", backend="asyncoi", environ={})
 
@@ -298,7 +299,7 @@ def test_unknown_backend_in_service_env(tmp_path: Path) -> None:
     with pytest.raises(
         FlagError,
         match=r"environment MIGRATE_BACKEND_PDF_EXPORT: unknown backend 'trio'; "
-        r"valid backends: legacy, asyncio, uvloop",
+        r"valid backends: legacy, asyncio, uvloop, twisted",
     ):
         resolve(tmp_path, MIGRATE_BACKEND_PDF_EXPORT="trio")
 
@@ -314,7 +315,7 @@ def test_unknown_backend_in_file(tmp_path: Path) -> None:
         resolve(tmp_path, "api")
     assert str(info.value) == (
         f"{path} [services.api] backend: unknown backend 'gevent'; "
-        "valid backends: legacy, asyncio, uvloop"
+        "valid backends: legacy, asyncio, uvloop, twisted"
     )
 
 

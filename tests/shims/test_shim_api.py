@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import types
 
+import pytest
+
 import shims
 
 CONTRACT = {
@@ -35,14 +37,16 @@ CONTRACT = {
     "ConnectTimeout",
     "ShimTimeout",
     "FlagError",
-    "VALID_BACKENDS",
+    "ReadLimitError",
+}
+
+CONFIG_NAMES = {
     "BackendDecision",
     "resolve_backend",
     "find_config",
     "load_config",
     "MigrateConfig",
     "ServiceConfig",
-    "ReadLimitError",
     "in_rollout",
     "instance_id",
     "service_env_var",
@@ -61,6 +65,32 @@ def test_all_matches_public_names() -> None:
 
 def test_contract_names_are_exported() -> None:
     assert set(shims.__all__) >= CONTRACT, CONTRACT - set(shims.__all__)
+
+
+def test_config_names_live_in_shims_config() -> None:
+    assert set(shims.config.__all__) >= CONFIG_NAMES
+    assert not CONFIG_NAMES & set(shims.__all__)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIG_NAMES))
+def test_old_top_level_config_names_warn_and_work(name: str) -> None:
+    with pytest.warns(DeprecationWarning, match=rf"shims\.{name} moved to shims\.config\.{name}"):
+        value = getattr(shims, name)
+    assert value is getattr(shims.config, name)
+
+
+def test_valid_backends_is_deprecated_and_comes_from_the_registry() -> None:
+    with pytest.warns(DeprecationWarning, match=r"shims\.backends\.names\(\)"):
+        valid = shims.VALID_BACKENDS
+    assert valid == tuple(shims.backends.names(available=False))
+
+
+def test_backends_and_testing_export_their_all() -> None:
+    import shims.testing
+
+    for module in (shims.backends, shims.testing, shims.config):
+        for name in module.__all__:
+            assert hasattr(module, name), (module.__name__, name)
 
 
 def test_connection_api_matches_contract() -> None:

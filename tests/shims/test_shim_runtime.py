@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import shims
-from shims import _diagnostics
+from shims import testing as _diagnostics
 
 DEADLINE = 10.0
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 import shims
-from shims import ConnectionState, _diagnostics
+from shims import ConnectionState
+from shims import testing as _diagnostics
 from shims._state import EVENTS, TRANSITIONS, IllegalTransition, transition
 
 DEADLINE = 10.0

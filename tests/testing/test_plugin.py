@@ -274,6 +274,7 @@ def test_async_fixtures_run_on_each_backend(pytester: pytest.Pytester) -> None:
         ECHO_SERVER
         + """
 import os
+import shims
 LOG = []
 
 @pytest.fixture
@@ -300,7 +301,7 @@ async def test_echo(client, server, token, parity_backend, parity):
     parity.record("echo", await client.read_exactly(2, timeout=5))
 
 def test_fixtures_were_torn_down():
-    assert LOG == [f"{w} sync-{b}" for b in ("legacy", "asyncio", "uvloop") for w in ("up", "down")]
+    assert LOG == [f"{w} sync-{b}" for b in shims._registry.parity_defaults() for w in ("up", "down")]
 """,
     )
     result.assert_outcomes(passed=4)
@@ -377,7 +378,7 @@ CUSTOM_BACKEND_PLUGIN = '''
 import asyncio
 
 import shims.testing
-from shims import _diagnostics
+from shims.testing import record_unhandled
 
 RAN_ON = []
 
@@ -389,7 +390,7 @@ class CompanyLoop(asyncio.SelectorEventLoop):
 def run_on_company_loop(main):
     with asyncio.Runner(loop_factory=CompanyLoop) as runner:
         loop = runner.get_loop()
-        loop.set_exception_handler(lambda loop, ctx: _diagnostics.UNHANDLED.append(ctx["exception"]))
+        loop.set_exception_handler(lambda loop, ctx: record_unhandled(ctx["exception"]))
         RAN_ON.append(type(loop).__name__)
         return runner.run(main())
 
@@ -418,7 +419,8 @@ def test_conformance_suite_runs_on_a_registered_backend(pytester: pytest.Pyteste
 
 
 def test_register_backend_refuses_builtin_and_duplicate_names() -> None:
-    from shims.testing import _parity_run, register_backend
+    from shims import _registry
+    from shims.testing import register_backend
 
     def runner(main: object) -> None:
         raise AssertionError("never run")
@@ -433,7 +435,7 @@ def test_register_backend_refuses_builtin_and_duplicate_names() -> None:
             register_backend("scratch", runner)
         register_backend("scratch", runner, replace=True)
     finally:
-        _parity_run.CUSTOM_BACKENDS.pop("scratch", None)
+        _registry.unregister("scratch")
 
 
 def test_recordings_are_published_as_user_properties(pytester: pytest.Pytester) -> None:

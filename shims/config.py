@@ -1,4 +1,4 @@
-"""The per-service backend flag: which backend a process runs on, and why.
+"""The per-service backend flag (``shims.config``): which backend a process runs on, and why.
 
 Theory of operation: ``resolve_backend`` walks DESIGN.md "Per-service flag"
 in order and stops at the first match:
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import importlib
 import os
 import re
 import socket
@@ -36,10 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import _registry
 from ._errors import FlagError
 
 __all__ = [
-    "VALID_BACKENDS",
     "BackendDecision",
     "MigrateConfig",
     "ServiceConfig",
@@ -52,10 +51,8 @@ __all__ = [
     "service_env_var",
 ]
 
-VALID_BACKENDS = ("legacy", "asyncio", "uvloop")
 DEFAULT_BACKEND = "legacy"
 CONFIG_NAMES = ("migrate.toml", "pyproject.toml")
-UVLOOP_HINT = "install it with: pip install 'migrate-toolkit[uvloop]'"
 
 _TOP_KEYS = ("default_backend", "services")
 _SERVICE_KEYS = ("backend", "rollout", "paths")
@@ -238,12 +235,12 @@ def resolve_backend(
 
     Raises:
         FlagError: an unknown backend name anywhere on the way, a malformed or
-            invalid config file, or ``uvloop`` chosen but not importable.
+            invalid config file, or a backend chosen whose package is missing
+            (one line naming the backend and the package).
     """
     env = os.environ if environ is None else environ
     decision = _decide(service, backend, env, cwd)
-    if decision.backend == "uvloop":
-        _require_uvloop(decision.source)
+    _registry.require(decision.backend, decision.source)
     return decision
 
 
@@ -292,7 +289,7 @@ def _parse_service(name: str, table: object, where: str) -> ServiceConfig:
     if "backend" not in table:
         raise FlagError(
             f"{where}: missing key 'backend'; add e.g. backend = \"legacy\" "
-            f"(one of {', '.join(VALID_BACKENDS)})"
+            f"(one of {', '.join(_registry.known())})"
         )
     chosen = _check_backend(table["backend"], f"{where} backend")
     rollout = table.get("rollout")
@@ -311,15 +308,9 @@ def _parse_service(name: str, table: object, where: str) -> ServiceConfig:
 
 
 def _check_backend(value: object, where: str) -> str:
-    if isinstance(value, str) and value in VALID_BACKENDS:
+    if isinstance(value, str) and value in _registry.known():
         return value
-    hint = ""
-    if isinstance(value, str):
-        close = difflib.get_close_matches(value.lower(), VALID_BACKENDS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise FlagError(
-        f"{where}: unknown backend {value!r}{hint}; valid backends: {', '.join(VALID_BACKENDS)}"
-    )
+    raise _registry.unknown_error(value, where)
 
 
 def _check_rollout(value: object, where: str) -> None:
@@ -362,15 +353,6 @@ def _has_migrate_table(path: Path) -> bool:
         return False
     tool = _read_toml(path).get("tool")
     return isinstance(tool, dict) and "migrate" in tool
-
-
-def _require_uvloop(source: str) -> None:
-    try:
-        importlib.import_module("uvloop")
-    except ImportError as exc:
-        raise FlagError(
-            f"backend 'uvloop' was requested ({source}) but uvloop is not importable; {UVLOOP_HINT}"
-        ) from exc
 
 
 def _quote(key: str) -> str:

@@ -1,6 +1,10 @@
-"""Sockets for the legacy backend: a transport, connect and listen over the legacy scheduler.
+"""Sockets over any selector-style scheduler: a transport, dial and listen.
 
-Theory of operation: ``_SocketTransport`` gives the neutral ``Connection``
+For a scheduler that offers ``add_reader``/``add_writer`` (and their
+``remove_``), ``call_soon``, ``call_soon_threadsafe`` and ``create_future``,
+as the legacy runtime does; a company's selector-based scheduler can reuse it.
+
+Theory of operation: ``SocketTransport`` gives the neutral ``Connection``
 the same transport contract asyncio's transports give it, so the connection
 code is shared. While reading is not paused the socket stays registered with
 ``add_reader``: a 0-byte ``recv`` is the peer's FIN and becomes ``_on_eof``
@@ -10,7 +14,7 @@ the connection ``_on_pause_writing``/``_on_resume_writing`` (the asyncio
 transport does the same with a write buffer limit of 0). A send error is
 reported on the next turn, as asyncio reports it through ``connection_lost``.
 
-``connect`` never blocks the scheduler: a numeric address needs no lookup,
+``dial`` never blocks the scheduler: a numeric address needs no lookup,
 and a name is resolved by ``getaddrinfo`` in a helper thread that hands the
 result back with ``call_soon_threadsafe``; the connect deadline covers the
 lookup too. Each resolved address is tried in turn (as asyncio does).
@@ -23,32 +27,46 @@ import errno
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from legacy import runtime
+from .._errors import ConnectError
+from ._facts import Facts, new_connection
 
-from .._connection import Connection
-from .._errors import ConnectError, ConnectTimeout
+if TYPE_CHECKING:
+    from .._connection import Connection
 
-__all__ = ["connect", "listen"]
+__all__ = ["Scheduler", "SocketListener", "SocketTransport", "dial", "listen"]
+
+
+class Scheduler(Protocol):
+    """What this module needs from a selector-style scheduler."""
+
+    def add_reader(self, sock: socket.socket, callback: Callable[[], object], /) -> Any: ...
+    def remove_reader(self, sock: socket.socket, /) -> Any: ...
+    def add_writer(self, sock: socket.socket, callback: Callable[[], object], /) -> Any: ...
+    def remove_writer(self, sock: socket.socket, /) -> Any: ...
+    def call_soon(self, callback: Callable[..., object], /, *args: Any) -> Any: ...
+    def call_soon_threadsafe(self, callback: Callable[..., object], /, *args: Any) -> Any: ...
+    def create_future(self) -> Any: ...
+
 
 _RECV_SIZE = 256 * 1024
 
 
-class _SocketTransport:
+class SocketTransport:
     """The backend contract's ``Transport`` over a non-blocking socket."""
 
-    def __init__(self, sock: socket.socket, sched: runtime.Scheduler) -> None:
+    def __init__(self, sock: socket.socket, sched: Scheduler) -> None:
         self._sock = sock
         self._sched = sched
-        self._conn: Connection | None = None
+        self._conn: Facts | None = None
         self._wbuf = bytearray()
         self._reading = False
         self._closed = False
         self._eof_pending = False
         self._close_pending = False
 
-    def attach(self, conn: Connection) -> None:
+    def attach(self, conn: Facts) -> None:
         self._conn = conn
         self.resume_reading()
 
@@ -65,10 +83,10 @@ class _SocketTransport:
         conn = self._conn
         assert conn is not None
         if data:
-            conn._on_data(data)
+            conn.data_received(data)
         else:
             self.pause_reading()
-            conn._on_eof()
+            conn.eof_received()
 
     def _on_writable(self) -> None:
         try:
@@ -88,12 +106,12 @@ class _SocketTransport:
         if self._eof_pending:
             self._shutdown()
         if self._conn is not None:
-            self._conn._on_resume_writing()
+            self._conn.resume_writing()
 
     def _lost(self, exc: BaseException | None) -> None:
         self._really_close()
         if self._conn is not None:
-            self._conn._on_lost(exc)
+            self._conn.connection_lost(exc)
 
     # -- the Transport contract ----------------------------------------------
 
@@ -114,7 +132,7 @@ class _SocketTransport:
             self._wbuf += memoryview(data)[sent:]
             self._sched.add_writer(self._sock, self._on_writable)
             if self._conn is not None:
-                self._conn._on_pause_writing()
+                self._conn.pause_writing()
 
     def _shutdown(self) -> None:
         with contextlib.suppress(OSError):  # already gone: the reader reports it
@@ -127,6 +145,18 @@ class _SocketTransport:
             self._eof_pending = True
         else:
             self._shutdown()
+
+    def get_extra_info(self, name: str, default: Any = None, /) -> Any:
+        if name == "socket":
+            return self._sock
+        try:
+            if name == "peername":
+                return self._sock.getpeername()
+            if name == "sockname":
+                return self._sock.getsockname()
+        except OSError:
+            return default
+        return default
 
     def is_closing(self) -> bool:
         return self._closed or self._close_pending
@@ -166,29 +196,23 @@ class _SocketTransport:
 
 def _make_connection(
     sock: socket.socket,
-    sched: runtime.Scheduler,
+    sched: Scheduler,
     initiated_by: Literal["local", "peer"],
     peer: tuple[str, int],
     duplex: bool,
 ) -> Connection:
-    transport = _SocketTransport(sock, sched)
-    conn = Connection(
-        transport,
-        sched,
-        backend="legacy",
-        initiated_by=initiated_by,
-        peer=peer,
-        fd=sock.fileno(),
-        duplex=duplex,
+    transport = SocketTransport(sock, sched)
+    facts = new_connection(
+        transport, initiated_by=initiated_by, peer=peer, fd=sock.fileno(), duplex=duplex
     )
-    transport.attach(conn)
-    return conn
+    transport.attach(facts)
+    return facts.connection
 
 
-async def _connect_sock(sched: runtime.Scheduler, sock: socket.socket, addr: Any) -> None:
+async def _connect_sock(sched: Scheduler, sock: socket.socket, addr: Any) -> None:
     err = sock.connect_ex(addr)
     if err in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
-        fut: runtime.Future[None] = sched.create_future()
+        fut = sched.create_future()
         sched.add_writer(sock, lambda: None if fut.done() else fut.set_result(None))
         try:
             await fut
@@ -210,14 +234,16 @@ def _numeric_address(host: str, port: int) -> tuple[int, tuple[Any, ...]] | None
     return None
 
 
-async def _resolve(sched: runtime.Scheduler, host: str, port: int) -> list[Any]:
+async def _resolve(sched: Scheduler, host: str, port: int) -> list[Any]:
     """Run ``getaddrinfo`` in a helper thread; the scheduler keeps running every task meanwhile.
 
     A lookup that is abandoned (deadline, cancellation) finishes in its thread
     and its result is dropped.
     """
-    sched.enable_threads()
-    fut: runtime.Future[list[Any]] = sched.create_future()
+    prepare = getattr(sched, "enable_threads", None)
+    if prepare is not None:  # a scheduler that sets call_soon_threadsafe up on demand
+        prepare()
+    fut = sched.create_future()
 
     def found(infos: list[Any]) -> None:
         if not fut.done():
@@ -236,10 +262,11 @@ async def _resolve(sched: runtime.Scheduler, host: str, port: int) -> list[Any]:
             sched.call_soon_threadsafe(found, infos)
 
     threading.Thread(target=lookup, name=f"shims-resolve {host}", daemon=True).start()
-    return await fut
+    infos: list[Any] = await fut
+    return infos
 
 
-async def _dial(sched: runtime.Scheduler, host: str, port: int) -> tuple[socket.socket, Any]:
+async def _dial(sched: Scheduler, host: str, port: int) -> tuple[socket.socket, Any]:
     """Resolve (unless numeric) and connect, trying each address in turn; no socket leaks."""
     numeric = _numeric_address(host, port)
     if numeric is not None:
@@ -269,39 +296,24 @@ async def _dial(sched: runtime.Scheduler, host: str, port: int) -> tuple[socket.
     raise last
 
 
-async def connect(host: str, port: int, *, timeout: float | None, duplex: bool) -> Connection:  # noqa: ASYNC109
-    """Dial ``host:port`` on the legacy scheduler; see ``shims.connect``.
+async def dial(sched: Scheduler, host: str, port: int, *, duplex: bool) -> Connection:
+    """Dial ``host:port`` on ``sched``; the caller puts its deadline around this call.
 
     A numeric address is used as is; a name is resolved in a helper thread so
-    the scheduler's other tasks keep running, and ``timeout`` covers the
-    lookup and the connect together.
+    the scheduler's other tasks keep running. Raises ``ConnectError`` for a
+    failed lookup and the native ``OSError`` for a failed connect.
     """
-    sched = runtime.get_scheduler()
-    try:
-        if timeout is None:
-            sock, addr = await _dial(sched, host, port)
-        else:
-            sock, addr = await runtime.with_timeout(timeout, _dial(sched, host, port))
-    except runtime.Timeout as exc:
-        raise ConnectTimeout(
-            f"connect to {host!r} port {port!r} did not complete within timeout={timeout!r} s"
-        ) from exc
-    except ConnectError:
-        raise  # the lookup failed: already says so
-    except OSError as exc:
-        raise ConnectError(
-            f"could not connect to {host!r} port {port!r}: {exc.strerror or exc}"
-        ) from exc
+    sock, addr = await _dial(sched, host, port)
     return _make_connection(sock, sched, "local", (str(addr[0]), int(addr[1])), duplex)
 
 
-class _Listener:
-    """The listening half of ``shims.Server`` on the legacy scheduler."""
+class SocketListener:
+    """The listening half of ``shims.Server`` over a listening socket on ``sched``."""
 
     def __init__(
         self,
         sock: socket.socket,
-        sched: runtime.Scheduler,
+        sched: Scheduler,
         duplex: bool,
         on_accept: Callable[[Connection], object],
     ) -> None:
@@ -337,10 +349,14 @@ class _Listener:
 
 
 async def listen(
-    host: str, port: int, *, duplex: bool, on_accept: Callable[[Connection], object]
-) -> _Listener:
+    sched: Scheduler,
+    host: str,
+    port: int,
+    *,
+    duplex: bool,
+    on_accept: Callable[[Connection], object],
+) -> SocketListener:
     """Listen on ``host:port``; call ``on_accept(conn)`` for each accepted connection."""
-    sched = runtime.get_scheduler()
     try:
         numeric = _numeric_address(host, port)
         if numeric is not None:
@@ -353,4 +369,4 @@ async def listen(
             f"could not listen on {host!r} port {port!r}: {exc.strerror or exc}"
         ) from exc
     sock.setblocking(False)
-    return _Listener(sock, sched, duplex, on_accept)
+    return SocketListener(sock, sched, duplex, on_accept)

@@ -1,0 +1,167 @@
+"""What is special about the twisted backend: the singleton reactor, opt-in, lazy import."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+import shims
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytest.importorskip("twisted", reason="pip install 'migrate-toolkit[twisted]'")
+
+
+def _python(code: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MIGRATE_")}
+    environ.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def _where() -> tuple[str, str]:
+    await shims.sleep(0)
+    return shims.current_backend(), threading.current_thread().name
+
+
+def test_many_runs_share_one_reactor_thread() -> None:
+    seen = {shims.run(_where, backend="twisted") for _ in range(20)}
+    assert seen == {("twisted", "shims-twisted-reactor")}
+
+
+def test_runs_from_other_threads_are_served_one_at_a_time() -> None:
+    results: list[tuple[str, str]] = []
+
+    def worker() -> None:
+        results.append(shims.run(_where, backend="twisted"))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == [("twisted", "shims-twisted-reactor")] * 4
+
+
+def test_an_error_and_a_cancellation_of_main_reach_the_caller() -> None:
+    async def fails() -> None:
+        await shims.sleep(0)
+        raise LookupError("from the reactor thread")
+
+    with pytest.raises(LookupError, match="from the reactor thread"):
+        shims.run(fails, backend="twisted")
+
+    async def cancels_itself() -> None:
+        task = shims.spawn(shims.sleep(5))
+        await shims.sleep(0)
+        task.cancel()
+        await task
+
+    with pytest.raises(shims.CANCELLED):
+        shims.run(cancels_itself, backend="twisted")
+
+
+def test_leftover_tasks_are_cancelled_when_main_returns() -> None:
+    seen: list[str] = []
+
+    async def forever() -> None:
+        try:
+            await shims.sleep(60)
+        finally:
+            seen.append("cleaned up")
+
+    async def main() -> None:
+        shims.spawn(forever())
+        await shims.sleep(0.01)
+
+    shims.run(main, backend="twisted")
+    assert seen == ["cleaned up"]
+
+
+def test_a_pytest_run_that_does_not_select_twisted_never_imports_it(tmp_path: Path) -> None:
+    (tmp_path / "conftest.py").write_text(
+        "import sys\n\n"
+        "def pytest_sessionfinish(session):\n"
+        "    print('TWISTED IMPORTED' if 'twisted' in sys.modules else 'NO TWISTED')\n"
+    )
+    (tmp_path / "test_x.py").write_text(
+        "import pytest, shims\n\n"
+        "@pytest.mark.parity\n"
+        "async def test_x(parity):\n"
+        "    parity.record('backend', shims.current_backend() != '')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "NO TWISTED" in proc.stdout
+    assert f"{len(shims._registry.parity_defaults())} passed" in proc.stdout
+    assert "twisted" not in shims._registry.parity_defaults()
+
+
+def test_listing_and_resolving_other_backends_never_imports_twisted(tmp_path: Path) -> None:
+    code = """
+        import sys, shims
+        async def main():
+            return shims.current_backend()
+        assert "twisted" in shims.backends.names()
+        print(shims.run(main, backend="asyncio"), "twisted" in sys.modules)
+    """
+    result = _python(code, tmp_path)
+    assert result.stdout.split() == ["asyncio", "False"], result.stderr
+
+
+def test_flag_naming_twisted_without_twisted_stops_with_one_line(tmp_path: Path) -> None:
+    code = """
+        import sys
+        sys.modules["twisted"] = None  # as if not installed
+        import shims
+        async def main():
+            return 1
+        shims.run(main, service="docs")
+    """
+    result = _python(code, tmp_path, MIGRATE_BACKEND_DOCS="twisted")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "shims: backend 'twisted' was requested (environment MIGRATE_BACKEND_DOCS) but twisted "
+        "is not importable; install it with: pip install 'migrate-toolkit[twisted]'"
+    )
+
+
+def test_a_reactor_started_outside_shims_is_refused_with_one_line(tmp_path: Path) -> None:
+    code = """
+        import threading, time
+        from twisted.internet import reactor
+        threading.Thread(
+            target=reactor.run, kwargs={"installSignalHandlers": False}, daemon=True
+        ).start()
+        time.sleep(0.2)
+        import shims
+        async def main():
+            return 1
+        shims.run(main, backend="twisted")
+    """
+    result = _python(code, tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith(
+        "shims: backend 'twisted' needs Twisted's reactor, but it was already started"
+    )
