@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any as _Any
 
+from ._gen_presets import PRESETS as PRESETS
+from ._gen_presets import Preset as Preset
 from ._registry import Registry as _Registry
 from ._spec import Rule as Rule
 from ._spec import Spec as Spec
@@ -20,8 +22,10 @@ from .shim_to_asyncio import ShimToAsyncioCommand as ShimToAsyncioCommand
 
 __all__ = [
     "CODEMODS",
+    "PRESETS",
     "GeneratorsToAsyncCommand",
     "LegacyToShimCommand",
+    "Preset",
     "Rule",
     "ShimToAsyncioCommand",
     "Spec",

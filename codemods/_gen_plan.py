@@ -60,6 +60,10 @@ class Plan:
     warnings: list[Warning_] = field(default_factory=list)
     runtime: str = "asyncio"
     dead_ifs: set[int] = field(default_factory=set)
+    # id() of ``returnValue(x)`` statements (preset.return_calls) -> ``return x``
+    return_calls: set[int] = field(default_factory=set)
+    # every function that becomes ``async def``
+    converted: list[FuncFacts] = field(default_factory=list)
     # id() of the module-level statements holding an action; the others are
     # not walked by the transformer at all.
     tops: set[int] = field(default_factory=set)
@@ -106,9 +110,15 @@ def _broad(
 
 class _Planner:
     def __init__(
-        self, facts: Facts, preset: Preset, hints: frozenset[str], check_returns: bool
+        self,
+        facts: Facts,
+        preset: Preset,
+        hints: frozenset[str],
+        check_returns: bool,
+        module: cst.Module | None = None,
     ) -> None:
         self.check_returns = check_returns
+        self.module = module
         self.facts = facts
         self.preset = preset
         self.plan = Plan()
@@ -199,6 +209,7 @@ class _Planner:
                     ),
                 )
         self._plain_generator_delegation()
+        self._preset_reasons()
         for gen_id, generator in list(self.helpers.items()):
             try:
                 self.classify_body(generator, dry=True)
@@ -216,6 +227,26 @@ class _Planner:
                 self.classify_body(func, dry=True)
             except Refuse as refusal:
                 self.refuse(func, Warning_(refusal.node, refusal.reason))
+
+    def _preset_reasons(self) -> None:
+        """Refusals of the rules a preset adds as data (``return_calls``, ``wrapper``, ...)."""
+        preset = self.preset
+        if self.module is None or not (
+            preset.return_calls or preset.passthrough or preset.wrapper or preset.callbacks
+        ):
+            return
+        from ._gen_twisted import find_return_values, twisted_reasons
+
+        self.return_values = find_return_values(self.module, self.facts, preset.return_calls)
+        for func, node, text in twisted_reasons(
+            self.module,
+            self.facts,
+            self.cands,
+            self.return_values,
+            preset,
+            frozenset(self.facts.dead_stmts),
+        ):
+            self.refuse(func, Warning_(node, text))
 
     def _plain_generator_delegation(self) -> None:
         # ``yield from helper()`` where helper is an undecorated generator of
@@ -384,6 +415,8 @@ class _Planner:
                 if func.node.asynchronous is None:
                     self.classify_body(func, dry=False)
                 self._emit_raises(func)
+                self._emit_return_calls(func)
+                plan.converted.append(func)
             if binding is not None:
                 plan.removals.append(binding)
         plan.warnings.extend(self.helper_refusals)
@@ -453,6 +486,14 @@ class _Planner:
                     if binding is not None:
                         self.plan.removals.append(binding)
 
+    def _emit_return_calls(self, func: FuncFacts) -> None:
+        for rv in getattr(self, "return_values", ()):
+            if rv.owner is func.node and rv.statement is not None:
+                self.plan.return_calls.add(id(rv.statement))
+                binding = self.facts.imports.head_binding(rv.call.func)
+                if binding is not None:
+                    self.plan.removals.append(binding)
+
     def _emit_loop_drops(self) -> None:
         from ._gen_presets import LOOP_REMOVED
 
@@ -480,14 +521,17 @@ def make_plan(
     hints: frozenset[str] = frozenset(),
     *,
     check_returns: bool = False,
+    module: cst.Module | None = None,
 ) -> Plan:
     """Classify every coroutine function of the module and return the node actions.
 
     ``hints`` name decorators that run the generators they wrap as coroutines;
     ``check_returns`` turns a returned value that may be awaitable into a
-    run-time test (awaited when awaitable) instead of a refusal.
+    run-time test (awaited when awaitable) instead of a refusal; ``module``
+    (the tree ``facts`` came from) is needed by presets with rules of their
+    own (``return_calls``, ``wrapper``, ...).
     """
-    planner = _Planner(facts, preset, hints, check_returns)
+    planner = _Planner(facts, preset, hints, check_returns, module)
     planner.local_reasons()
     for _ in range(len(planner.cands) + 1):
         if not planner.usage_reasons():

@@ -16,6 +16,21 @@ must say:
 - ``bare_yield``: what a reachable bare ``yield`` is (a scheduling point in
   every dialect here) and the awaitable that replaces it.
 - ``collections``: whether a yielded list (or dict) meant "wait for all".
+- ``return_calls``: functions whose call, as a statement, returns from the
+  coroutine (Twisted's ``returnValue(x)``, which raises a ``BaseException``).
+- ``passthrough``: a yielded value that is not awaitable is handed straight
+  back (``inlineCallbacks``), so a yield of a plain value is refused.
+- ``wrapper``: the callable that turns a coroutine into what calling the
+  decorated function returned (``defer.ensureDeferred``); every call of a
+  converted function that is not awaited is wrapped in it, in any scope.
+- ``consumers``: callables that iterate a generator (``task.cooperate``):
+  a coroutine handed to them is refused. ``callbacks``: method names whose
+  framework caller needs the decorated function's result (a Deferred), so
+  an override is refused. ``hand_work``: base classes whose subclasses
+  ``migrate scan`` counts as hand work (Twisted ``Protocol`` networking).
+  ``runner_methods``: a regex of method names a test runner calls and
+  awaits whatever they return (trial's ``test*``, ``setUp``, ``tearDown``):
+  not public API whose return type matters.
 """
 
 from __future__ import annotations
@@ -44,8 +59,17 @@ class Preset:
     # with ``yield from`` (None: refuse to convert such a function).
     keep_generator_with: str | None
     drop_loop_kwarg: bool
+    return_calls: frozenset[str] = frozenset()
+    passthrough: bool = False
+    wrapper: str | None = None
+    consumers: frozenset[str] = frozenset()
+    callbacks: frozenset[str] = frozenset()
+    hand_work: frozenset[str] = frozenset()
+    runner_methods: str = ""
 
 
+_DEFER = "twisted.internet.defer"
+_PROTOCOL = "twisted.internet.protocol"
 PRESETS: dict[str, Preset] = {
     "legacy": Preset(
         name="legacy",
@@ -88,6 +112,72 @@ PRESETS: dict[str, Preset] = {
         runtime="asyncio",
         keep_generator_with="types.coroutine",
         drop_loop_kwarg=True,
+    ),
+    "twisted": Preset(
+        name="twisted",
+        decorators=frozenset({f"{_DEFER}.inlineCallbacks"}),
+        returns=frozenset(),
+        prefilter=(b"inlineCallbacks",),
+        awaits_returned=False,
+        # inlineCallbacks starts at once; ``wrapper`` keeps that at every call.
+        eager=False,
+        value_yield=True,
+        lists=False,
+        dicts=False,
+        runtime="asyncio",
+        keep_generator_with=None,
+        drop_loop_kwarg=False,
+        return_calls=frozenset({f"{_DEFER}.returnValue"}),
+        passthrough=True,
+        wrapper=f"{_DEFER}.ensureDeferred",
+        consumers=frozenset({"twisted.internet.task.cooperate", "twisted.internet.task.coiterate"}),
+        # Called by Twisted without waiting for a returned coroutine (or
+        # expecting a Deferred that a coroutine is not): protocols, factories,
+        # services' shutdown triggers, web resources, cred realms.
+        callbacks=frozenset(
+            {
+                "makeConnection",
+                "connectionMade",
+                "dataReceived",
+                "lineReceived",
+                "rawDataReceived",
+                "connectionLost",
+                "buildProtocol",
+                "startedConnecting",
+                "clientConnectionFailed",
+                "clientConnectionLost",
+                "startFactory",
+                "stopFactory",
+                "startService",
+                "stopService",
+                "privilegedStartService",
+                "render",
+                "render_GET",
+                "render_POST",
+                "render_PUT",
+                "render_DELETE",
+                "render_HEAD",
+                "getChild",
+                "requestAvatar",
+                "requestAvatarId",
+            }
+        ),
+        hand_work=frozenset(
+            {
+                f"{_PROTOCOL}.Protocol",
+                f"{_PROTOCOL}.ProcessProtocol",
+                f"{_PROTOCOL}.DatagramProtocol",
+                f"{_PROTOCOL}.Factory",
+                f"{_PROTOCOL}.ClientFactory",
+                f"{_PROTOCOL}.ServerFactory",
+                f"{_PROTOCOL}.ReconnectingClientFactory",
+                "twisted.protocols.basic.LineReceiver",
+                "twisted.protocols.basic.LineOnlyReceiver",
+                "twisted.protocols.basic.Int32StringReceiver",
+                "twisted.protocols.basic.NetstringReceiver",
+            }
+        ),
+        runner_methods=r"test\w*|setUp|tearDown",
     ),
 }
 

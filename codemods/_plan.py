@@ -18,6 +18,7 @@ from typing import Any
 
 import libcst as cst
 
+from ._guards import Guards
 from ._imports import ImportKey, edit_statement
 from ._model import Binding, Ref, Scan, Scope
 from ._reshape import Plan, plan_call
@@ -53,8 +54,15 @@ class Planner:
     keyword get (None: they get none).
     """
 
-    def __init__(self, spec: Spec, scan: Scan, service: str | None = None) -> None:
+    def __init__(
+        self,
+        spec: Spec,
+        scan: Scan,
+        service: str | None = None,
+        attributes: frozenset[str] = frozenset(),
+    ) -> None:
         self.spec = spec
+        self.guards = Guards(spec, scan, attributes)
         self.service = service
         self.scan = scan
         self.source = spec.source
@@ -63,6 +71,8 @@ class Planner:
         self.warnings: list[tuple[cst.CSTNode, str]] = []
         self.state: dict[int, _BindingState] = {}
         self._module_refs: dict[str, tuple[str, bool] | None] = {}
+        self._kept_refs: dict[int, Binding] = {}  # id(ref node) -> binding it keeps
+        self._released: set[int] = set()  # bindings whose only uses were dropped arguments
 
     # -- driver ------------------------------------------------------------------
 
@@ -93,6 +103,14 @@ class Planner:
         for conv in convs:
             if conv in self.state[id(conv.binding)].convs:
                 self._rewrite(conv)
+        for conv in convs:  # a dropped source argument (deferLater's reactor) keeps no import
+            if conv not in self.state[id(conv.binding)].convs:
+                continue
+            for node in self.guards.dropped_args(conv.rule, conv.ref):
+                binding = self._kept_refs.pop(id(node), None)
+                if binding is not None:
+                    self.state[id(binding)].kept -= 1
+                    self._released.add(id(binding))
         self._edit_imports()
 
     def _warn(self, node: cst.CSTNode, text: str) -> None:
@@ -166,10 +184,15 @@ class Planner:
                         "returned); its uses cannot be followed, rewrite by hand",
                     )
             return None
-        attr = full[len(src) + 1 :].split(".")[0]
+        attr = self.spec.key_for(full[len(src) + 1 :]) or full[len(src) + 1 :].split(".")[0]
         rule = self.spec.rules.get(attr)
+        # chain parts naming src.attr (attr may be dotted: ``defer.gatherResults``)
+        depth = len(src.split(".")) + 1 + len(attr.split(".")) - len(qual.split("."))
+        if rule is not None and depth < 1:
+            rule = None  # imported from below the rule's name: nothing to rename in place
         if rule is None:
             self.state[id(binding)].kept += 1
+            self._kept_refs[id(ref.node)] = binding
             if attr in self.spec.refuse:
                 self._warn(ref.node, f"{src}.{attr} is not converted: {self.spec.refuse[attr]}")
             elif attr not in self.spec.keep:
@@ -177,7 +200,6 @@ class Planner:
                     ref.node, f"{src}.{attr} is not in the spec {self.spec.path}; left unchanged"
                 )
             return None
-        depth = len(src.split(".")) + 2 - len(qual.split("."))  # chain parts naming src.attr
         node: cst.BaseExpression = ref.node
         trail = ref.trail
         for _ in range(len(ref.parts) - depth):
@@ -198,6 +220,8 @@ class Planner:
             )
         elif called and rule.discarded and isinstance(ref.trail[-3], cst.Expr):
             reason = f"the result of {shown}() is discarded: {rule.discarded}"
+        elif called and (guard := self.guards.check(rule, ref, shown)) is not None:
+            reason = guard
         elif called and (
             rule.reshapes
             or rule.keywords
@@ -248,7 +272,7 @@ class Planner:
         """Return True if ``ref`` would be rewritten were it not shadowed."""
         full = ".".join((binding.qual, *ref.parts[1:]))
         prefix = self.source + "."
-        attr = full[len(prefix) :].split(".")[0] if full.startswith(prefix) else ""
+        attr = (self.spec.key_for(full[len(prefix) :]) or "") if full.startswith(prefix) else ""
         rule = self.spec.rules.get(attr)
         if rule is None:
             return False
@@ -367,10 +391,13 @@ class Planner:
         scope_added: set[tuple[int, ImportKey]] = set()
         for binds in by_stmt.values():
             states = [self.state[id(b)] for b in binds]
-            if not any(st.convs for st in states):
+            released = [id(b) in self._released for b in binds]
+            if not any(st.convs for st in states) and not any(released):
                 continue
             drop = {
-                id(b.alias) for b, st in zip(binds, states, strict=True) if st.convs and not st.kept
+                id(b.alias)
+                for b, st, gone in zip(binds, states, released, strict=True)
+                if (st.convs or gone) and not st.kept
             }
             needs: list[ImportKey] = []
             scope = binds[0].scope

@@ -13,7 +13,9 @@ annotation's ``"x.runtime"`` counts too). The words:
   of an imported name is kept;
 - every name in the spec's targets (``shims``, ``gather``, ``TimeoutError``:
   the planner asks whether they are free, imported or rebound anywhere),
-  ``__all__`` and ``__future__``.
+  ``__all__`` and ``__future__``;
+- every attribute name a rule's ``conflicts`` guard watches (``locked``):
+  reading it anywhere in the file refuses that rule's conversions.
 
 Everything the scan records and the planner consults is a name or a string
 annotation spelled with one of these words, so a statement without any of
@@ -62,6 +64,8 @@ def _spec_words(spec: Spec) -> frozenset[str]:
     words = {spec.source.split(".")[0], "__all__", "__future__"}
     for rule in spec.rules.values():
         words.update(re.findall(r"[A-Za-z_]\w*", f"{rule.target.module} {rule.target.expr}"))
+        # a guard's attribute (``.locked``) read anywhere refuses a conversion
+        words.update(c[1:] for c in rule.conflicts if c.startswith("."))
     return frozenset(words)
 
 

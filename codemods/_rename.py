@@ -27,15 +27,40 @@ import libcst as cst
 from libcst.codemod import Codemod, CodemodContext, VisitorBasedCodemodCommand
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from ._guards import attribute_names, guard_attributes
 from ._plan import Planner
 from ._relevant import Chunk, select_statements
 from ._scan import Scanner
-from ._spec import Spec, load_spec
+from ._spec import Spec, SpecError, load_spec
 
 SPECS_DIR = Path(__file__).parent / "specs"
 Replacement = Callable[
     [cst.CSTNode], cst.CSTNode | cst.RemovalSentinel | cst.FlattenSentinel[cst.CSTNode]
 ]
+
+
+def bundled_specs() -> list[str]:
+    """Return the names ``--spec`` accepts for the specs shipped in ``codemods/specs``."""
+    return sorted(p.stem for p in SPECS_DIR.glob("*.toml"))
+
+
+def spec_path(spec: str | Path | None, default: str) -> str:
+    """Return the file for ``spec``: a path as given, or a bundled spec's file by name.
+
+    Raises SpecError when ``spec`` is a bare name that is neither an
+    existing file nor a bundled spec.
+    """
+    if not spec:
+        return str(SPECS_DIR / default)
+    text = str(spec)
+    if Path(text).exists() or "/" in text or "\\" in text or text.endswith(".toml"):
+        return text
+    if text in bundled_specs():
+        return str(SPECS_DIR / f"{text}.toml")
+    raise SpecError(
+        f"--spec {text!r} is neither a spec file nor a bundled spec; "
+        f"bundled specs: {', '.join(bundled_specs())}"
+    )
 
 
 @functools.lru_cache(maxsize=32)
@@ -83,8 +108,11 @@ class SpecRenameCommand(VisitorBasedCodemodCommand):
 
     @classmethod
     def load(cls, spec: str | Path | None = None) -> Spec:
-        """Return the validated spec at ``spec`` or the bundled default; raises SpecError."""
-        return _cached_spec(str(spec) if spec else str(SPECS_DIR / cls.DEFAULT_SPEC))
+        """Return the validated spec ``spec`` or the bundled default; raises SpecError.
+
+        ``spec`` is a path, or the name of a bundled spec (``twisted``).
+        """
+        return _cached_spec(spec_path(spec, cls.DEFAULT_SPEC))
 
     @classmethod
     def prefilter(cls, **options: object) -> tuple[bytes, ...]:
@@ -134,7 +162,8 @@ class SpecRenameCommand(VisitorBasedCodemodCommand):
         scan = Scanner(self.spec.source).scan(tree)
         if not scan.bindings and not scan.stars:
             return tree
-        planner = Planner(self.spec, scan, self.service)
+        attributes = attribute_names(tree, guard_attributes(self.spec))
+        planner = Planner(self.spec, scan, self.service, attributes)
         planner.plan()
         result = tree
         notes = list(planner.warnings)

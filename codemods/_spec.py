@@ -67,6 +67,16 @@ class Rule:
     positional: int | None = None  # most positional arguments the target takes
     service: str | None = None  # the target keyword that takes the service name
     service_unless: tuple[str, ...] = ()  # target keywords that make it unnecessary
+    # Guards checked by ``_guards``: where the call's value may go ("awaited":
+    # only as the operand of ``await``; "unused": discarded or awaited;
+    # "gathered": an element of a converted gather's list) and why;
+    # names whose presence in the file refuses the call (".attr": that attribute
+    # read anywhere; "name": the source's ``name``); parameters that must be
+    # given as a reference to a source attribute (``clock = "reactor"``).
+    when: str | None = None
+    why: str | None = None
+    conflicts: tuple[str, ...] = ()
+    source_args: dict[str, str] = field(default_factory=dict)
 
     @property
     def reshapes(self) -> bool:
@@ -76,7 +86,14 @@ class Rule:
     @property
     def call_only(self) -> bool:
         """Return True when only a call site (not a bare reference) can be converted."""
-        return self.reshapes or bool(self.require) or not self.target.simple or bool(self.discarded)
+        return (
+            self.reshapes
+            or bool(self.require)
+            or not self.target.simple
+            or bool(self.discarded)
+            or self.when is not None
+            or bool(self.conflicts)
+        )
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,20 @@ class Spec:
     rules: dict[str, Rule]
     keep: frozenset[str]
     refuse: dict[str, str]
+
+    def key_for(self, name: str) -> str | None:
+        """Return the longest rule, keep or refuse key that is ``name`` or a dotted prefix of it.
+
+        ``name`` is a path below the source module (``defer.gatherResults.x``);
+        keys may be dotted (``defer.gatherResults``) when the source is a
+        package whose modules are migrated together.
+        """
+        parts = name.split(".")
+        for k in range(len(parts), 0, -1):
+            key = ".".join(parts[:k])
+            if key in self.rules or key in self.keep or key in self.refuse:
+                return key
+        return None
 
 
 def _fail(path: str, key: str, problem: str) -> SpecError:
@@ -146,6 +177,10 @@ def _call_rule(path: str, name: str, table: Any, default_module: str) -> Rule:
         "positional",
         "service",
         "service_unless",
+        "when",
+        "why",
+        "conflicts",
+        "source_args",
     }
     unknown = set(table) - allowed
     if unknown:
@@ -190,6 +225,19 @@ def _call_rule(path: str, name: str, table: Any, default_module: str) -> Rule:
         raise _fail(path, f"{key}.service_unless", "needs 'service' (the keyword it guards)")
     for kw in unless:
         _str(path, f"{key}.service_unless", kw, pattern=_IDENT)
+    when, why = _when(path, key, table)
+    conflicts = _names(path, f"{key}.conflicts", table.get("conflicts", []))
+    for item in conflicts:
+        if not _DOTTED.match(item.removeprefix(".")):
+            raise _fail(path, f"{key}.conflicts", f"{item!r} is not '.attribute' or a dotted name")
+    source_args: dict[str, str] = {}
+    raw_sa = table.get("source_args", {})
+    if not isinstance(raw_sa, dict):
+        raise _fail(path, f"{key}.source_args", f"must be a table, got {raw_sa!r}")
+    for param, value in raw_sa.items():
+        if params is None or param not in params:
+            raise _fail(path, f"{key}.source_args", f"{param!r} is not in params")
+        source_args[param] = _str(path, f"{key}.source_args.{param}", value, pattern=_DOTTED)
     return Rule(
         name,
         target,
@@ -202,7 +250,27 @@ def _call_rule(path: str, name: str, table: Any, default_module: str) -> Rule:
         positional,
         service,
         unless,
+        when,
+        why,
+        conflicts,
+        source_args,
     )
+
+
+_WHEN = ("awaited", "unused", "gathered")
+
+
+def _when(path: str, key: str, table: dict[str, Any]) -> tuple[str | None, str | None]:
+    when, why = table.get("when"), table.get("why")
+    if when is None:
+        if why is not None:
+            raise _fail(path, f"{key}.why", "needs 'when' (the use it explains)")
+        return None, None
+    if when not in _WHEN:
+        raise _fail(path, f"{key}.when", f"must be one of {list(_WHEN)!r}, got {when!r}")
+    if why is None:
+        raise _fail(path, key, "'when' needs 'why': the reason other uses are refused")
+    return when, _str(path, f"{key}.why", why)
 
 
 def _check_template(path: str, key: str, params: tuple[str, ...], args: tuple[str, ...]) -> None:
@@ -259,13 +327,13 @@ def parse_spec(data: dict[str, Any], where: str = "<spec>") -> Spec:
     if not isinstance(names, dict):
         raise _fail(where, "names", f"must be a table, got {names!r}")
     for name, value in names.items():
-        _str(where, f"names.{name}", name, pattern=_IDENT)
+        _str(where, f"names.{name}", name, pattern=_DOTTED)
         rules[name] = Rule(name, _target(where, f"names.{name}", value, target))
     calls = data.get("calls", {})
     if not isinstance(calls, dict):
         raise _fail(where, "calls", f"must be a table, got {calls!r}")
     for name, table in calls.items():
-        _str(where, f"calls.{name}", name, pattern=_IDENT)
+        _str(where, f"calls.{name}", name, pattern=_DOTTED)
         if name in rules:
             raise _fail(where, f"calls.{name}", "is also listed in [names]; keep one")
         rules[name] = _call_rule(where, name, table, target)

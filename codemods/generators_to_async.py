@@ -27,6 +27,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from . import _gen_build as build
 from ._gen_checks import ADAPTOR, ADAPTOR_NAME
+from ._gen_deferred import DeferredCallers
 from ._gen_facts import collect_facts
 from ._gen_module import apply_import_changes, may_apply, schedule_import_changes
 from ._gen_plan import Plan, make_plan
@@ -54,6 +55,7 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
         preset: str = "legacy",
         coroutine_decorators: Sequence[str] = (),
         awaitable_returns: str = "refuse",
+        keep_api: bool = False,
     ) -> None:
         """Create the command for one file; raise ``ValueError`` for an unknown ``preset``.
 
@@ -65,6 +67,10 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
         coroutine when ``x`` may or may not be awaitable: ``refuse`` (the
         file stays as it is) or ``check`` (await it at run time if it is
         awaitable, which is what ``asyncio.coroutine`` did).
+
+        ``keep_api`` (presets with a ``wrapper``, e.g. twisted): a converted
+        public function keeps returning what the decorated one returned (a
+        Deferred), so its callers outside the run are not broken.
         """
         if awaitable_returns not in ("refuse", "check"):
             raise ValueError(
@@ -88,8 +94,10 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
         self.preset = get_preset(preset)
         self.coroutine_decorators = frozenset(coroutine_decorators or ())
         self.check_returns = awaitable_returns == "check"
+        self.keep_api = keep_api
         self._plan = Plan()
         self._skip: set[int] = set()
+        self._deferreds: DeferredCallers | None = None
 
     @staticmethod
     def add_args(arg_parser: argparse.ArgumentParser) -> None:
@@ -115,6 +123,13 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
             choices=("refuse", "check"),
             default="refuse",
             help="asyncio preset, return x of a coroutine without yield when x may be awaitable: refuse the file (default) or await x at run time when it is awaitable",
+        )
+        arg_parser.add_argument(
+            "--keep-api",
+            dest="keep_api",
+            action="store_true",
+            help="twisted: converted public functions keep returning a Deferred "
+            "(default: they return a coroutine, and the run lists them)",
         )
 
     @classmethod
@@ -165,14 +180,30 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
             return tree
         facts = collect_facts(tree)
         self._plan = plan = make_plan(
-            facts, preset, self.coroutine_decorators, check_returns=self.check_returns
+            facts, preset, self.coroutine_decorators, check_returns=self.check_returns, module=tree
         )
         self._report(tree, plan)
         if plan.empty():
             return tree
         schedule_import_changes(self.context, facts, plan)
         self._skip = {id(s) for s in tree.body} - plan.tops
-        return tree.visit(self)
+        if preset.wrapper is not None:
+            self._deferreds = DeferredCallers(
+                self.context,
+                tree,
+                facts,
+                plan,
+                preset.wrapper,
+                self.keep_api,
+                preset.runner_methods,
+            )
+            if self._deferreds.refusal is not None:
+                self.warn(self._deferreds.refusal)
+                return tree
+        result = tree.visit(self)
+        if self._deferreds is not None:
+            result = self._deferreds.finish(result, self.warn)
+        return result
 
     def _report(self, tree: cst.Module, plan: Plan) -> None:
         if not plan.warnings:
@@ -250,7 +281,10 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
                 )
         if updated_node.asynchronous is None and action.kind == "async":
             changes["asynchronous"] = cst.Asynchronous()
-        return updated_node.with_changes(**changes)
+        result = updated_node.with_changes(**changes)
+        if self._deferreds is not None:
+            result = self._deferreds.converted(original_node, result)
+        return result
 
     def leave_Yield(self, original_node: cst.Yield, updated_node: cst.Yield) -> cst.BaseExpression:
         action = self._plan.yields.get(id(original_node))
@@ -294,9 +328,14 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
 
     def leave_Expr(
         self, original_node: cst.Expr, updated_node: cst.Expr
-    ) -> cst.Expr | cst.RemovalSentinel:
+    ) -> cst.Expr | cst.Return | cst.RemovalSentinel:
         if id(original_node) in self._plan.remove:
             return cst.RemovalSentinel.REMOVE
+        if id(original_node) in self._plan.return_calls:
+            # ``returnValue(x)`` -> ``return x`` (checked to be a statement with one argument)
+            assert isinstance(updated_node.value, cst.Call)
+            value = updated_node.value.args[0].value
+            return cst.Return(value=value, semicolon=updated_node.semicolon)
         return updated_node
 
     def leave_If(

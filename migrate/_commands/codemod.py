@@ -77,9 +77,14 @@ def add_parser(subparsers: Any) -> None:
         "default: legacy)",
     )  # fmt: skip
     parser.add_argument(
-        "--spec", type=Path, default=None, metavar="TOML",
-        help="legacy-to-shim: mapping spec for your runtime (default: the bundled "
-        "legacy.runtime spec)",
+        "--keep-api", action="store_true",
+        help="generators-to-async --preset twisted: converted public functions keep returning a "
+        "Deferred (default: they return a coroutine, and the run lists them)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--spec", type=Path, default=None, metavar="TOML|NAME",
+        help="legacy-to-shim: mapping spec for your runtime, a TOML file or a bundled spec's "
+        "name (twisted) (default: the bundled legacy.runtime spec)",
     )  # fmt: skip
     parser.add_argument(
         "--service", default=None, metavar="NAME",
@@ -99,8 +104,9 @@ def _handle(args: argparse.Namespace) -> int:
         if missing:
             raise UsageError(f"no such file or directory: {', '.join(map(repr, missing))}")
         job, tokens = _prepare(
-            args.name, mode, preset=args.preset, spec=args.spec, service=args.service
-        )
+            args.name, mode, preset=args.preset, spec=args.spec, service=args.service,
+            keep_api=args.keep_api,
+        )  # fmt: skip
         services = _service_lookup(job, args.paths)
     except UsageError as exc:
         print(f"migrate codemod: error: {exc}", file=sys.stderr)
@@ -119,6 +125,7 @@ def _prepare(
     preset: str | None,
     spec: Path | None,
     service: str | None = None,
+    keep_api: bool = False,
 ) -> tuple[Job, tuple[bytes, ...]]:
     from libcst.codemod import CodemodContext
 
@@ -133,13 +140,20 @@ def _prepare(
     if spec is not None:
         if not dotted and name != "legacy-to-shim":
             raise UsageError(f"--spec only applies to legacy-to-shim, not {name!r}")
-        if not spec.is_file():
+        if spec.is_file():
+            options["spec"] = str(spec.resolve())
+        elif len(spec.parts) == 1 and not spec.suffix:
+            options["spec"] = str(spec)  # a bundled spec's name (twisted): the command resolves it
+        else:
             raise UsageError(f"--spec {str(spec)!r} is not a file")
-        options["spec"] = str(spec.resolve())
     if preset is not None and not dotted and name != "generators-to-async":
         raise UsageError(f"--preset only applies to generators-to-async, not {name!r}")
     if name == "generators-to-async" or preset is not None:
         options["preset"] = preset or "legacy"
+    if keep_api:
+        if options.get("preset") != "twisted":
+            raise UsageError("--keep-api only applies to generators-to-async --preset twisted")
+        options["keep_api"] = True
     if service is not None:
         if not _takes_service(name, cls):
             raise UsageError(f"--service only applies to legacy-to-shim, not {name!r}")

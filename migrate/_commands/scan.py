@@ -22,9 +22,9 @@ from ._args import positive_int
 __all__ = ["add_parser", "handler", "render_table"]
 
 
-_COLUMNS = ("SERVICE", "BACKEND", "ROLLOUT", "FILES", "LEGACY", "GENERATORS", "FINDINGS",
-            "VERDICT", "FLAG SOURCE")  # fmt: skip
-_NUMERIC = frozenset({"ROLLOUT", "FILES", "LEGACY", "GENERATORS"})
+_COLUMNS = ("SERVICE", "BACKEND", "ROLLOUT", "FILES", "LEGACY", "GENERATORS", "HAND WORK",
+            "FINDINGS", "VERDICT", "FLAG SOURCE")  # fmt: skip
+_NUMERIC = frozenset({"ROLLOUT", "FILES", "LEGACY", "GENERATORS", "HAND WORK"})
 
 
 def render_table(reports: Sequence[ServiceReport], *, cwd: Path | None = None) -> str:
@@ -39,7 +39,7 @@ def render_table(reports: Sequence[ServiceReport], *, cwd: Path | None = None) -
         findings = " ".join(f"{code}:{n}" for code, n in r.findings.items()) or "-"
         rollout = "-" if r.rollout is None else f"{r.rollout}%"
         rows.append((r.name, r.backend, rollout, str(r.files), str(r.legacy_sites),
-                     str(r.generator_coroutines), findings, r.verdict,
+                     str(r.generator_coroutines), str(r.hand_work), findings, r.verdict,
                      r.source.replace(base, "")))  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
     lines = []
@@ -58,8 +58,8 @@ def add_parser(subparsers: Any) -> None:
         "scan",
         help="show each service's migration readiness",
         description="Per service from [tool.migrate.services]: legacy call sites left, "
-        "generator coroutines left, lint findings by code, the current flag and "
-        "rollout, and a verdict.",
+        "generator coroutines left, Twisted protocol classes (hand work), lint findings by "
+        "code, the current flag and rollout, and a verdict.",
     )
     parser.add_argument("path", nargs="?", default=Path("."), type=Path, metavar="PATH",
                         help="project directory or a part of it (default: .)")  # fmt: skip

@@ -36,7 +36,13 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from .legacy import GENERATOR_DECORATORS, coroutine_left_message
+from .legacy import (
+    DECORATOR_WORDS,
+    GENERATOR_DECORATORS,
+    HAND_WORK_WORDS,
+    coroutine_left_message,
+    count_hand_work,
+)
 from .rules import (
     BLOCKING_CALLS,
     BLOCKING_METHODS,
@@ -61,9 +67,10 @@ from .tree import Walker, bindings, imported_names, module_imports
 __all__ = ["FileAnalysis", "Finding", "analyze_source", "lint_source"]
 
 # A file containing none of these cannot trigger any rule (each rule declares its
-# words) nor hold anything scan counts (legacy call sites, generator coroutines):
+# words) nor hold anything scan counts (legacy call sites, generator coroutines,
+# Twisted protocol classes):
 # it is not parsed.
-_TRIGGERS = (*TRIGGERS, LEGACY.partition(".")[0], "coroutine")
+_TRIGGERS = (*TRIGGERS, LEGACY.partition(".")[0], "coroutine", *HAND_WORK_WORDS, *DECORATOR_WORDS)
 _IGNORE_RE = re.compile(r"#\s*migrate:\s*ignore(?:\[([^\]]*)\])?")
 
 
@@ -114,6 +121,7 @@ class _Linter(Walker):
         self.legacy_refs: list[tuple[cst.CSTNode, str]] = []
         self.legacy_imports: list[tuple[cst.CSTNode, str]] = []
         self.generator_coroutines = 0
+        self.hand_work = 0
         self.skip_closing: set[int] = set()
 
     # -- name resolution -------------------------------------------------
@@ -164,7 +172,13 @@ class _Linter(Walker):
             name = self.qualify(decorator.decorator)
             if name in GENERATOR_DECORATORS:
                 is_generator_coroutine = True
-                self.raw.append(("MIG006", decorator, coroutine_left_message(name, call=False)))
+                self.raw.append(
+                    (
+                        "MIG006",
+                        decorator,
+                        coroutine_left_message(name, call=False),
+                    )
+                )
         if is_generator_coroutine:
             self.generator_coroutines += 1
         is_async = node.asynchronous is not None or is_generator_coroutine
@@ -180,6 +194,7 @@ class _Linter(Walker):
         self._close_scope()
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.hand_work += count_hand_work(node, self.qualify)
         self.scopes.append(_Scope(is_async=False, is_class=True))
 
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
@@ -332,7 +347,13 @@ class _Linter(Walker):
         wrapper = self.qualify(node.func)
         if wrapper in GENERATOR_DECORATORS:  # ``asyncio.coroutine(fn)``
             self.generator_coroutines += 1
-            self.raw.append(("MIG006", node, coroutine_left_message(wrapper, call=True)))
+            self.raw.append(
+                (
+                    "MIG006",
+                    node,
+                    coroutine_left_message(wrapper, call=True),
+                )
+            )
         if _is_closing_call(node):
             if id(node) not in self.skip_closing:
                 assert isinstance(node.func, cst.Attribute)
@@ -467,7 +488,7 @@ def analyze_source(source: str, filename: str, *, flipped: bool = False) -> File
     if flipped:
         raw.extend(("MIG003", node, legacy_message(name)) for node, name in legacy)
     findings = _positioned(module, raw, source, filename)
-    return FileAnalysis(tuple(findings), len(legacy), linter.generator_coroutines)
+    return FileAnalysis(tuple(findings), len(legacy), linter.generator_coroutines, linter.hand_work)
 
 
 def _positioned(

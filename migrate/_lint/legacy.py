@@ -1,6 +1,10 @@
-"""What the lint knows about the legacy runtime, read from the codemods that convert it.
+"""What the lint knows about the runtimes being left, read from the codemods that convert them.
 
-The generator-coroutine decorators are the generators-to-async presets'
+The generator-coroutine decorators, and the base classes of networking no
+codemod rewrites (a Twisted ``Protocol``/``Factory`` moves bytes through
+callbacks only the reactor calls: turning it into ``shims.connect``/
+``shims.serve`` reads and writes is a redesign, hand work that ``migrate
+scan`` counts), are the generators-to-async preset table's
 (``codemods._gen_presets``), and the shim equivalent of each
 ``legacy.runtime`` name is the bundled legacy-to-shim spec's
 (``LegacyToShimCommand.load()``), so a name the codemods learn is one the
@@ -11,15 +15,33 @@ imports the codemods (and libcst): only the lint engine does.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+
+import libcst as cst
 
 from codemods import LegacyToShimCommand
 from codemods._gen_presets import PRESETS
 from codemods._spec import BUILTINS
 
-__all__ = ["GENERATOR_DECORATORS", "coroutine_left_message", "legacy_advice"]
+__all__ = [
+    "DECORATOR_WORDS",
+    "GENERATOR_DECORATORS",
+    "HAND_WORK_BASES",
+    "HAND_WORK_WORDS",
+    "coroutine_left_message",
+    "count_hand_work",
+    "legacy_advice",
+]
 
-#: Qualified names of the decorators that make a generator a coroutine, every dialect.
-GENERATOR_DECORATORS = frozenset().union(*(preset.decorators for preset in PRESETS.values()))
+#: Qualified name of each decorator that makes a generator a coroutine -> its preset.
+GENERATOR_DECORATORS: dict[str, str] = {
+    decorator: name for name, preset in PRESETS.items() for decorator in preset.decorators
+}
+#: The decorators' last names: a file with none of them holds no generator coroutine.
+DECORATOR_WORDS = tuple(sorted({d.rsplit(".", 1)[-1] for d in GENERATOR_DECORATORS}))
+HAND_WORK_BASES: frozenset[str] = frozenset().union(*(p.hand_work for p in PRESETS.values()))
+#: The base classes' last names: a file with none of them has no hand work.
+HAND_WORK_WORDS = tuple(sorted({q.rsplit(".", 1)[-1] for q in HAND_WORK_BASES}))
 
 _CODEMOD = "run `migrate codemod legacy-to-shim`"
 
@@ -41,9 +63,17 @@ def legacy_advice(member: str) -> str:
     return f"use the shims equivalent, or {_CODEMOD}"
 
 
+def count_hand_work(node: cst.ClassDef, qualify: Callable[[cst.CSTNode], str | None]) -> int:
+    """Return 1 for a class with a base in ``HAND_WORK_BASES``, else 0.
+
+    ``qualify`` resolves a base expression through the file's imports.
+    """
+    return int(any(qualify(base.value) in HAND_WORK_BASES for base in node.bases))
+
+
 def coroutine_left_message(name: str, *, call: bool) -> str:
     """Explain MIG006 for a use of the generator-coroutine decorator ``name``."""
-    preset = next(key for key, entry in PRESETS.items() if name in entry.decorators)
+    preset = GENERATOR_DECORATORS[name]
     use = f"`{name}(...)` called" if call else f"`@{name}`"
     why = (
         "AttributeError when this runs on Python 3.11+ (asyncio.coroutine was removed)"

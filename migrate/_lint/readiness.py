@@ -36,8 +36,10 @@ class ServiceReport:
     ``backend``/``source`` are the flag as resolved now (``source`` says
     where it came from); ``configured_backend``/``rollout`` are the service's
     table in the config file. ``findings`` maps lint codes to counts.
-    ``ready`` is True when no legacy call site and no generator coroutine is
-    left, i.e. flipping the flag cannot break on legacy API.
+    ``ready`` is True when no legacy call site, no generator coroutine and
+    no hand work (``hand_work``: Twisted ``Protocol``/``Factory`` classes,
+    which only run on Twisted's reactor) is left, i.e. flipping the flag
+    cannot break on legacy API.
     """
 
     name: str
@@ -53,6 +55,8 @@ class ServiceReport:
     ready: bool
     verdict: str
     errors: tuple[str, ...] = field(default=())
+    # Twisted Protocol/Factory classes: networking no codemod rewrites
+    hand_work: int = 0
 
 
 def _verdict(
@@ -60,6 +64,7 @@ def _verdict(
     files: int,
     legacy: int,
     generators: int,
+    hand_work: int = 0,
     flipped: bool,
     configured: str,
     rollout: int | None,
@@ -74,6 +79,8 @@ def _verdict(
         left.append(f"{legacy} legacy call site{'s' * (legacy != 1)}")
     if generators:
         left.append(f"{generators} generator coroutine{'s' * (generators != 1)}")
+    if hand_work:
+        left.append(f"{hand_work} Twisted protocol class{'es' * (hand_work != 1)} (hand work)")
     if flipped:
         if left:
             return "flipped but still uses legacy API: " + ", ".join(left)
@@ -149,6 +156,7 @@ def _report(
     counts = Counter(f.code for r in results for f in r.findings)
     legacy = sum(r.legacy_sites for r in results)
     generators = sum(r.generator_coroutines for r in results)
+    hand_work = sum(r.hand_work for r in results)
     return ServiceReport(
         name=name,
         paths=entry.paths,
@@ -160,11 +168,13 @@ def _report(
         source=source,
         configured_backend=entry.backend,
         rollout=entry.rollout,
-        ready=not error and len(results) > 0 and legacy == 0 and generators == 0,
+        ready=not error and len(results) > 0 and legacy == generators == hand_work == 0,
+        hand_work=hand_work,
         verdict=_verdict(
             files=len(results),
             legacy=legacy,
             generators=generators,
+            hand_work=hand_work,
             flipped=flipped,
             configured=entry.backend,
             rollout=entry.rollout,

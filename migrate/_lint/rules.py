@@ -245,3 +245,4 @@ class FileAnalysis:
     findings: tuple[Finding, ...]
     legacy_sites: int
     generator_coroutines: int
+    hand_work: int = 0  # Twisted Protocol/Factory classes (see _lint/legacy.py)

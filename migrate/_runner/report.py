@@ -92,7 +92,11 @@ class RunReport:
     @property
     def refused(self) -> int:
         """Return how many files had constructs the codemod refused to convert."""
-        return sum(1 for r in self.results if r.warnings)
+        return sum(1 for r in self.results if any(not is_api_note(w) for w in r.warnings))
+
+    def api_changes(self) -> list[str]:
+        """Return ``path: line N: public API: ...`` for every public function whose return type changed."""
+        return [f"{r.path}: {w}" for r in self.results for w in r.warnings if is_api_note(w)]
 
     def exit_code(self) -> int:
         """Return 1 when any file failed, or when ``--check`` found changes; else 0."""
@@ -111,7 +115,10 @@ class RunReport:
             lines.append(f"{result.path}: failed: {result.reason}")
         elif result.status == "skipped" and (verbose or "generated" not in result.reason):
             lines.append(f"{result.path}: skipped: {result.reason}")
-        lines += [f"{result.path}: refused: {warning}" for warning in result.warnings]
+        lines += [
+            f"{result.path}: {'' if is_api_note(warning) else 'refused: '}{warning}"
+            for warning in result.warnings
+        ]
         return lines
 
     def summary(self) -> str:
@@ -126,12 +133,19 @@ class RunReport:
             text += f", {self.ignored} ignored (.gitignore/--exclude)"
         text += f" in {self.elapsed:.1f} s"
         reasons = Counter(
-            _LINE_PREFIX.sub("", warning) for r in self.results for warning in r.warnings
+            _LINE_PREFIX.sub("", warning)
+            for r in self.results
+            for warning in r.warnings
+            if not is_api_note(warning)
         )
         if reasons:
             text += "\nrefused constructs (left unchanged):"
             for reason, n in reasons.most_common():
                 text += f"\n  {n} x {reason}"
+        changes = self.api_changes()
+        if changes:
+            text += "\npublic functions whose return type changed (a breaking change for callers):"
+            text += "".join(f"\n  {line}" for line in changes)
         return text
 
     def to_json(self) -> str:
@@ -156,9 +170,20 @@ class RunReport:
                 "seconds": round(self.elapsed, 3),
             },
             "exit_code": self.exit_code(),
+            "api_changes": self.api_changes(),
             "files": files,
         }
         return json.dumps(payload, indent=2)
+
+
+#: generators-to-async's note (not a refusal) for a converted public function
+#: whose return type changed (``line N: public API: f() now returns ...``).
+API_NOTE = "public API: "
+
+
+def is_api_note(warning: str) -> bool:
+    """Tell whether a codemod warning is a public-API note rather than a refusal."""
+    return _LINE_PREFIX.sub("", warning).startswith(API_NOTE)
 
 
 def stderr_is_terminal() -> bool:

@@ -83,7 +83,12 @@ class TestOptions:
     def test_prefilter_tokens_are_in_every_convertible_file(self, preset: str) -> None:
         tokens = GeneratorsToAsyncCommand.prefilter(preset=preset)
         assert tokens and all(isinstance(t, bytes) for t in tokens)
-        decorator = {"legacy": "rt.coroutine", "tornado": "g.coroutine", "asyncio": "aio.coroutine"}
+        decorator = {
+            "legacy": "rt.coroutine",
+            "tornado": "g.coroutine",
+            "asyncio": "aio.coroutine",
+            "twisted": "defer.inlineCallbacks",
+        }
         assert any(t in decorator[preset].encode() for t in tokens)
         assert not any(t in b"import os\nprint(os.getcwd())\n" for t in tokens)
 

@@ -78,6 +78,6 @@ def test_every_code_the_engine_emits_is_registered() -> None:
 
 def test_the_legacy_tables_are_the_codemods_own() -> None:
     assert LegacyToShimCommand.load().source == LEGACY
-    assert {"legacy.runtime.coroutine", "tornado.gen.coroutine", "asyncio.coroutine"} <= (
+    assert {"legacy.runtime.coroutine", "tornado.gen.coroutine", "asyncio.coroutine"} <= set(
         GENERATOR_DECORATORS
     )

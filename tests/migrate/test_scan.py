@@ -203,6 +203,7 @@ def test_cli_json(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "ready",
         "verdict",
         "errors",
+        "hand_work",
     }
     assert (first["name"], first["legacy_sites"], first["ready"]) == ("billing", 4, False)
 

@@ -3,7 +3,7 @@
 Theory of operation: for each project of ``projects.PROJECTS`` the sdist of
 the pinned version is fetched from the package index with ``pip download``
 (cached), unpacked twice, and one copy is converted in place with
-``GeneratorsToAsyncCommand`` (preset ``asyncio``, plus the project's
+``GeneratorsToAsyncCommand`` (the project's ``preset``, plus its
 ``coroutine_decorators``), file by file as ``migrate codemod`` does: a file
 whose result would not compile is left as it was, a file with a refusal is
 left byte-identical by the codemod itself. Nothing is edited by hand.
@@ -133,7 +133,7 @@ def convert(root: Path, project: Project) -> Conversion:
         context = CodemodContext(filename=str(path))
         command = GeneratorsToAsyncCommand(
             context,
-            preset="asyncio",
+            preset=project.preset,
             coroutine_decorators=project.coroutine_decorators,
             awaitable_returns=project.awaitable_returns,
         )
@@ -181,9 +181,10 @@ class Side:
 
 def run_file(python: Path, root: Path, file: str, project: Project) -> tuple[int, int, str]:
     """Run one test file in its own process group; return (passed, not passed, note)."""
-    if project.runner == "unittest":
+    if project.runner in ("unittest", "trial"):
         module = file.removesuffix(".py").replace("/", ".")
-        cmd = [str(python), "-m", "unittest", module]
+        cmd = [str(python), "-m", "twisted.trial" if project.runner == "trial" else "unittest",
+               module]  # fmt: skip
     else:
         cmd = [str(python), "-m", "pytest", "-v", "--assert=plain", "-p", "no:cacheprovider",
                "-W", "ignore::DeprecationWarning", f"--timeout={project.test_timeout}",
@@ -204,6 +205,10 @@ def run_file(python: Path, root: Path, file: str, project: Project) -> tuple[int
         passed = len(re.findall(r"^\S+ PASSED", out or "", re.MULTILINE))
         return passed, 1, f"timed out after {project.timeout} s ({passed} passed before)"
     tail = out.strip().splitlines()[-1] if out.strip() else ""
+    if project.runner == "trial":  # PASSED (skips=1, successes=9) / FAILED (errors=1, ...)
+        counts = {k: int(n) for k, n in re.findall(r"(\w+)=(\d+)", tail)}
+        bad = counts.get("failures", 0) + counts.get("errors", 0)
+        return counts.get("successes", 0), bad, tail
     if project.runner == "unittest":
         ran = re.search(r"Ran (\d+) test", out)
         bad = sum(int(n) for n in re.findall(r"(?:failures|errors)=(\d+)", out))

@@ -34,7 +34,8 @@ class Project:
     deps_before: tuple[str, ...] | None = None  # when the older Python needs older wheels
     before: str = "3.9"  # newest Python where the unconverted suite still runs
     after: str = "3.11"
-    runner: str = "pytest"  # or "unittest"
+    runner: str = "pytest"  # or "unittest", or "trial" (Twisted's)
+    preset: str = "asyncio"  # the generators-to-async preset the project is written for
     env: dict[str, str] = field(default_factory=dict)
     deselect: tuple[tuple[str, str], ...] = ()  # (pytest node id, why)
     coroutine_decorators: tuple[str, ...] = ()
@@ -45,6 +46,18 @@ class Project:
 
 
 PROJECTS: tuple[Project, ...] = (
+    Project(
+        # An @inlineCallbacks Redis client; its trial suite talks to the shared
+        # Redis at 127.0.0.1:6379 (it only uses keys of its own).
+        name="txredisapi",
+        version="1.6.0",
+        tests=("tests",),
+        before="3.11",
+        after="3.11",
+        runner="trial",
+        preset="twisted",
+        deps=("twisted[tls]==26.10.0",),
+    ),
     Project(
         name="aiomysql",
         version="0.0.9",

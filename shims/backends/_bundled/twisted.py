@@ -83,8 +83,28 @@ def _reactor() -> Any:
     if _REACTOR is None:
         from twisted.internet import reactor
 
+        _forget_abc_provides()
         _REACTOR = reactor
     return _REACTOR
+
+
+def _forget_abc_provides() -> None:
+    """Take back the ``__provides__`` that importing the reactor leaves on ``abc.ABC``.
+
+    ``@implementer(IConnector)`` on ``twisted.internet.base.BaseConnector(ABC)``
+    makes zope.interface compute ``implementedBy(ABC)``, which stores a
+    class-provides descriptor on ``abc.ABC`` itself. Read from an instance it
+    raises AttributeError, so in this process ``getattr(obj, "__provides__")``
+    fails for every instance of every ABC subclass, and code that walks
+    ``dir(obj)`` with ``getattr`` (libcst's matcher transformers, hence every
+    libcst codemod constructed after a twisted run) breaks. zope.interface
+    does not need it there: ``__implemented__`` stays, and the class-provides
+    lookup falls back to the metaclass's declaration without it.
+    """
+    import abc
+
+    if "__provides__" in vars(abc.ABC) and "__provides__" not in vars(object):
+        del abc.ABC.__provides__  # type: ignore[attr-defined]
 
 
 class _Future:

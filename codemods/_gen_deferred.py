@@ -1,0 +1,251 @@
+"""Callers keep their Deferreds: the step after converting ``@inlineCallbacks`` functions.
+
+Theory of operation: it runs on the already-converted module, given the
+keys (``f``, ``.method``) of the functions that became ``async def``.
+
+- ``wrap_calls``: every call of a converted function that is not the
+  operand of ``await`` becomes ``wrapper(call)`` (``defer.ensureDeferred``),
+  which runs the coroutine to its first ``await`` at once and returns a
+  ``Deferred``, exactly what calling the ``@inlineCallbacks`` function did.
+- ``keep_api``: with the keep-API option, a converted *public* function
+  (name without a leading ``_``, not nested in a function) keeps returning
+  a ``Deferred``: ``def f(a, b=1): <body>`` becomes ``def f(a, b=1): async
+  def f(a, b): <body>; return wrapper(f(a, b))``, the coroutine a local
+  closure with the same parameters, so its name, signature and docstring
+  stay as they were. A function with another decorator, or whose signature
+  cannot be forwarded, is left for ``public_changes`` to report.
+- ``public_changes``: the public converted functions that now return a
+  coroutine, for the run's report (a breaking change for outside callers).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import libcst as cst
+from libcst.codemod import CodemodContext
+from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from ._gen_build import dotted
+from ._gen_callers import Instances, our_key
+from ._gen_facts import Facts, FuncFacts
+from ._gen_plan import Plan
+
+
+class DeferredCallers:
+    """Keep callers of converted functions working: wrap calls, keep or report public APIs.
+
+    ``wrapper`` is the qualified name of the preset's wrapper
+    (``twisted.internet.defer.ensureDeferred``); ``refusal`` is set when
+    the module has no name to reach it by.
+    """
+
+    def __init__(
+        self,
+        context: CodemodContext,
+        tree: cst.Module,
+        facts: Facts,
+        plan: Plan,
+        wrapper: str,
+        keep: bool,
+        runner_methods: str = "",
+    ) -> None:
+        self.context = context
+        self.tree = tree
+        self.keep = keep
+        self.runner = re.compile(runner_methods) if runner_methods else None
+        self.refusal: str | None = None
+        module, _, name = wrapper.rpartition(".")
+        parent, _, short = module.rpartition(".")
+        local = facts.imports.local_name_for(module)
+        self.add: tuple[str, str] | None = None
+        if local is None:
+            if facts.imports.is_free_or(short, module) and facts.names[short] == 0:
+                local, self.add = short, (parent, short)
+            else:
+                self.refusal = (
+                    f"line 1: converted calls need {module} as {short!r}, a name this module "
+                    "uses for something else; rename it first"
+                )
+                local = short
+        self.local = local
+        self.expr = dotted(f"{local}.{name}")
+        self.by_node = {id(f.node): f for f in plan.converted}
+        self.kept: set[str] = set()
+        self.changed: list[FuncFacts] = []
+
+    def converted(self, original: cst.FunctionDef, node: cst.FunctionDef) -> cst.FunctionDef:
+        """Apply keep-API to a function just made ``async def``, or note its public change."""
+        func = self.by_node.get(id(original))
+        if (
+            func is None
+            or node.asynchronous is None
+            or not public(original, func.parent is not None)
+        ):
+            return node
+        if func.in_class and self.runner is not None and self.runner.fullmatch(func.name):
+            return node  # a test runner calls it and awaits what it returns
+        if self.keep and forwardable(node):
+            self.kept.add(func.key)
+            return keep_api(node, self.expr)
+        self.changed.append(func)
+        return node
+
+    def finish(self, tree: cst.Module, warn: Callable[[str], None]) -> cst.Module:
+        """Wrap the calls that are not awaited, add the import, report public changes."""
+        keys = frozenset(f.key for f in self.by_node.values()) - self.kept
+        tree, count = wrap_calls(tree, keys, self.expr)
+        if count or self.kept:
+            if self.add is not None:
+                AddImportsVisitor.add_needed_import(self.context, *self.add)
+            head = self.local.split(".")[0]
+            scheduled = self.context.scratch.get(RemoveImportsVisitor.CONTEXT_KEY, [])
+            self.context.scratch[RemoveImportsVisitor.CONTEXT_KEY] = [
+                (m, o, a) for m, o, a in scheduled if (a or o or m.split(".")[0]) != head
+            ]
+        if self.changed:
+            positions = MetadataWrapper(self.tree, unsafe_skip_copy=True).resolve(PositionProvider)
+            for func in self.changed:
+                pos = positions.get(func.node)
+                line = pos.start.line if pos is not None else 1
+                warn(
+                    f"line {line}: public API: {func.name}() now returns a coroutine, not a "
+                    "Deferred; callers outside this run must await it or wrap it in "
+                    "ensureDeferred (or convert with --keep-api)"
+                )
+        return tree
+
+
+__all__ = ["DeferredCallers", "forwardable", "keep_api", "public", "wrap_calls"]
+
+
+def public(node: cst.FunctionDef, nested: bool) -> bool:
+    """Tell whether a function is part of its module's public API."""
+    name = node.name.value
+    return not nested and (
+        not name.startswith("_") or (name.startswith("__") and name.endswith("__"))
+    )
+
+
+class _Wrapper(cst.CSTTransformer):
+    def __init__(
+        self,
+        keys: frozenset[str],
+        build: Callable[[cst.Call], cst.BaseExpression],
+        instances: Instances,
+    ) -> None:
+        super().__init__()
+        self.instances = instances
+        self.keys = keys
+        self.build = build
+        self.awaited: set[int] = set()
+        self.count = 0
+
+    def visit_Await(self, node: cst.Await) -> None:
+        self.awaited.add(id(node.expression))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if _is_wrapper_call(node):
+            for arg in node.args:
+                self.awaited.add(id(arg.value))
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        if (
+            id(original_node) in self.awaited
+            or our_key(original_node, self.instances) not in self.keys
+        ):
+            return updated_node
+        self.count += 1
+        return self.build(updated_node)
+
+
+def _is_wrapper_call(node: cst.Call) -> bool:
+    func = node.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
+    return name == "ensureDeferred"
+
+
+def wrap_calls(
+    module: cst.Module, keys: frozenset[str], wrapper: cst.BaseExpression
+) -> tuple[cst.Module, int]:
+    """Wrap every call of a ``keys`` function that is not awaited in ``wrapper(...)``."""
+
+    def build(call: cst.Call) -> cst.BaseExpression:
+        inner = call.with_changes(lpar=(), rpar=())
+        return cst.Call(func=wrapper, args=[cst.Arg(inner)], lpar=call.lpar, rpar=call.rpar)
+
+    transformer = _Wrapper(keys, build, Instances(module))
+    result = module.visit(transformer)
+    return result, transformer.count
+
+
+def forwardable(node: cst.FunctionDef) -> bool:
+    """Tell whether keep-API can wrap ``node``: no other decorator, a forwardable signature."""
+    return not node.decorators
+
+
+def _forward_args(params: cst.Parameters) -> list[cst.Arg]:
+    args: list[cst.Arg] = []
+    for p in (*params.posonly_params, *params.params):
+        args.append(cst.Arg(cst.Name(p.name.value)))
+    if isinstance(params.star_arg, cst.Param):
+        args.append(cst.Arg(cst.Name(params.star_arg.name.value), star="*"))
+    for p in params.kwonly_params:
+        args.append(
+            cst.Arg(
+                cst.Name(p.name.value),
+                keyword=cst.Name(p.name.value),
+                equal=cst.AssignEqual(
+                    whitespace_before=cst.SimpleWhitespace(""),
+                    whitespace_after=cst.SimpleWhitespace(""),
+                ),
+            )
+        )
+    if params.star_kwarg is not None:
+        args.append(cst.Arg(cst.Name(params.star_kwarg.name.value), star="**"))
+    return [
+        a.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+        if i < len(args) - 1
+        else a
+        for i, a in enumerate(args)
+    ]
+
+
+def _no_defaults(params: cst.Parameters) -> cst.Parameters:
+    def strip(ps: tuple[cst.Param, ...] | list[cst.Param]) -> list[cst.Param]:
+        return [p.with_changes(default=None, equal=cst.MaybeSentinel.DEFAULT) for p in ps]
+
+    return params.with_changes(
+        posonly_params=strip(list(params.posonly_params)),
+        params=strip(list(params.params)),
+        kwonly_params=strip(list(params.kwonly_params)),
+    )
+
+
+def keep_api(node: cst.FunctionDef, wrapper: cst.BaseExpression) -> cst.FunctionDef:
+    """Return the ``async def`` ``node`` as a plain def returning ``wrapper(coroutine)``."""
+    body = node.body
+    assert isinstance(body, cst.IndentedBlock)
+    doc: list[cst.BaseStatement] = []
+    rest = list(body.body)
+    first = rest[0] if rest else None
+    if (
+        isinstance(first, cst.SimpleStatementLine)
+        and isinstance(first.body[0], cst.Expr)
+        and isinstance(first.body[0].value, cst.SimpleString | cst.ConcatenatedString)
+    ):
+        doc, rest = [first], rest[1:]
+    inner = node.with_changes(
+        params=_no_defaults(node.params),
+        body=body.with_changes(body=rest or [cst.SimpleStatementLine([cst.Pass()])]),
+        leading_lines=(),
+        returns=None,
+    )
+    call = cst.Call(func=cst.Name(node.name.value), args=_forward_args(node.params))
+    ret = cst.SimpleStatementLine([cst.Return(cst.Call(func=wrapper, args=[cst.Arg(call)]))])
+    return node.with_changes(
+        asynchronous=None,
+        body=body.with_changes(body=[*doc, inner, ret]),
+    )
