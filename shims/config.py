@@ -1,7 +1,7 @@
 """The per-service backend flag (``shims.config``): which backend a process runs on, and why.
 
-Theory of operation: ``resolve_backend`` walks DESIGN.md "Per-service flag"
-in order and stops at the first match:
+Theory of operation: ``resolve_backend`` walks the per-service flag's sources
+(docs/cli.md, "flags") in order and stops at the first match:
 
 1. the explicit ``backend=`` argument;
 2. ``MIGRATE_BACKEND_<SERVICE>`` in the environment;
@@ -231,7 +231,7 @@ def resolve_backend(
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> BackendDecision:
-    """Decide the backend for ``service`` (DESIGN.md "Per-service flag", first match wins).
+    """Decide the backend for ``service`` (the sources above, first match wins).
 
     Raises:
         FlagError: an unknown backend name anywhere on the way, a malformed or

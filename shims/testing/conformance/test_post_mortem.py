@@ -1,4 +1,4 @@
-"""The post-mortem's bug classes, one scenario each (DESIGN.md, "The problem it solves")."""
+"""The post-mortem's bug classes, one scenario each (README, "migrate-toolkit")."""
 
 from __future__ import annotations
 
