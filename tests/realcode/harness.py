@@ -166,6 +166,7 @@ def find_test_files(root: Path, project: Project) -> list[str]:
     return files
 
 
+_SUMMARY = re.compile(r"^=+ (.+ in [\d.]+ ?s(?:econds)?) =+$", re.MULTILINE)
 _COUNTS = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)")
 
 
@@ -214,9 +215,16 @@ def run_file(python: Path, root: Path, file: str, project: Project) -> tuple[int
         bad = sum(int(n) for n in re.findall(r"(?:failures|errors)=(\d+)", out))
         total = int(ran.group(1)) if ran else 0
         return total - bad, bad, tail
-    counts = {kind.rstrip("s"): int(n) for n, kind in _COUNTS.findall(tail)}
+    # The summary line, not the last line: an exception printed at interpreter
+    # exit (a callback on a closed loop) may follow it.
+    summaries = _SUMMARY.findall(out)
+    if not summaries:
+        passed = len(re.findall(r"^\S+ PASSED", out, re.MULTILINE))
+        return passed, 1, f"no pytest summary ({passed} passed): {tail}"
+    summary = summaries[-1]
+    counts = {kind.rstrip("s"): int(n) for n, kind in _COUNTS.findall(summary)}
     bad = counts.get("failed", 0) + counts.get("error", 0)
-    return counts.get("passed", 0), bad, tail
+    return counts.get("passed", 0), bad, summary
 
 
 def run_side(python: Path, root: Path, files: list[str], project: Project, jobs: int) -> Side:

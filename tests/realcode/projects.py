@@ -116,16 +116,29 @@ PROJECTS: tuple[Project, ...] = (
         tests=("websockets",),
         before="3.6",  # ``asyncio.async`` in its source is a syntax error from 3.7 on
         deps=PYTEST,
-        deselect=tuple(
-            (
-                f"websockets/test_client_server.py::ClientServerTests::{name}",
-                "asserts CancelledError is an Exception (true before Python 3.8); the "
-                "converted code passes it on 3.7",
-            )
-            for name in (
-                "test_server_shuts_down_during_connection_handling",
-                "test_server_shuts_down_during_opening_handshake",
-            )
+        deselect=(
+            *(
+                (
+                    f"websockets/test_client_server.py::ClientServerTests::{name}",
+                    "asserts CancelledError is an Exception (true before Python 3.8); the "
+                    "converted code passes it on 3.7",
+                )
+                for name in (
+                    "test_server_shuts_down_during_connection_handling",
+                    "test_server_shuts_down_during_opening_handshake",
+                )
+            ),
+            *(
+                (
+                    f"websockets/test_protocol.py::{side}::{name}",
+                    "a 1 ms timing race: fails now and then on the unconverted code under 3.6 too",
+                )
+                for side in ("ClientTests", "ServerTests")
+                for name in (
+                    "test_remote_close_race_with_failing_connection",
+                    "test_close_handshake_timeout",
+                )
+            ),
         ),
     ),
     Project(
