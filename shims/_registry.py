@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import importlib.metadata
 import logging
 import re
 
@@ -59,7 +58,7 @@ def register(name: str, backend: Backend, *, replace: bool = False) -> None:
     is already registered (unless ``replace=True``).
     """
     origin = type(backend).__module__
-    _discover()
+    bundled()  # entry points are checked against code registrations when they load
     _add(name, backend, origin, replace=replace, strict=True)
 
 
@@ -114,7 +113,9 @@ def _discover() -> None:
         return
     _discovered = True
     bundled()
-    for ep in importlib.metadata.entry_points(group=GROUP):
+    from importlib import metadata  # slow to import: only when a name is looked up
+
+    for ep in metadata.entry_points(group=GROUP):
         dist = ep.dist.name if ep.dist is not None else "an unknown package"
         origin = f"entry point {ep.value!r} of package {dist!r}"
         try:

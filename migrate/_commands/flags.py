@@ -67,7 +67,9 @@ def add_parser(subparsers: Any) -> None:
         ),
     )
     setter.add_argument("service", metavar="SERVICE")
-    setter.add_argument("backend", metavar="BACKEND", help=" | ".join(_registry.known()))
+    setter.add_argument(
+        "backend", metavar="BACKEND", help="a registered backend name (shims.backends.names())"
+    )
     setter.add_argument(
         "--rollout", type=int, metavar="N",
         help="share of instances (0-100) that take BACKEND; the rest use default_backend",

@@ -158,8 +158,8 @@ class _Future:
         raise RuntimeError("the future is not done yet")
 
     def _awaiter_cancelled(self, wake: Any) -> None:
-        if self._state == _PENDING:
-            self._state = _CANCELLED  # the awaiting task was cancelled: so is what it awaited
+        if self._state == _PENDING:  # the awaiting task was cancelled: so is what it awaited
+            self._settle(_CANCELLED, None)
 
     def __await__(self) -> Generator[Any, None, Any]:
         if self._state == _PENDING:
@@ -197,6 +197,8 @@ class _Clock:
 def _drive(task: _Task[T], coro: Coroutine[Any, Any, T]) -> Generator[Any, Any, T]:
     """Run ``coro`` for ``Deferred.fromCoroutine``: track the current task, map cancellation."""
     global _current
+    from twisted.internet.defer import Deferred
+
     value: Any = None
     error: BaseException | None = None
     while True:
@@ -207,6 +209,13 @@ def _drive(task: _Task[T], coro: Coroutine[Any, Any, T]) -> Generator[Any, Any, 
             return stop.value  # type: ignore[no-any-return]
         finally:
             _current = previous
+        if task._must_cancel:  # it cancelled itself while running: cancel at this await
+            task._must_cancel, task._cancel_delivered = False, True
+            if isinstance(yielded, Deferred):
+                yielded.addErrback(lambda _: None)  # what it awaited is cancelled, not failed
+                yielded.cancel()
+            value, error = None, Cancelled("the task was cancelled")
+            continue
         try:
             value, error = (yield yielded), None
         except GeneratorExit:
@@ -225,7 +234,15 @@ def _drive(task: _Task[T], coro: Coroutine[Any, Any, T]) -> Generator[Any, Any, 
 class _Task(_Future, Generic[T]):
     """The contract's ``Task``: a coroutine on the reactor, started on its next turn."""
 
-    __slots__ = ("_callbacks", "_cancel_delivered", "_cancel_requested", "_coro", "_d", "_run")
+    __slots__ = (
+        "_callbacks",
+        "_cancel_delivered",
+        "_cancel_requested",
+        "_coro",
+        "_d",
+        "_must_cancel",
+        "_run",
+    )
 
     def __init__(self, coro: Coroutine[Any, Any, T], run: _Run) -> None:
         super().__init__()
@@ -235,6 +252,7 @@ class _Task(_Future, Generic[T]):
         self._callbacks: list[Callable[[Any], object]] = []
         self._cancel_requested = False
         self._cancel_delivered = False
+        self._must_cancel = False
         run.tasks.add(self)
         _reactor().callLater(0, contextvars.copy_context().run, self._start)
 
@@ -281,7 +299,9 @@ class _Task(_Future, Generic[T]):
             return False
         self._cancel_requested = True
         self._cancel_delivered = False
-        if self._d is not None:
+        if _current is self:
+            self._must_cancel = True  # running now: Twisted can only cancel what it awaits
+        elif self._d is not None:
             self._d.cancel()
         return True
 
