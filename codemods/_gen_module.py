@@ -171,6 +171,8 @@ def may_apply(
             continue
         if isinstance(node, cst.FunctionDef):
             found.extend(d.decorator for d in node.decorators)
+            if asyncio_calls and node.name.value in ("__await__", "__iter__"):
+                return True  # a plain generator implementing await may delegate
         if isinstance(node, cst.Try | cst.TryStar):
             stack.extend(node.handlers)
         if isinstance(node, cst.Match):

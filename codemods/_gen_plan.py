@@ -143,7 +143,11 @@ class _Planner:
             self.delegators = [
                 f
                 for f in facts.funcs
-                if f.node.asynchronous is None and f.yields and delegates(f, facts)
+                if f.node.asynchronous is None
+                and f.yields
+                and delegates(f, facts)
+                # under @types.coroutine (say) it may already yield from coroutines
+                and (not f.node.decorators or id(f.node) in self.deco)
             ]
         self.helper_refusals: list[Warning_] = []
         delegator_ids = {id(f.node) for f in self.delegators}
@@ -431,6 +435,12 @@ class _Planner:
                     plan.needs.add("asyncio")
         if self.preset.drop_loop_kwarg:
             self._emit_loop_drops()
+            for call in self.facts.calls:
+                # ``Task.current_task()`` went in 3.9; ``asyncio.current_task()``
+                # is the same call (same ``loop`` argument).
+                if self.facts.imports.resolve(call.node.func) in _CURRENT_TASK:
+                    plan.calls[id(call.node)] = "current_task"
+                    plan.tops.add(call.top)
         return plan
 
     def _emit_delegation(self) -> None:
@@ -537,6 +547,7 @@ def make_plan(
     return plan
 
 
+_CURRENT_TASK = frozenset({"asyncio.Task.current_task", "asyncio.tasks.Task.current_task"})
 _CHECKED = "returns a value that may be awaitable: converted to asyncio.coroutine's own run-time test (--awaitable-returns=check); write return await x or return x when you know which"
 
 

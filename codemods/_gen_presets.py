@@ -184,30 +184,19 @@ PRESETS: dict[str, Preset] = {
 # asyncio callables whose ``loop`` parameter Python 3.10 removed (bpo-42392);
 # the others that still take ``loop=`` (ensure_future, Future, Task,
 # StreamReader, wrap_future, run_coroutine_threadsafe) are left alone.
+_LOOP_REMOVED_BY_MODULE: dict[str, tuple[str, ...]] = {
+    "tasks": ("sleep", "wait_for", "wait", "gather", "shield", "as_completed"),
+    "streams": ("open_connection", "start_server", "open_unix_connection", "start_unix_server"),
+    "subprocess": ("create_subprocess_exec", "create_subprocess_shell"),
+    "queues": ("Queue", "LifoQueue", "PriorityQueue"),
+    "locks": ("Lock", "Event", "Condition", "Semaphore", "BoundedSemaphore"),
+}
+# Spelled from the package (``asyncio.Queue``) or the submodule (``asyncio.queues.Queue``).
 LOOP_REMOVED: frozenset[str] = frozenset(
-    "asyncio." + name
-    for name in (
-        "sleep",
-        "wait_for",
-        "wait",
-        "gather",
-        "shield",
-        "as_completed",
-        "open_connection",
-        "start_server",
-        "open_unix_connection",
-        "start_unix_server",
-        "create_subprocess_exec",
-        "create_subprocess_shell",
-        "Queue",
-        "LifoQueue",
-        "PriorityQueue",
-        "Lock",
-        "Event",
-        "Condition",
-        "Semaphore",
-        "BoundedSemaphore",
-    )
+    spelling
+    for module, names in _LOOP_REMOVED_BY_MODULE.items()
+    for name in names
+    for spelling in (f"asyncio.{name}", f"asyncio.{module}.{name}")
 )
 
 # Tornado helpers rewritten when yielded inside a converted coroutine.

@@ -78,9 +78,14 @@ def is_known_lock(expr: cst.BaseExpression, func: FuncFacts, facts: Facts, depth
                 return _all_locks(scope.assigned.get(expr.value), facts)
             scope = scope.parent
         return False
-    if not (isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name)):
+    if not isinstance(expr, cst.Attribute):
         return False
-    owner = expr.value.value
+    head: cst.BaseExpression = expr.value
+    while isinstance(head, cst.Attribute):  # ``self._parent._not_full``: the file's own objects
+        head = head.value
+    if not isinstance(head, cst.Name):
+        return False
+    owner = head.value
     if owner != "self" and not _instance_of_own_class(owner, func, facts):
         return False
     # Every ``self.<attr> = ...`` of the file's classes must make a lock.

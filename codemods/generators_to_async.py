@@ -376,6 +376,10 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         action = self._plan.calls.get(id(original_node))
+        if action == "current_task":
+            func = updated_node.func
+            assert isinstance(func, cst.Attribute) and isinstance(func.value, cst.Attribute)
+            return updated_node.with_changes(func=func.with_changes(value=func.value.value))
         if action == "drop_loop":
             args = [a for a in updated_node.args if a.keyword is None or a.keyword.value != "loop"]
             if args and updated_node.args[-1] not in args:

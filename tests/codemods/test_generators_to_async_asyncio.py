@@ -241,6 +241,46 @@ class TestCoroutines(GenCase):
             """,
         )
 
+    def test_lock_reached_through_the_files_own_objects(self) -> None:
+        self.convert(
+            """
+            import asyncio
+
+            class Queue:
+                def __init__(self):
+                    self._not_full = asyncio.Condition()
+
+            class AsyncSide:
+                @asyncio.coroutine
+                def put(self, item):
+                    with (yield from self._parent._not_full):
+                        pass
+
+            @asyncio.coroutine
+            def fill():
+                queue = Queue()
+                with (yield from queue._not_full):
+                    yield from asyncio.sleep(0)
+            """,
+            """
+            import asyncio
+
+            class Queue:
+                def __init__(self):
+                    self._not_full = asyncio.Condition()
+
+            class AsyncSide:
+                async def put(self, item):
+                    async with self._parent._not_full:
+                        pass
+
+            async def fill():
+                queue = Queue()
+                async with queue._not_full:
+                    await asyncio.sleep(0)
+            """,
+        )
+
     def test_attribute_assigned_something_else_too_is_not_a_known_lock(self) -> None:
         self.convert(
             """
@@ -472,8 +512,10 @@ class TestLoopArgument(GenCase):
 
 @pytest.mark.parametrize("qualname", sorted(LOOP_REMOVED))
 def test_loop_removed_list_matches_this_python(qualname: str) -> None:
-    obj = getattr(asyncio, qualname.split(".", 1)[1])
-    params = inspect.signature(obj).parameters
+    obj: object = asyncio
+    for part in qualname.split(".")[1:]:  # asyncio.Queue and asyncio.queues.Queue
+        obj = getattr(obj, part)
+    params = inspect.signature(obj).parameters  # type: ignore[arg-type]
     assert "loop" not in params
 
 

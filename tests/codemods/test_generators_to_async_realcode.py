@@ -387,6 +387,19 @@ class TestLeftOvers(GenCase):
         namespace: dict[str, object] = {}
         exec(compile(code, "converted", "exec"), namespace)
 
+    def test_task_current_task_becomes_asyncio_current_task(self) -> None:
+        _, out, _ = run_codemod(
+            "import asyncio as aio\n\ndef f(loop):\n    return aio.Task.current_task(loop=loop)\n",
+            "asyncio",
+        )
+        assert out.code == (
+            "import asyncio as aio\n\ndef f(loop):\n    return aio.current_task(loop=loop)\n"
+        )
+        _, same, _ = run_codemod(
+            "import asyncio\n\ndef f(task):\n    return task.Task.current_task()\n", "asyncio"
+        )
+        assert "task.Task.current_task()" in same.code
+
     def test_removed_import_leaves_no_blank_lines_at_the_top(self) -> None:
         _, out, _ = run_codemod(
             "import asyncio\n\n\n@asyncio.coroutine\ndef f(x):\n    yield from x\n", "asyncio"

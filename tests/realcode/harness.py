@@ -103,7 +103,13 @@ def venv(project: Project, python: Path, cache: Path, *, before: bool = False) -
         shutil.rmtree(home, ignore_errors=True)
         _run([python, "-m", "venv", home])
         if deps:
-            _run([home / "bin" / "python", "-m", "pip", "install", "-q", *deps])
+            # Only the package index: this machine's pip configuration points
+            # at local wheel folders without the Requires-Python metadata an
+            # old pip (3.6) needs to pick a compatible release.
+            env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+            env["PIP_CONFIG_FILE"] = os.devnull
+            pip = [home / "bin" / "python", "-m", "pip", "install", "-q"]
+            _run([*pip, *deps], env=env)
         ready.touch()
     return home / "bin" / "python"
 
@@ -148,7 +154,7 @@ def convert(root: Path, project: Project) -> Conversion:
     return result
 
 
-def test_files(root: Path, project: Project) -> list[str]:
+def find_test_files(root: Path, project: Project) -> list[str]:
     """Return the project's test files, relative to ``root``."""
     files: list[str] = []
     for entry in project.tests:
@@ -160,6 +166,7 @@ def test_files(root: Path, project: Project) -> list[str]:
     return files
 
 
+_SUMMARY = re.compile(r"^=+ (.+ in [\d.]+ ?s(?:econds)?) =+$", re.MULTILINE)
 _COUNTS = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)")
 
 
@@ -208,9 +215,16 @@ def run_file(python: Path, root: Path, file: str, project: Project) -> tuple[int
         bad = sum(int(n) for n in re.findall(r"(?:failures|errors)=(\d+)", out))
         total = int(ran.group(1)) if ran else 0
         return total - bad, bad, tail
-    counts = {kind.rstrip("s"): int(n) for n, kind in _COUNTS.findall(tail)}
+    # The summary line, not the last line: an exception printed at interpreter
+    # exit (a callback on a closed loop) may follow it.
+    summaries = _SUMMARY.findall(out)
+    if not summaries:
+        passed = len(re.findall(r"^\S+ PASSED", out, re.MULTILINE))
+        return passed, 1, f"no pytest summary ({passed} passed): {tail}"
+    summary = summaries[-1]
+    counts = {kind.rstrip("s"): int(n) for n, kind in _COUNTS.findall(summary)}
     bad = counts.get("failed", 0) + counts.get("error", 0)
-    return counts.get("passed", 0), bad, tail
+    return counts.get("passed", 0), bad, summary
 
 
 def run_side(python: Path, root: Path, files: list[str], project: Project, jobs: int) -> Side:
@@ -283,7 +297,7 @@ def run_project(project: Project, jobs: int, keep: Path | None = None) -> Outcom
         before_env = venv(project, before_py, cache, before=True)
         after_env = venv(project, after_py, cache)
         prepare_services(project, before_env)
-        files = test_files(before_root, project)
+        files = find_test_files(before_root, project)
         outcome.before = run_side(before_env, before_root, files, project, jobs)
         outcome.after = run_side(after_env, after_root, files, project, jobs)
     except (subprocess.CalledProcessError, OSError, RuntimeError, tarfile.TarError) as exc:

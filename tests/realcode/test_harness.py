@@ -1,0 +1,57 @@
+"""The real-code harness's own parts, offline: conversion of a tree, test discovery, counting."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tests.realcode.harness import convert, find_python, find_test_files, run_file
+from tests.realcode.projects import PROJECTS, Project
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def test_convert_rewrites_reports_refusals_and_counts_blockers(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "pkg" / "ok.py",
+        "import asyncio\n\n@asyncio.coroutine\ndef f():\n    yield from asyncio.sleep(0)\n",
+    )
+    refused = (
+        "import asyncio\n\n@asyncio.coroutine\ndef g(cache, key):\n    return cache.get(key)\n"
+    )
+    _write(tmp_path / "pkg" / "refused.py", refused)
+    _write(tmp_path / "pkg" / "old.py", "import asyncio\ntask = asyncio.async(x)\n")
+    project = Project(name="demo", version="0", tests=())
+    result = convert(tmp_path, project)
+    assert (tmp_path / "pkg" / "ok.py").read_text() == (
+        "import asyncio\n\nasync def f():\n    await asyncio.sleep(0)\n"
+    )
+    assert (tmp_path / "pkg" / "refused.py").read_text() == refused  # byte-identical
+    assert (tmp_path / "pkg" / "old.py").read_text().endswith("asyncio.ensure_future(x)\n")
+    assert result.changed == 2
+    assert [r.split(":")[0] for r in result.refused] == ["pkg/refused.py"]
+    assert result.blockers == 1  # the decorator left in refused.py (MIG006)
+
+
+def test_test_files_and_counts_from_a_real_pytest_run(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "tests" / "test_a.py",
+        "def test_one():\n    pass\n\ndef test_two():\n    assert 0\n",
+    )
+    _write(tmp_path / "tests" / "helper.py", "X = 1\n")
+    project = Project(name="demo", version="0", tests=("tests",))
+    assert find_test_files(tmp_path, project) == ["tests/test_a.py"]
+    passed, bad, note = run_file(Path(sys.executable), tmp_path, "tests/test_a.py", project)
+    assert (passed, bad) == (1, 1), note
+
+
+def test_every_project_is_pinned_and_runs_on_a_new_python_after() -> None:
+    assert len(PROJECTS) >= 5
+    for project in PROJECTS:
+        assert project.version and all("==" in dep for dep in project.deps)
+        assert tuple(map(int, project.after.split("."))) >= (3, 11)
+        assert all(why for _, why in project.deselect)
+    assert find_python("2.1") is None
