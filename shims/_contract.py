@@ -82,7 +82,12 @@ class Waiter(Protocol):
 
 
 class Clock(Protocol):
-    """Futures and timers of the scheduler that runs the current task."""
+    """Futures and timers of the scheduler that runs the current task.
+
+    A future wakes the tasks awaiting it on a later turn, never inside
+    ``set_result`` (the neutral code finishes its own step first, as on
+    asyncio); a timer handle's ``cancel`` may be called after it fired.
+    """
 
     def create_future(self) -> Waiter: ...
     def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Handle: ...
@@ -176,7 +181,7 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def spawn(self, coro: Coroutine[Any, Any, T]) -> Task[T]:
-        """Start ``coro`` as a task now; errors nobody retrieves go to ``on_unhandled``."""
+        """Make a task of ``coro`` (it starts on the next turn); unretrieved errors go to ``on_unhandled``."""
 
     @abc.abstractmethod
     def current_task(self) -> Task[Any] | None:

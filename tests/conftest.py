@@ -14,6 +14,26 @@ import shims
 BACKENDS = tuple(shims.backends.names(available=False))
 
 
+def _starts_the_reactor(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params.values() if callspec is not None else ()
+    return any(v == "twisted" for v in params if isinstance(v, str)) or (
+        item.nodeid.startswith("tests/shims/test_backend_twisted.py")
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests that start Twisted's reactor last (their order is otherwise kept).
+
+    Importing Twisted's reactor makes zope.interface give ``abc.ABC`` a
+    ``__provides__`` descriptor that raises on instances, and libcst's
+    ``MatcherDecoratableTransformer`` (every codemod command) reads every
+    attribute of itself: in a process that imported the reactor, constructing
+    a codemod fails. The CLI never imports Twisted; this suite runs both.
+    """
+    items.sort(key=_starts_the_reactor)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     """Each test that takes this runs once per registered backend (ids legacy, asyncio...)."""

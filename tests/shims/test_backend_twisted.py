@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import shims
+import shims.testing
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -165,3 +166,17 @@ def test_a_reactor_started_outside_shims_is_refused_with_one_line(tmp_path: Path
     assert result.stderr.strip().startswith(
         "shims: backend 'twisted' needs Twisted's reactor, but it was already started"
     )
+
+
+def test_errors_twisted_only_logs_are_reported_as_unhandled() -> None:
+    from twisted.python import log
+
+    async def main() -> None:
+        log.err(ValueError("raised in a protocol callback"), "a callback failed")
+        await shims.sleep(0)
+
+    shims.testing.UNHANDLED.clear()
+    shims.run(main, backend="twisted")
+    found = [e for e in shims.testing.UNHANDLED if isinstance(e, ValueError)]
+    shims.testing.UNHANDLED.clear()
+    assert [str(e) for e in found] == ["raised in a protocol callback"]

@@ -280,3 +280,18 @@ def test_wakeup_handed_to_a_cancelled_waiter_is_passed_on(run: Any) -> None:
         assert got == ["b"] and a.cancelled() and not lock.locked()
 
     run(main)
+
+
+def test_a_task_that_cancels_itself_is_cancelled_at_its_next_await(run: Any) -> None:
+    async def inner() -> str:
+        shims.backends.get(shims.current_backend()).current_task().cancel()  # type: ignore[union-attr]
+        try:
+            await shims.sleep(0)
+        except shims.CANCELLED:
+            return "cancelled at the next await"
+        return "not cancelled"
+
+    async def main() -> str:
+        return await shims.spawn(inner())
+
+    assert run(main) == "cancelled at the next await"

@@ -32,7 +32,9 @@ that only wakes the awaiting task, on the reactor's next turn: a ``Deferred``
 would resume its awaiter synchronously, inside ``set_result``, and the
 neutral code (like asyncio) expects the caller of ``set_result`` to finish
 first. Done callbacks of tasks run on the next turn too. Cancelling the
-awaiting task cancels the future, as asyncio does. Timers are ``reactor.callLater``; their handle's ``cancel``
+awaiting task cancels the future, as asyncio does. Errors Twisted only logs
+(a protocol callback that raised) are reported as unhandled, like a failed
+task nobody awaited. Timers are ``reactor.callLater``; their handle's ``cancel``
 is idempotent.
 
 *Connections.* A Twisted ``Protocol`` providing ``IHalfCloseableProtocol``:
@@ -156,8 +158,8 @@ class _Future:
         raise RuntimeError("the future is not done yet")
 
     def _awaiter_cancelled(self, wake: Any) -> None:
-        if self._state == _PENDING:
-            self._state = _CANCELLED  # the awaiting task was cancelled: so is what it awaited
+        if self._state == _PENDING:  # the awaiting task was cancelled: so is what it awaited
+            self._settle(_CANCELLED, None)
 
     def __await__(self) -> Generator[Any, None, Any]:
         if self._state == _PENDING:
@@ -195,6 +197,8 @@ class _Clock:
 def _drive(task: _Task[T], coro: Coroutine[Any, Any, T]) -> Generator[Any, Any, T]:
     """Run ``coro`` for ``Deferred.fromCoroutine``: track the current task, map cancellation."""
     global _current
+    from twisted.internet.defer import Deferred
+
     value: Any = None
     error: BaseException | None = None
     while True:
@@ -205,6 +209,13 @@ def _drive(task: _Task[T], coro: Coroutine[Any, Any, T]) -> Generator[Any, Any, 
             return stop.value  # type: ignore[no-any-return]
         finally:
             _current = previous
+        if task._must_cancel:  # it cancelled itself while running: cancel at this await
+            task._must_cancel, task._cancel_delivered = False, True
+            if isinstance(yielded, Deferred):
+                yielded.addErrback(lambda _: None)  # what it awaited is cancelled, not failed
+                yielded.cancel()
+            value, error = None, Cancelled("the task was cancelled")
+            continue
         try:
             value, error = (yield yielded), None
         except GeneratorExit:
@@ -223,7 +234,15 @@ def _drive(task: _Task[T], coro: Coroutine[Any, Any, T]) -> Generator[Any, Any, 
 class _Task(_Future, Generic[T]):
     """The contract's ``Task``: a coroutine on the reactor, started on its next turn."""
 
-    __slots__ = ("_callbacks", "_cancel_delivered", "_cancel_requested", "_coro", "_d", "_run")
+    __slots__ = (
+        "_callbacks",
+        "_cancel_delivered",
+        "_cancel_requested",
+        "_coro",
+        "_d",
+        "_must_cancel",
+        "_run",
+    )
 
     def __init__(self, coro: Coroutine[Any, Any, T], run: _Run) -> None:
         super().__init__()
@@ -233,6 +252,7 @@ class _Task(_Future, Generic[T]):
         self._callbacks: list[Callable[[Any], object]] = []
         self._cancel_requested = False
         self._cancel_delivered = False
+        self._must_cancel = False
         run.tasks.add(self)
         _reactor().callLater(0, contextvars.copy_context().run, self._start)
 
@@ -279,7 +299,9 @@ class _Task(_Future, Generic[T]):
             return False
         self._cancel_requested = True
         self._cancel_delivered = False
-        if self._d is not None:
+        if _current is self:
+            self._must_cancel = True  # running now: Twisted can only cancel what it awaits
+        elif self._d is not None:
             self._d.cancel()
         return True
 
@@ -510,6 +532,9 @@ class TwistedBackend(Backend):
                     "outside shims (it cannot be restarted); do not run the reactor yourself "
                     "in a process that uses shims.run(backend='twisted')"
                 )
+            from twisted.logger import globalLogPublisher
+
+            globalLogPublisher.addObserver(_report_logged_failure)  # type: ignore[arg-type]  # a callable is an ILogObserver
             started = threading.Event()
             reactor.callWhenRunning(started.set)
             self._thread = threading.Thread(
@@ -695,6 +720,14 @@ async def _sleep(seconds: float) -> None:
     finally:
         if call.active():
             call.cancel()
+
+
+def _report_logged_failure(event: dict[str, Any]) -> None:
+    """Errors Twisted only logs (a raising protocol callback...) go to the run's diagnostics."""
+    failure = event.get("log_failure") or event.get("failure")  # new-style or legacy log
+    run = _active
+    if failure is not None and run is not None:
+        run.on_unhandled(failure.value)
 
 
 def _wind_down(run: _Run, then: Callable[[], object]) -> None:
