@@ -77,6 +77,19 @@ def add_parser(subparsers: Any) -> None:
         "default: legacy)",
     )  # fmt: skip
     parser.add_argument(
+        "--coroutine-decorator", action="append", default=[], metavar="NAME",
+        dest="coroutine_decorators",
+        help="generators-to-async: a decorator (qualified or local name) that runs the "
+        "generator it wraps as a coroutine, e.g. a test runner's; such generators become "
+        "async def (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--awaitable-returns", choices=("refuse", "check"), default=None,
+        help="generators-to-async --preset asyncio: a coroutine without yield that returns a "
+        "value which may be awaitable: refuse the file (refuse, the default) or await the "
+        "value at run time when it is awaitable (check)",
+    )  # fmt: skip
+    parser.add_argument(
         "--keep-api", action="store_true",
         help="generators-to-async --preset twisted: converted public functions keep returning a "
         "Deferred (default: they return a coroutine, and the run lists them)",
@@ -105,7 +118,8 @@ def _handle(args: argparse.Namespace) -> int:
             raise UsageError(f"no such file or directory: {', '.join(map(repr, missing))}")
         job, tokens = _prepare(
             args.name, mode, preset=args.preset, spec=args.spec, service=args.service,
-            keep_api=args.keep_api,
+            keep_api=args.keep_api, coroutine_decorators=args.coroutine_decorators,
+            awaitable_returns=args.awaitable_returns,
         )  # fmt: skip
         services = _service_lookup(job, args.paths)
     except UsageError as exc:
@@ -126,6 +140,8 @@ def _prepare(
     spec: Path | None,
     service: str | None = None,
     keep_api: bool = False,
+    coroutine_decorators: Sequence[str] = (),
+    awaitable_returns: str | None = None,
 ) -> tuple[Job, tuple[bytes, ...]]:
     from libcst.codemod import CodemodContext
 
@@ -150,6 +166,15 @@ def _prepare(
         raise UsageError(f"--preset only applies to generators-to-async, not {name!r}")
     if name == "generators-to-async" or preset is not None:
         options["preset"] = preset or "legacy"
+    generator_only = {
+        "--coroutine-decorator": ("coroutine_decorators", tuple(coroutine_decorators)),
+        "--awaitable-returns": ("awaitable_returns", awaitable_returns),
+    }
+    for flag, (key, value) in generator_only.items():
+        if value:
+            if "preset" not in options:
+                raise UsageError(f"{flag} only applies to generators-to-async, not {name!r}")
+            options[key] = value
     if keep_api:
         if options.get("preset") != "twisted":
             raise UsageError("--keep-api only applies to generators-to-async --preset twisted")

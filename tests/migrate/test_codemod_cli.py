@@ -257,3 +257,34 @@ def test_spec_and_preset_belong_to_their_codemod(tmp_path: Path, cli: CLI) -> No
     assert "--preset only applies to generators-to-async" in result.err or (
         "unknown codemod" in result.err
     )
+
+
+def test_generator_hints_reach_generators_to_async(tmp_path: Path, cli: CLI) -> None:
+    source = "import pytest as pt\n\n@pt.mark.run_loop\ndef test_x(redis):\n    yield from redis.ping()\n"
+    target = tmp_path / "test_x.py"
+    target.write_text(source)
+    result = cli("codemod", "generators-to-async", "--preset", "asyncio", str(target))
+    assert result.code == 0 and target.read_text() == source  # nothing says it is a coroutine
+    result = cli(
+        "codemod", "generators-to-async", "--preset", "asyncio",
+        "--coroutine-decorator", "pytest.mark.run_loop", str(target),
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert target.read_text() == source.replace("def test_x", "async def test_x").replace(
+        "yield from", "await"
+    )
+
+
+@pytest.mark.parametrize(
+    "flag", [["--coroutine-decorator", "x.y"], ["--awaitable-returns", "check"]]
+)
+def test_generator_hints_only_apply_to_generators_to_async(
+    tmp_path: Path, cli: CLI, flag: list[str]
+) -> None:
+    (tmp_path / "a.py").write_text("x = 1\n")
+    result = cli("codemod", "legacy-to-shim", *flag, str(tmp_path / "a.py"))
+    assert result.code == 2
+    assert result.err.strip() == (
+        f"migrate codemod: error: {flag[0]} only applies to generators-to-async, "
+        "not 'legacy-to-shim'"
+    )
