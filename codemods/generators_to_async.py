@@ -25,14 +25,14 @@ import libcst as cst
 from libcst.codemod import Codemod, CodemodContext, VisitorBasedCodemodCommand
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from . import _gen_build as build
-from ._gen_checks import ADAPTOR, ADAPTOR_NAME
-from ._gen_deferred import DeferredCallers
-from ._gen_facts import collect_facts
-from ._gen_module import apply_import_changes, may_apply, schedule_import_changes
-from ._gen_plan import Plan, make_plan
-from ._gen_presets import PRESETS, get_preset
-from ._gen_yields import with_target
+from ._generators import build
+from ._generators.checks import ADAPTOR, ADAPTOR_NAME
+from ._generators.deferred import DeferredCallers
+from ._generators.facts import collect_facts
+from ._generators.module import apply_import_changes, may_apply, schedule_import_changes
+from ._generators.plan import Plan, make_plan
+from ._generators.presets import PRESETS, get_preset
+from ._generators.yields import with_target
 
 __all__ = ["GeneratorsToAsyncCommand"]
 

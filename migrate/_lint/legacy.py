@@ -20,8 +20,8 @@ from collections.abc import Callable
 import libcst as cst
 
 from codemods import LegacyToShimCommand
-from codemods._gen_presets import PRESETS
-from codemods._spec import BUILTINS
+from codemods._generators.presets import PRESETS
+from codemods._rename.spec import BUILTINS
 
 __all__ = [
     "DECORATOR_WORDS",

@@ -14,7 +14,7 @@ from typing import Literal
 
 import libcst as cst
 
-from ._spec import _CALL_ITEM, Rule
+from .spec import _CALL_ITEM, Rule
 
 Plan = Callable[[cst.Call], cst.Call]
 _PURE_LEAVES = (

@@ -22,8 +22,8 @@ from typing import Any, Literal
 import libcst as cst
 from libcst.helpers import get_full_name_for_node
 
-from ._model import Binding, Ref, Scan, Scope, ScopeKind
-from ._names import chain, import_bindings
+from .._names import chain, import_bindings
+from .model import Binding, Ref, Scan, Scope, ScopeKind
 
 _SKIP_PREFIXES = (
     "whitespace",

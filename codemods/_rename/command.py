@@ -27,13 +27,13 @@ import libcst as cst
 from libcst.codemod import Codemod, CodemodContext, VisitorBasedCodemodCommand
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from ._guards import attribute_names, guard_attributes
-from ._plan import Planner
-from ._relevant import Chunk, select_statements
-from ._scan import Scanner
-from ._spec import Spec, SpecError, load_spec
+from .guards import attribute_names, guard_attributes
+from .plan import Planner
+from .relevant import Chunk, select_statements
+from .scan import Scanner
+from .spec import Spec, SpecError, load_spec
 
-SPECS_DIR = Path(__file__).parent / "specs"
+SPECS_DIR = Path(__file__).parents[1] / "specs"
 Replacement = Callable[
     [cst.CSTNode], cst.CSTNode | cst.RemovalSentinel | cst.FlattenSentinel[cst.CSTNode]
 ]

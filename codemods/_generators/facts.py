@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from ._gen_imports import ImportTable
-from ._names import dotted_name
+from .._names import dotted_name
+from .import_table import ImportTable
 
 __all__ = [
     "CallFact",

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from ._gen_facts import Facts, FuncFacts
-from ._gen_presets import PRESETS, Preset
-from ._gen_rules import AWAIT_PROTOCOL, ITER_PROTOCOL
+from .facts import Facts, FuncFacts
+from .presets import PRESETS, Preset
+from .rules import AWAIT_PROTOCOL, ITER_PROTOCOL
 
 __all__ = ["ADAPTOR", "Warning_", "bad_input", "decorator_calls", "protocol_action"]
 

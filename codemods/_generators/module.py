@@ -30,10 +30,10 @@ import libcst as cst
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
-from ._gen_facts import Facts
-from ._gen_imports import ImportTable
-from ._gen_plan import Plan
-from ._names import dotted_name
+from .._names import dotted_name
+from .facts import Facts
+from .import_table import ImportTable
+from .plan import Plan
 
 __all__ = ["apply_import_changes", "may_apply", "rename_asyncio_async", "schedule_import_changes"]
 

@@ -18,12 +18,12 @@ from typing import Any
 
 import libcst as cst
 
-from ._guards import Guards
-from ._imports import ImportKey, edit_statement
-from ._model import Binding, Ref, Scan, Scope
-from ._reshape import Plan, plan_call
-from ._service import plan_service, then
-from ._spec import BUILTINS, Rule, Spec
+from .guards import Guards
+from .import_edits import ImportKey, edit_statement
+from .model import Binding, Ref, Scan, Scope
+from .reshape import Plan, plan_call
+from .service import plan_service, then
+from .spec import BUILTINS, Rule, Spec
 
 Build = Callable[[Any], Any]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ._reshape import Plan
-from ._spec import Rule
+from .reshape import Plan
+from .spec import Rule
 
 
 def plan_service(rule: Rule, call: cst.Call | None, shown: str, service: str) -> Plan | str | None:

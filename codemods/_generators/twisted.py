@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from ._gen_callers import use_reasons
-from ._gen_facts import Facts, FuncFacts
-from ._gen_presets import Preset
-from ._gen_yields import _PLAIN
+from .callers import use_reasons
+from .facts import Facts, FuncFacts
+from .presets import Preset
+from .yields import _PLAIN
 
 __all__ = [
     "ReturnValue",

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from ._gen_facts import Facts, FuncFacts, call_key
+from .facts import Facts, FuncFacts, call_key
 
 __all__ = ["Instances", "our_key", "use_reasons"]
 

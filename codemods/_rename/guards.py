@@ -37,9 +37,9 @@ from collections.abc import Iterable
 
 import libcst as cst
 
-from ._model import Binding, Ref, Scan, Scope
-from ._reshape import plan_call
-from ._spec import Rule, Spec
+from .model import Binding, Ref, Scan, Scope
+from .reshape import plan_call
+from .spec import Rule, Spec
 
 __all__ = ["Guards", "attribute_names", "guard_attributes"]
 

@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ._gen_facts import Facts, FuncFacts, call_key
-from ._names import dotted_name
+from .._names import dotted_name
+from .facts import Facts, FuncFacts, call_key
 
 __all__ = [
     "AWAIT_PROTOCOL",
