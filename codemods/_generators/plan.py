@@ -108,7 +108,7 @@ def _broad(
     return False
 
 
-class _Planner:
+class _PlanBuilder:
     def __init__(
         self,
         facts: Facts,
@@ -531,7 +531,7 @@ def make_plan(
     (the tree ``facts`` came from) is needed by presets with rules of their
     own (``return_calls``, ``wrapper``, ...).
     """
-    planner = _Planner(facts, preset, hints, check_returns, module)
+    planner = _PlanBuilder(facts, preset, hints, check_returns, module)
     planner.local_reasons()
     for _ in range(len(planner.cands) + 1):
         if not planner.usage_reasons():

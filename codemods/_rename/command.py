@@ -28,7 +28,7 @@ from libcst.codemod import Codemod, CodemodContext, VisitorBasedCodemodCommand
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from .guards import attribute_names, guard_attributes
-from .plan import Planner
+from .plan import ModulePlanner
 from .relevant import Chunk, select_statements
 from .scan import Scanner
 from .spec import Spec, SpecError, load_spec
@@ -163,7 +163,7 @@ class SpecRenameCommand(VisitorBasedCodemodCommand):
         if not scan.bindings and not scan.stars:
             return tree
         attributes = attribute_names(tree, guard_attributes(self.spec))
-        planner = Planner(self.spec, scan, self.service, attributes)
+        planner = ModulePlanner(self.spec, scan, self.service, attributes)
         planner.plan()
         result = tree
         notes = list(planner.warnings)

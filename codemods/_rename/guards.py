@@ -37,7 +37,7 @@ from collections.abc import Iterable
 
 import libcst as cst
 
-from .model import Binding, Ref, Scan, Scope
+from .model import Ref, Scan, Scope, SourceBinding
 from .reshape import plan_call
 from .spec import Rule, Spec
 
@@ -191,7 +191,7 @@ def _bind(rule: Rule, call: cst.Call) -> dict[str, cst.BaseExpression]:
     return given
 
 
-def _any_scope(ref: Ref) -> list[Binding]:
+def _any_scope(ref: Ref) -> list[SourceBinding]:
     scope: Scope | None = ref.scope
     while scope is not None:
         if ref.parts[0] in scope.imports:

@@ -16,7 +16,8 @@ import libcst as cst
 
 from .spec import _CALL_ITEM, Rule
 
-Plan = Callable[[cst.Call], cst.Call]
+#: Rewrites one call of a rule (a plain or reshaped rename); ``plan_call`` makes them.
+CallRewrite = Callable[[cst.Call], cst.Call]
 _PURE_LEAVES = (
     cst.Name,
     cst.Integer,
@@ -48,7 +49,7 @@ def _literal(node: cst.BaseExpression) -> str | None:
     return None
 
 
-def plan_call(rule: Rule, call: cst.Call, shown: str) -> Plan | str:
+def plan_call(rule: Rule, call: cst.Call, shown: str) -> CallRewrite | str:
     """Return a function rewriting ``call``'s arguments, or the reason it cannot be done.
 
     ``shown`` is how the callee is named in messages (``legacy.runtime.listen``).
@@ -143,7 +144,7 @@ def plan_call(rule: Rule, call: cst.Call, shown: str) -> Plan | str:
     return _reshaper(items, renamed)
 
 
-def _renamer(renamed: list[tuple[int, str | None]]) -> Plan:
+def _renamer(renamed: list[tuple[int, str | None]]) -> CallRewrite:
     def apply(call: cst.Call) -> cst.Call:
         args = list(call.args)
         for i, new in sorted(renamed, reverse=True):
@@ -159,7 +160,7 @@ def _renamer(renamed: list[tuple[int, str | None]]) -> Plan:
 
 def _reshaper(
     items: list[tuple[str, int, list[int]]], renamed: list[tuple[int, str | None]]
-) -> Plan:
+) -> CallRewrite:
     def apply(call: cst.Call) -> cst.Call:
         src = call.args
         out: list[cst.Arg] = []
