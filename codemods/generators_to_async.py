@@ -33,6 +33,7 @@ from ._generators.module import apply_import_changes, may_apply, schedule_import
 from ._generators.plan import Plan, make_plan
 from ._generators.presets import PRESETS, get_preset
 from ._generators.yields import with_target
+from ._names import dotted
 
 __all__ = ["GeneratorsToAsyncCommand"]
 
@@ -262,9 +263,7 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
         decorators = list(updated_node.decorators)
         removed = decorators[action.decorator]
         if action.kind == "types":
-            decorators[action.decorator] = removed.with_changes(
-                decorator=build.dotted("types.coroutine")
-            )
+            decorators[action.decorator] = removed.with_changes(decorator=dotted("types.coroutine"))
             return updated_node.with_changes(decorators=decorators)
         del decorators[action.decorator]
         changes: dict[str, object] = {"decorators": decorators}

@@ -28,7 +28,7 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from .build import dotted
+from .._names import dotted
 from .callers import Instances, our_key
 from .facts import Facts, FuncFacts
 from .plan import Plan
