@@ -2,7 +2,8 @@
 
 ``CODEMODS`` maps the CLI names (``legacy-to-shim``, ``generators-to-async``,
 ``shim-to-asyncio``) to the command classes. ``GeneratorsToAsyncCommand`` is
-imported on first use, so this package stays importable on its own.
+imported on first use, so ``import codemods`` does not load the generator
+engine.
 """
 
 from __future__ import annotations

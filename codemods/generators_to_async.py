@@ -1,9 +1,9 @@
 """Convert generator-based coroutines to ``async def``/``await`` (legacy, Tornado, asyncio).
 
 Theory of operation: ``transform_module`` costs one parse (done by the
-caller) plus one read-only walk (``_gen_facts``) for every file that passes
+caller) plus one read-only walk (``_generators.facts``) for every file that passes
 ``prefilter``; only a file with something to change gets the second,
-rewriting walk. ``_gen_plan`` decides per function, from how the file
+rewriting walk. ``_generators.plan`` decides per function, from how the file
 writes and uses it, whether it becomes ``async def``, stays a generator
 under ``@types.coroutine`` (asyncio preset, when a plain generator consumes
 it with ``yield from``), or is refused; the transformer below then applies
@@ -80,9 +80,9 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
         cls = type(self)
         if cls.__dict__.get("_plain_transformer", False):
             # MatcherDecoratableTransformer.__init__ introspects every attribute
-            # of the class for @visit/@leave/matcher decorators, about 10 ms
-            # per instance (more than converting a small file). The CLI makes
-            # one instance per file, so reuse the first instance's empty result.
+            # of the class for @visit/@leave/matcher decorators on each instance,
+            # which costs more than converting a small file. The CLI makes one
+            # instance per file, so reuse the first instance's empty result.
             Codemod.__init__(self, context)
             cst.CSTTransformer.__init__(self)
             self._extra_visit_funcs = {}
@@ -229,7 +229,7 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
 
     # The class has no matcher decorators (checked on the first instance), so
     # the per-node matcher bookkeeping of MatcherDecoratableTransformer is
-    # skipped: plain CSTTransformer dispatch, about a third faster.
+    # skipped in favour of plain CSTTransformer dispatch.
     def on_visit(self, node: cst.CSTNode) -> bool:
         """Skip module-level statements that hold no action."""
         if id(node) in self._skip:

@@ -7,7 +7,7 @@ of two dialects in one file, a function under two coroutine decorators, a
 coroutine whose result is also iterated as data, and a coroutine decorator
 used as a call (``asyncio.coroutine(fn)``), which no rewrite of the call
 alone can replace. ``protocol_action`` says what happens to a decorated
-protocol method (see ``_gen_rules``).
+protocol method (see ``_generators.rules``).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ analysis at all (most files of a monorepo do not).
 libcst's ``RemoveImportsVisitor`` and ``AddImportsVisitor`` are the right
 tools (they keep the import block's layout and merge ``from`` imports), but
 each run deep-copies the module and walks all of it; ``RemoveImportsVisitor``
-also runs a scope analysis, about 30 times the cost of parsing the file.
+also runs a scope analysis, which costs many times the parse.
 Both only ever edit the module's import block, so they are run on the head
 of the module (everything up to its last top-level import) and the rest is
 put back unchanged. That is only sound for removal if no reference is left

@@ -1,6 +1,6 @@
 """Rules of generators-to-async that need the whole file: protocol methods, helpers, locks.
 
-Theory of operation: these answer questions ``_gen_plan`` asks about one
+Theory of operation: these answer questions ``_generators.plan`` asks about one
 function given every fact of the module.
 
 - Protocol methods: ``iter()``, ``next()`` and ``await`` call ``__iter__``,

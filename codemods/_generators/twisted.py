@@ -24,8 +24,8 @@ before a function is converted:
   that for a coroutine. So every call of a converted function that is not
   awaited (``d = f()``, ``f().addCallback(...)``, ``gatherResults([f()])``,
   ``return f()`` from a plain function, a trial test returning it) is
-  wrapped in it (``_gen_deferred``): callers keep getting a ``Deferred``.
-  The uses no wrapping can keep working are refused (``_gen_callers``).
+  wrapped in it (``_generators.deferred``): callers keep getting a ``Deferred``.
+  The uses no wrapping can keep working are refused (``_generators.callers``).
 
 A method overriding a framework callback whose caller needs a Deferred
 (the preset's ``callbacks``: ``connectionMade``, ``stopService``, ...) and

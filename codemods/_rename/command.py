@@ -129,7 +129,7 @@ class SpecRenameCommand(VisitorBasedCodemodCommand):
 
         ``chunks`` are ``(source text, ast statements)`` in file order. A
         runner may parse the chunks marked False as placeholders instead
-        (see :mod:`codemods._relevant` for why that cannot change the
+        (see :mod:`codemods._rename.relevant` for why that cannot change the
         result). None, meaning every statement, when a subclass changes how
         the tree is transformed.
         """
