@@ -2,21 +2,22 @@
 
 ``CODEMODS`` maps the CLI names (``legacy-to-shim``, ``generators-to-async``,
 ``shim-to-asyncio``) to the command classes. ``GeneratorsToAsyncCommand`` is
-imported on first use, so this package stays importable on its own.
+imported on first use, so ``import codemods`` does not load the generator
+engine.
 """
 
 from __future__ import annotations
 
 from typing import Any as _Any
 
-from ._gen_presets import PRESETS as PRESETS
-from ._gen_presets import Preset as Preset
+from ._generators.presets import PRESETS as PRESETS
+from ._generators.presets import Preset as Preset
 from ._registry import Registry as _Registry
-from ._spec import Rule as Rule
-from ._spec import Spec as Spec
-from ._spec import SpecError as SpecError
-from ._spec import Target as Target
-from ._spec import load_spec as load_spec
+from ._rename.spec import Rule as Rule
+from ._rename.spec import Spec as Spec
+from ._rename.spec import SpecError as SpecError
+from ._rename.spec import Target as Target
+from ._rename.spec import load_spec as load_spec
 from .legacy_to_shim import LegacyToShimCommand as LegacyToShimCommand
 from .shim_to_asyncio import ShimToAsyncioCommand as ShimToAsyncioCommand
 

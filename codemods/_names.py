@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-__all__ = ["ImportedName", "chain", "dotted_name", "import_bindings"]
+__all__ = ["ImportedName", "chain", "dotted", "dotted_name", "import_bindings"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,15 @@ def dotted_name(node: cst.BaseExpression) -> str | None:
     """Return ``a.b.c`` for a Name/Attribute chain, else None."""
     parts = chain(node)
     return None if parts is None else ".".join(parts)
+
+
+def dotted(name: str) -> cst.Name | cst.Attribute:
+    """Return the Name/Attribute chain for ``a.b.c`` (built, not parsed: parsing costs more)."""
+    head, *rest = name.split(".")
+    node: cst.Name | cst.Attribute = cst.Name(head)
+    for part in rest:
+        node = cst.Attribute(value=node, attr=cst.Name(part))
+    return node
 
 
 def import_bindings(node: cst.Import | cst.ImportFrom) -> list[ImportedName]:

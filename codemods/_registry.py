@@ -1,8 +1,8 @@
 """The CLI-name -> command-class registry, importing each command's module on first use.
 
-``generators-to-async`` lives in a module written separately; importing it
-lazily keeps ``import codemods`` working even while that module cannot be
-imported, and a lookup then raises the module's real ImportError.
+Looking a command up imports only that command's engine: ``migrate check``
+and the rename commands never load the generator engine. A lookup raises
+KeyError for an unknown name, or the ImportError of the command's module.
 """
 
 from __future__ import annotations

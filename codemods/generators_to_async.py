@@ -1,9 +1,9 @@
 """Convert generator-based coroutines to ``async def``/``await`` (legacy, Tornado, asyncio).
 
 Theory of operation: ``transform_module`` costs one parse (done by the
-caller) plus one read-only walk (``_gen_facts``) for every file that passes
+caller) plus one read-only walk (``_generators.facts``) for every file that passes
 ``prefilter``; only a file with something to change gets the second,
-rewriting walk. ``_gen_plan`` decides per function, from how the file
+rewriting walk. ``_generators.plan`` decides per function, from how the file
 writes and uses it, whether it becomes ``async def``, stays a generator
 under ``@types.coroutine`` (asyncio preset, when a plain generator consumes
 it with ``yield from``), or is refused; the transformer below then applies
@@ -25,14 +25,15 @@ import libcst as cst
 from libcst.codemod import Codemod, CodemodContext, VisitorBasedCodemodCommand
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from . import _gen_build as build
-from ._gen_checks import ADAPTOR, ADAPTOR_NAME
-from ._gen_deferred import DeferredCallers
-from ._gen_facts import collect_facts
-from ._gen_module import apply_import_changes, may_apply, schedule_import_changes
-from ._gen_plan import Plan, make_plan
-from ._gen_presets import PRESETS, get_preset
-from ._gen_yields import with_target
+from ._generators import build
+from ._generators.checks import ADAPTOR, ADAPTOR_NAME
+from ._generators.deferred import DeferredCallers
+from ._generators.facts import collect_facts
+from ._generators.module import apply_import_changes, may_apply, schedule_import_changes
+from ._generators.plan import Plan, make_plan
+from ._generators.presets import PRESETS, get_preset
+from ._generators.yields import with_target
+from ._names import dotted
 
 __all__ = ["GeneratorsToAsyncCommand"]
 
@@ -79,9 +80,9 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
         cls = type(self)
         if cls.__dict__.get("_plain_transformer", False):
             # MatcherDecoratableTransformer.__init__ introspects every attribute
-            # of the class for @visit/@leave/matcher decorators, about 10 ms
-            # per instance (more than converting a small file). The CLI makes
-            # one instance per file, so reuse the first instance's empty result.
+            # of the class for @visit/@leave/matcher decorators on each instance,
+            # which costs more than converting a small file. The CLI makes one
+            # instance per file, so reuse the first instance's empty result.
             Codemod.__init__(self, context)
             cst.CSTTransformer.__init__(self)
             self._extra_visit_funcs = {}
@@ -228,7 +229,7 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
 
     # The class has no matcher decorators (checked on the first instance), so
     # the per-node matcher bookkeeping of MatcherDecoratableTransformer is
-    # skipped: plain CSTTransformer dispatch, about a third faster.
+    # skipped in favour of plain CSTTransformer dispatch.
     def on_visit(self, node: cst.CSTNode) -> bool:
         """Skip module-level statements that hold no action."""
         if id(node) in self._skip:
@@ -262,9 +263,7 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
         decorators = list(updated_node.decorators)
         removed = decorators[action.decorator]
         if action.kind == "types":
-            decorators[action.decorator] = removed.with_changes(
-                decorator=build.dotted("types.coroutine")
-            )
+            decorators[action.decorator] = removed.with_changes(decorator=dotted("types.coroutine"))
             return updated_node.with_changes(decorators=decorators)
         del decorators[action.decorator]
         changes: dict[str, object] = {"decorators": decorators}

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from libcst.codemod import CodemodContext
 
-from ._rename import SpecRenameCommand
+from ._rename.command import SpecRenameCommand
 
 
 class LegacyToShimCommand(SpecRenameCommand):

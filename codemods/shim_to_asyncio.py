@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ._rename import SpecRenameCommand
+from ._rename.command import SpecRenameCommand
 
 
 class ShimToAsyncioCommand(SpecRenameCommand):

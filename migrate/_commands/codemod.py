@@ -25,7 +25,7 @@ __all__ = ["add_parser"]
 
 
 def _presets() -> list[str]:
-    from codemods._gen_presets import PRESETS
+    from codemods._generators.presets import PRESETS
 
     return list(PRESETS)
 

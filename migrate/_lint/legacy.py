@@ -5,7 +5,7 @@ codemod rewrites (a Twisted ``Protocol``/``Factory`` moves bytes through
 callbacks only the reactor calls: turning it into ``shims.connect``/
 ``shims.serve`` reads and writes is a redesign, hand work that ``migrate
 scan`` counts), are the generators-to-async preset table's
-(``codemods._gen_presets``), and the shim equivalent of each
+(``codemods._generators.presets``), and the shim equivalent of each
 ``legacy.runtime`` name is the bundled legacy-to-shim spec's
 (``LegacyToShimCommand.load()``), so a name the codemods learn is one the
 lint knows, with no second table to keep in step. Importing this module
@@ -20,8 +20,8 @@ from collections.abc import Callable
 import libcst as cst
 
 from codemods import LegacyToShimCommand
-from codemods._gen_presets import PRESETS
-from codemods._spec import BUILTINS
+from codemods._generators.presets import PRESETS
+from codemods._rename.spec import BUILTINS
 
 __all__ = [
     "DECORATOR_WORDS",

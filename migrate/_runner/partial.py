@@ -43,7 +43,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from codemods._relevant import Chunk
+from codemods._rename.relevant import Chunk
 
 __all__ = ["Chunk", "Reduced", "Selector", "reduce_source"]
 

@@ -15,7 +15,7 @@ import libcst as cst
 import pytest
 from libcst.codemod import CodemodContext, CodemodTest
 
-from codemods._gen_presets import PRESETS
+from codemods._generators.presets import PRESETS
 from codemods.generators_to_async import GeneratorsToAsyncCommand
 
 

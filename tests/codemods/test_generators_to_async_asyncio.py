@@ -8,7 +8,7 @@ import inspect
 import pytest
 from test_generators_to_async import GenCase
 
-from codemods._gen_presets import LOOP_REMOVED
+from codemods._generators.presets import LOOP_REMOVED
 
 
 class TestCoroutines(GenCase):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from libcst.codemod import CodemodContext
 from test_generators_to_async import GenCase, run_codemod
 
-from codemods._gen_module import rename_asyncio_async
+from codemods._generators.module import rename_asyncio_async
 from codemods.generators_to_async import GeneratorsToAsyncCommand
 
 

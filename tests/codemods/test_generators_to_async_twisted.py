@@ -6,7 +6,7 @@ import libcst as cst
 from libcst.codemod import CodemodContext
 from test_generators_to_async import GenCase, run_codemod
 
-from codemods._gen_presets import PRESETS
+from codemods._generators.presets import PRESETS
 from codemods.generators_to_async import GeneratorsToAsyncCommand
 
 API = r"public API: {}\(\) now returns a coroutine, not a Deferred"

@@ -9,7 +9,7 @@ import libcst as cst
 from libcst.codemod import CodemodContext
 
 from codemods import LegacyToShimCommand
-from codemods._relevant import Chunk
+from codemods._rename.relevant import Chunk
 
 
 def chunks(*texts: str) -> list[Chunk]:

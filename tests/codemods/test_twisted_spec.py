@@ -8,7 +8,7 @@ import pytest
 from libcst.codemod import CodemodContext, CodemodTest
 
 from codemods import LegacyToShimCommand, SpecError
-from codemods._rename import SPECS_DIR
+from codemods._rename.command import SPECS_DIR
 
 
 class TestTwistedSpec(CodemodTest):

@@ -22,7 +22,7 @@ import pytest
 from libcst.codemod import Codemod, CodemodContext
 
 from codemods import LegacyToShimCommand, ShimToAsyncioCommand
-from codemods._relevant import Chunk
+from codemods._rename.relevant import Chunk
 from migrate._runner import partial as _partial
 from migrate._runner.partial import reduce_source
 from migrate._runner.worker import Job, _apply, _transform, init_worker, process_file

@@ -37,7 +37,7 @@ from pathlib import Path
 import libcst as cst
 from libcst.codemod import CodemodContext
 
-from codemods._gen_module import rename_asyncio_async
+from codemods._generators.module import rename_asyncio_async
 from codemods.generators_to_async import GeneratorsToAsyncCommand
 from migrate import lint_source
 

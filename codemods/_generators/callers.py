@@ -5,7 +5,7 @@ Theory of operation: calling an ``@inlineCallbacks`` function returns a
 call the codemod can attribute to the converted function (``f()``,
 ``self.f()``/``cls.f()``, ``x.f()`` where ``x = C(...)`` in the same
 function and ``C`` is a class of the file: ``Instances``) is either awaited
-or wrapped in ``defer.ensureDeferred`` (``_gen_deferred``). What it cannot
+or wrapped in ``defer.ensureDeferred`` (``_generators.deferred``). What it cannot
 attribute is refused here (``use_reasons``):
 
 - the function passed as a value (``d.addCallback(self.f)``): whoever calls
@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from ._gen_facts import Facts, FuncFacts, call_key
+from .facts import Facts, FuncFacts, call_key
 
 __all__ = ["Instances", "our_key", "use_reasons"]
 

@@ -1,6 +1,6 @@
 """Rules of generators-to-async that need the whole file: protocol methods, helpers, locks.
 
-Theory of operation: these answer questions ``_gen_plan`` asks about one
+Theory of operation: these answer questions ``_generators.plan`` asks about one
 function given every fact of the module.
 
 - Protocol methods: ``iter()``, ``next()`` and ``await`` call ``__iter__``,
@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ._gen_facts import Facts, FuncFacts, call_key
-from ._names import dotted_name
+from .._names import dotted_name
+from .facts import Facts, FuncFacts, call_key
 
 __all__ = [
     "AWAIT_PROTOCOL",

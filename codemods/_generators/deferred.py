@@ -28,10 +28,10 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from ._gen_build import dotted
-from ._gen_callers import Instances, our_key
-from ._gen_facts import Facts, FuncFacts
-from ._gen_plan import Plan
+from .._names import dotted
+from .callers import Instances, our_key
+from .facts import Facts, FuncFacts
+from .plan import Plan
 
 
 class DeferredCallers:

@@ -7,14 +7,9 @@ from typing import Any
 
 import libcst as cst
 
+from .._names import dotted
+
 ImportKey = tuple[str, ...]  # ("import", module) or ("from", module, name, local)
-
-
-def dotted(name: str) -> cst.Attribute | cst.Name:
-    """Return the expression node for a dotted module name."""
-    expr = cst.parse_expression(name)
-    assert isinstance(expr, cst.Attribute | cst.Name)
-    return expr
 
 
 def commas(

@@ -27,13 +27,13 @@ import libcst as cst
 from libcst.codemod import Codemod, CodemodContext, VisitorBasedCodemodCommand
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from ._guards import attribute_names, guard_attributes
-from ._plan import Planner
-from ._relevant import Chunk, select_statements
-from ._scan import Scanner
-from ._spec import Spec, SpecError, load_spec
+from .guards import attribute_names, guard_attributes
+from .plan import ModulePlanner
+from .relevant import Chunk, select_statements
+from .scan import Scanner
+from .spec import Spec, SpecError, load_spec
 
-SPECS_DIR = Path(__file__).parent / "specs"
+SPECS_DIR = Path(__file__).parents[1] / "specs"
 Replacement = Callable[
     [cst.CSTNode], cst.CSTNode | cst.RemovalSentinel | cst.FlattenSentinel[cst.CSTNode]
 ]
@@ -129,7 +129,7 @@ class SpecRenameCommand(VisitorBasedCodemodCommand):
 
         ``chunks`` are ``(source text, ast statements)`` in file order. A
         runner may parse the chunks marked False as placeholders instead
-        (see :mod:`codemods._relevant` for why that cannot change the
+        (see :mod:`codemods._rename.relevant` for why that cannot change the
         result). None, meaning every statement, when a subclass changes how
         the tree is transformed.
         """
@@ -163,7 +163,7 @@ class SpecRenameCommand(VisitorBasedCodemodCommand):
         if not scan.bindings and not scan.stars:
             return tree
         attributes = attribute_names(tree, guard_attributes(self.spec))
-        planner = Planner(self.spec, scan, self.service, attributes)
+        planner = ModulePlanner(self.spec, scan, self.service, attributes)
         planner.plan()
         result = tree
         notes = list(planner.warnings)

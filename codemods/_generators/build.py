@@ -12,11 +12,12 @@ from collections.abc import Mapping, Sequence
 
 import libcst as cst
 
+from .._names import dotted
+
 __all__ = [
     "await_",
     "await_if_awaitable",
     "call",
-    "dotted",
     "dunder_await",
     "gather_dict",
     "gather_dict_name",
@@ -24,7 +25,10 @@ __all__ = [
     "sleep0",
 ]
 
-_ATOMS = (
+# Operands ``await`` (and ``.__await__()``) take without parentheses. Wider
+# than the rename engine's ``_TIGHTER_THAN_CALL`` (codemods/_rename/reshape.py):
+# keeping each set as it is keeps every output byte-for-byte as it was.
+_TIGHTER_THAN_AWAIT = (
     cst.Name,
     cst.Attribute,
     cst.Call,
@@ -45,8 +49,8 @@ _ATOMS = (
 )
 
 
-def _atom(expr: cst.BaseExpression) -> cst.BaseExpression:
-    if isinstance(expr, _ATOMS) or expr.lpar:
+def _await_operand(expr: cst.BaseExpression) -> cst.BaseExpression:
+    if isinstance(expr, _TIGHTER_THAN_AWAIT) or expr.lpar:
         return expr
     return expr.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
 
@@ -58,7 +62,7 @@ def await_(
     """Return ``await expr``, taking the parentheses of ``like`` (the yield it replaces)."""
     lpar: Sequence[cst.LeftParen] = like.lpar if like is not None else ()
     rpar: Sequence[cst.RightParen] = like.rpar if like is not None else ()
-    return cst.Await(expression=_atom(expr), lpar=lpar, rpar=rpar)
+    return cst.Await(expression=_await_operand(expr), lpar=lpar, rpar=rpar)
 
 
 def await_if_awaitable(expr: cst.BaseExpression) -> cst.BaseExpression:
@@ -76,16 +80,7 @@ def await_if_awaitable(expr: cst.BaseExpression) -> cst.BaseExpression:
 
 def dunder_await(expr: cst.BaseExpression) -> cst.Call:
     """Return ``expr.__await__()``: what a plain generator may delegate to."""
-    return cst.Call(func=cst.Attribute(value=_atom(expr), attr=cst.Name("__await__")))
-
-
-def dotted(name: str) -> cst.Name | cst.Attribute:
-    """Return the Name/Attribute chain for ``a.b.c`` (built, not parsed: parsing costs more)."""
-    head, *rest = name.split(".")
-    node: cst.Name | cst.Attribute = cst.Name(head)
-    for part in rest:
-        node = cst.Attribute(value=node, attr=cst.Name(part))
-    return node
+    return cst.Call(func=cst.Attribute(value=_await_operand(expr), attr=cst.Name("__await__")))
 
 
 def call(name: str, args: Sequence[cst.Arg] = ()) -> cst.Call:

@@ -29,7 +29,7 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 
-from ._spec import Spec
+from .spec import Spec
 
 __all__ = ["Chunk", "select_statements"]
 

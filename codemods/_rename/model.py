@@ -19,13 +19,13 @@ class Scope:
         self.kind: ScopeKind = kind
         self.parent = parent
         self.bound: dict[str, int] = {}
-        self.imports: dict[str, list[Binding]] = {}
+        self.imports: dict[str, list[SourceBinding]] = {}
         self.globals: set[str] = set()
         self.nonlocals: set[str] = set()
 
 
 @dataclass(eq=False)
-class Binding:
+class SourceBinding:
     """A name bound by an import related to the source module.
 
     ``qual`` is what the name denotes (``legacy``, ``legacy.runtime``,
@@ -58,7 +58,7 @@ class Scan:
     """Everything the planner needs about one module."""
 
     module_scope: Scope
-    bindings: list[Binding] = field(default_factory=list)
+    bindings: list[SourceBinding] = field(default_factory=list)
     refs: list[Ref] = field(default_factory=list)
     stars: list[cst.ImportFrom] = field(default_factory=list)
     names: set[str] = field(default_factory=set)  # every name bound or used anywhere

@@ -37,9 +37,9 @@ from collections.abc import Iterable
 
 import libcst as cst
 
-from ._model import Binding, Ref, Scan, Scope
-from ._reshape import plan_call
-from ._spec import Rule, Spec
+from .model import Ref, Scan, Scope, SourceBinding
+from .reshape import plan_call
+from .spec import Rule, Spec
 
 __all__ = ["Guards", "attribute_names", "guard_attributes"]
 
@@ -191,7 +191,7 @@ def _bind(rule: Rule, call: cst.Call) -> dict[str, cst.BaseExpression]:
     return given
 
 
-def _any_scope(ref: Ref) -> list[Binding]:
+def _any_scope(ref: Ref) -> list[SourceBinding]:
     scope: Scope | None = ref.scope
     while scope is not None:
         if ref.parts[0] in scope.imports:

@@ -6,7 +6,7 @@ analysis at all (most files of a monorepo do not).
 libcst's ``RemoveImportsVisitor`` and ``AddImportsVisitor`` are the right
 tools (they keep the import block's layout and merge ``from`` imports), but
 each run deep-copies the module and walks all of it; ``RemoveImportsVisitor``
-also runs a scope analysis, about 30 times the cost of parsing the file.
+also runs a scope analysis, which costs many times the parse.
 Both only ever edit the module's import block, so they are run on the head
 of the module (everything up to its last top-level import) and the rest is
 put back unchanged. That is only sound for removal if no reference is left
@@ -30,10 +30,10 @@ import libcst as cst
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
-from ._gen_facts import Facts
-from ._gen_imports import ImportTable
-from ._gen_plan import Plan
-from ._names import dotted_name
+from .._names import dotted_name
+from .facts import Facts
+from .import_table import ImportTable
+from .plan import Plan
 
 __all__ = ["apply_import_changes", "may_apply", "rename_asyncio_async", "schedule_import_changes"]
 

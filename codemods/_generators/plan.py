@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from ._gen_checks import ADAPTOR_NAME, Warning_, bad_input, decorator_calls, protocol_action
-from ._gen_facts import Facts, FuncFacts, call_key, callee_name
-from ._gen_imports import Binding
-from ._gen_presets import Preset
-from ._gen_rules import delegates, helper_generators, hinted_generators, iter_awaitable
-from ._gen_yields import Refuse, classify_return, classify_with, classify_yield
+from .checks import ADAPTOR_NAME, Warning_, bad_input, decorator_calls, protocol_action
+from .facts import Facts, FuncFacts, call_key, callee_name
+from .import_table import Binding
+from .presets import Preset
+from .rules import delegates, helper_generators, hinted_generators, iter_awaitable
+from .yields import Refuse, classify_return, classify_with, classify_yield
 
 __all__ = ["FuncAction", "Plan", "Warning_", "make_plan"]
 
@@ -108,7 +108,7 @@ def _broad(
     return False
 
 
-class _Planner:
+class _PlanBuilder:
     def __init__(
         self,
         facts: Facts,
@@ -235,7 +235,7 @@ class _Planner:
             preset.return_calls or preset.passthrough or preset.wrapper or preset.callbacks
         ):
             return
-        from ._gen_twisted import find_return_values, twisted_reasons
+        from .twisted import find_return_values, twisted_reasons
 
         self.return_values = find_return_values(self.module, self.facts, preset.return_calls)
         for func, node, text in twisted_reasons(
@@ -495,7 +495,7 @@ class _Planner:
                     self.plan.removals.append(binding)
 
     def _emit_loop_drops(self) -> None:
-        from ._gen_presets import LOOP_REMOVED
+        from .presets import LOOP_REMOVED
 
         for fact in self.facts.loop_calls:
             call = fact.node
@@ -531,7 +531,7 @@ def make_plan(
     (the tree ``facts`` came from) is needed by presets with rules of their
     own (``return_calls``, ``wrapper``, ...).
     """
-    planner = _Planner(facts, preset, hints, check_returns, module)
+    planner = _PlanBuilder(facts, preset, hints, check_returns, module)
     planner.local_reasons()
     for _ in range(len(planner.cands) + 1):
         if not planner.usage_reasons():

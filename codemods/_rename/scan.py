@@ -22,8 +22,8 @@ from typing import Any, Literal
 import libcst as cst
 from libcst.helpers import get_full_name_for_node
 
-from ._model import Binding, Ref, Scan, Scope, ScopeKind
-from ._names import chain, import_bindings
+from .._names import chain, import_bindings
+from .model import Ref, Scan, Scope, ScopeKind, SourceBinding
 
 _SKIP_PREFIXES = (
     "whitespace",
@@ -366,7 +366,7 @@ class Scanner:
                 self._interesting = self._interesting | {local}
                 if local in self.out.names:
                     raise _Restart
-            b = Binding(local, qual, path, alias, node, self.scope, trail)
+            b = SourceBinding(local, qual, path, alias, node, self.scope, trail)
             self.scope.imports.setdefault(local, []).append(b)
             self.out.bindings.append(b)
             self.out.names.add(local)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ._gen_facts import Facts, FuncFacts, call_key, callee_name
-from ._gen_presets import TORNADO_MOMENT, TORNADO_MULTI, TORNADO_SLEEP, Preset
-from ._gen_rules import awaitable_class, is_known_lock
+from .facts import Facts, FuncFacts, call_key, callee_name
+from .presets import TORNADO_MOMENT, TORNADO_MULTI, TORNADO_SLEEP, Preset
+from .rules import awaitable_class, is_known_lock
 
 __all__ = ["Refuse", "classify_return", "classify_with", "classify_yield"]
 

@@ -11,7 +11,7 @@ yielded, gathered, handed to a runner or returned), ``yield from`` calls
 (who consumes which coroutine as a generator), dead bare ``yield``
 statements, the kinds of values assigned to local names, and the imports.
 Nothing is resolved here: decorators and ``gen.Return`` are matched against
-the import table only once it is complete, in ``_gen_plan``.
+the import table only once it is complete, in ``_generators.plan``.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from ._gen_imports import ImportTable
-from ._names import dotted_name
+from .._names import dotted_name
+from .import_table import ImportTable
 
 __all__ = [
     "CallFact",

@@ -67,7 +67,7 @@ class Rule:
     positional: int | None = None  # most positional arguments the target takes
     service: str | None = None  # the target keyword that takes the service name
     service_unless: tuple[str, ...] = ()  # target keywords that make it unnecessary
-    # Guards checked by ``_guards``: where the call's value may go ("awaited":
+    # Guards checked by ``guards``: where the call's value may go ("awaited":
     # only as the operand of ``await``; "unused": discarded or awaited;
     # "gathered": an element of a converted gather's list) and why;
     # names whose presence in the file refuses the call (".attr": that attribute

@@ -7,7 +7,7 @@ of two dialects in one file, a function under two coroutine decorators, a
 coroutine whose result is also iterated as data, and a coroutine decorator
 used as a call (``asyncio.coroutine(fn)``), which no rewrite of the call
 alone can replace. ``protocol_action`` says what happens to a decorated
-protocol method (see ``_gen_rules``).
+protocol method (see ``_generators.rules``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from ._gen_facts import Facts, FuncFacts
-from ._gen_presets import PRESETS, Preset
-from ._gen_rules import AWAIT_PROTOCOL, ITER_PROTOCOL
+from .facts import Facts, FuncFacts
+from .presets import PRESETS, Preset
+from .rules import AWAIT_PROTOCOL, ITER_PROTOCOL
 
 __all__ = ["ADAPTOR", "Warning_", "bad_input", "decorator_calls", "protocol_action"]
 

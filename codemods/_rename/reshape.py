@@ -14,9 +14,10 @@ from typing import Literal
 
 import libcst as cst
 
-from ._spec import _CALL_ITEM, Rule
+from .spec import _CALL_ITEM, Rule
 
-Plan = Callable[[cst.Call], cst.Call]
+#: Rewrites one call of a rule (a plain or reshaped rename); ``plan_call`` makes them.
+CallRewrite = Callable[[cst.Call], cst.Call]
 _PURE_LEAVES = (
     cst.Name,
     cst.Integer,
@@ -48,7 +49,7 @@ def _literal(node: cst.BaseExpression) -> str | None:
     return None
 
 
-def plan_call(rule: Rule, call: cst.Call, shown: str) -> Plan | str:
+def plan_call(rule: Rule, call: cst.Call, shown: str) -> CallRewrite | str:
     """Return a function rewriting ``call``'s arguments, or the reason it cannot be done.
 
     ``shown`` is how the callee is named in messages (``legacy.runtime.listen``).
@@ -143,7 +144,7 @@ def plan_call(rule: Rule, call: cst.Call, shown: str) -> Plan | str:
     return _reshaper(items, renamed)
 
 
-def _renamer(renamed: list[tuple[int, str | None]]) -> Plan:
+def _renamer(renamed: list[tuple[int, str | None]]) -> CallRewrite:
     def apply(call: cst.Call) -> cst.Call:
         args = list(call.args)
         for i, new in sorted(renamed, reverse=True):
@@ -159,7 +160,7 @@ def _renamer(renamed: list[tuple[int, str | None]]) -> Plan:
 
 def _reshaper(
     items: list[tuple[str, int, list[int]]], renamed: list[tuple[int, str | None]]
-) -> Plan:
+) -> CallRewrite:
     def apply(call: cst.Call) -> cst.Call:
         src = call.args
         out: list[cst.Arg] = []
@@ -181,7 +182,7 @@ def _reshaper(
                     inner = _fix_commas([src[j] for j in extra], [src[j] for j in extra])
                     if inner:
                         inner[-1] = inner[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-                    wrapped = cst.Call(func=_atom(a.value), args=inner)
+                    wrapped = cst.Call(func=_call_operand(a.value), args=inner)
                     out.append(positional.with_changes(value=wrapped))
             elif isinstance(a.value, cst.Tuple) or (
                 isinstance(a.value, cst.List) and not a.value.lpar
@@ -202,7 +203,7 @@ def _reshaper(
                         whitespace_after_arg=lit.rbracket.whitespace_before
                     )
             else:
-                out.append(positional.with_changes(star="*", value=_atom(a.value)))
+                out.append(positional.with_changes(star="*", value=_call_operand(a.value)))
         for i, new in renamed:
             if new is not None:
                 a = src[i]
@@ -215,7 +216,9 @@ def _reshaper(
     return apply
 
 
-_ATOMS = (
+# Expressions that stay unparenthesized as a callee or after ``*``; a narrower
+# set than generators-to-async's ``_TIGHTER_THAN_AWAIT`` on purpose (see there).
+_TIGHTER_THAN_CALL = (
     cst.Name,
     cst.Attribute,
     cst.Call,
@@ -231,9 +234,9 @@ _ATOMS = (
 )
 
 
-def _atom(expr: cst.BaseExpression) -> cst.BaseExpression:
+def _call_operand(expr: cst.BaseExpression) -> cst.BaseExpression:
     """Return ``expr`` parenthesized unless it already binds tighter than a call or ``*``."""
-    if expr.lpar or isinstance(expr, _ATOMS):
+    if expr.lpar or isinstance(expr, _TIGHTER_THAN_CALL):
         return expr
     return expr.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
 

@@ -18,12 +18,12 @@ from typing import Any
 
 import libcst as cst
 
-from ._guards import Guards
-from ._imports import ImportKey, edit_statement
-from ._model import Binding, Ref, Scan, Scope
-from ._reshape import Plan, plan_call
-from ._service import plan_service, then
-from ._spec import BUILTINS, Rule, Spec
+from .guards import Guards
+from .import_edits import ImportKey, edit_statement
+from .model import Ref, Scan, Scope, SourceBinding
+from .reshape import CallRewrite, plan_call
+from .service import plan_service, then
+from .spec import BUILTINS, Rule, Spec
 
 Build = Callable[[Any], Any]
 
@@ -31,11 +31,11 @@ Build = Callable[[Any], Any]
 @dataclass(eq=False)
 class _Conv:
     ref: Ref
-    binding: Binding
+    binding: SourceBinding
     rule: Rule
     node: cst.Name | cst.Attribute  # the part of the chain that denotes source.attr
     trail: tuple[cst.CSTNode, ...]
-    plan: Plan | None
+    plan: CallRewrite | None
     member: bool  # bound by ``from source import attr``
 
 
@@ -47,7 +47,7 @@ class _BindingState:
     needs: list[ImportKey] = field(default_factory=list)
 
 
-class Planner:
+class ModulePlanner:
     """Plan the rewrite of one module; results in ``replace``, ``ancestors``, ``warnings``.
 
     ``service``: the service name that calls of rules with a ``service``
@@ -71,7 +71,7 @@ class Planner:
         self.warnings: list[tuple[cst.CSTNode, str]] = []
         self.state: dict[int, _BindingState] = {}
         self._module_refs: dict[str, tuple[str, bool] | None] = {}
-        self._kept_refs: dict[int, Binding] = {}  # id(ref node) -> binding it keeps
+        self._kept_refs: dict[int, SourceBinding] = {}  # id(ref node) -> binding it keeps
         self._released: set[int] = set()  # bindings whose only uses were dropped arguments
 
     # -- driver ------------------------------------------------------------------
@@ -209,7 +209,7 @@ class Planner:
         assert isinstance(node, cst.Name | cst.Attribute)
         shown = f"{src}.{attr}"
         reason = None
-        plan: Plan | str | None = None
+        plan: CallRewrite | str | None = None
         called = ref.call is not None and node is ref.node
         if ref.ctx == "store":
             reason = f"assignment to {shown} (monkeypatching?) is left unchanged"
@@ -258,17 +258,17 @@ class Planner:
         self.state[id(binding)].convs.append(conv)
         return conv
 
-    def _pick(self, binds: list[Binding], ref: Ref) -> Binding:
+    def _pick(self, binds: list[SourceBinding], ref: Ref) -> SourceBinding:
         """Return the binding a reference needs most (the import of the longest path)."""
         full = ".".join((binds[0].qual, *ref.parts[1:]))
         best = [b for b in binds if full == b.path or full.startswith(b.path + ".")]
         return max(best or binds, key=lambda b: len(b.path))
 
-    def _keep(self, binds: list[Binding]) -> None:
+    def _keep(self, binds: list[SourceBinding]) -> None:
         for b in binds:
             self.state[id(b)].kept += 1
 
-    def _would_convert(self, ref: Ref, binding: Binding) -> bool:
+    def _would_convert(self, ref: Ref, binding: SourceBinding) -> bool:
         """Return True if ``ref`` would be rewritten were it not shadowed."""
         full = ".".join((binding.qual, *ref.parts[1:]))
         prefix = self.source + "."
@@ -384,7 +384,7 @@ class Planner:
             self._register(call_trail, conv.plan)
 
     def _edit_imports(self) -> None:
-        by_stmt: dict[int, list[Binding]] = {}
+        by_stmt: dict[int, list[SourceBinding]] = {}
         for b in self.scan.bindings:
             by_stmt.setdefault(id(b.stmt), []).append(b)
         module_added: set[ImportKey] = set()

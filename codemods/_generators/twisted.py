@@ -24,8 +24,8 @@ before a function is converted:
   that for a coroutine. So every call of a converted function that is not
   awaited (``d = f()``, ``f().addCallback(...)``, ``gatherResults([f()])``,
   ``return f()`` from a plain function, a trial test returning it) is
-  wrapped in it (``_gen_deferred``): callers keep getting a ``Deferred``.
-  The uses no wrapping can keep working are refused (``_gen_callers``).
+  wrapped in it (``_generators.deferred``): callers keep getting a ``Deferred``.
+  The uses no wrapping can keep working are refused (``_generators.callers``).
 
 A method overriding a framework callback whose caller needs a Deferred
 (the preset's ``callbacks``: ``connectionMade``, ``stopService``, ...) and
@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from ._gen_callers import use_reasons
-from ._gen_facts import Facts, FuncFacts
-from ._gen_presets import Preset
-from ._gen_yields import _PLAIN
+from .callers import use_reasons
+from .facts import Facts, FuncFacts
+from .presets import Preset
+from .yields import _PLAIN
 
 __all__ = [
     "ReturnValue",

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ._reshape import Plan
-from ._spec import Rule
+from .reshape import CallRewrite
+from .spec import Rule
 
 
-def plan_service(rule: Rule, call: cst.Call | None, shown: str, service: str) -> Plan | str | None:
+def plan_service(
+    rule: Rule, call: cst.Call | None, shown: str, service: str
+) -> CallRewrite | str | None:
     """Return a function appending ``rule.service="<service>"`` to ``call``.
 
     ``call`` is None for a reference that is not called. Returns None when
@@ -104,7 +106,7 @@ def _append(call: cst.Call, arg: cst.Arg) -> cst.Call:
     return call.with_changes(args=[*args[:-1], last, new])
 
 
-def then(first: Plan | None, second: Plan) -> Plan:
+def then(first: CallRewrite | None, second: CallRewrite) -> CallRewrite:
     """Return a plan applying ``first`` (if any), then ``second``."""
     if first is None:
         return second

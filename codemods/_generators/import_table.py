@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from ._names import dotted_name, import_bindings
+from .._names import dotted_name, import_bindings
 
 __all__ = ["Binding", "ImportTable"]
 

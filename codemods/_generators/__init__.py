@@ -1,0 +1,1 @@
+"""The generator engine behind generators-to-async."""

@@ -1,0 +1,1 @@
+"""The spec-driven rename engine behind legacy-to-shim and shim-to-asyncio."""
