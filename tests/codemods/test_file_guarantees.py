@@ -125,10 +125,7 @@ def test_registry_and_exports() -> None:
         codemods.CODEMODS["nope"]
 
 
-def test_generators_command_resolves_when_present() -> None:
-    try:
-        cls = codemods.CODEMODS["generators-to-async"]
-    except ImportError:  # pragma: no cover - the module is written in parallel
-        pytest.skip("codemods.generators_to_async is not there yet")
+def test_generators_command_resolves_on_first_lookup() -> None:
+    cls = codemods.CODEMODS["generators-to-async"]
     assert cls.__name__ == "GeneratorsToAsyncCommand"
     assert callable(getattr(cls, "prefilter", None))
