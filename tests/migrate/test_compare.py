@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -245,8 +246,10 @@ def test_a_real_prometheus_server_feeds_the_comparison(
     assert run.code == 2 and "is in both cohorts" in run.err, run
     run = compare(cli, [a], [f'{src}?selector={{cohort="nope"}}'], "--duration", "10")
     assert run.code == 2 and "matched no series" in run.err, run
-    run = compare(cli, [a], [b], "--duration", "0.5")  # one scrape a second: too few points
-    assert run.code == 2 and "fewer than 2 samples in the last 0.5 s" in run.err, run
+    # One scrape a second: a 0.5 s window holds one sample or, on a slow scrape, none.
+    run = compare(cli, [a], [b], "--duration", "0.5")
+    assert run.code == 2, run
+    assert re.search(r"(fewer than 2 samples|matched no series) in the last 0\.5 s", run.err), run
 
 
 @pytest.mark.parametrize("missing", ["scipy", "prometheus_client"])
