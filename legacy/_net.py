@@ -132,8 +132,8 @@ async def connect(
 async def _connect_tcp(
     host: str,
     port: int,
-    timeout: float | None,
-    duplex: bool,  # noqa: ASYNC109
+    timeout: float | None,  # noqa: ASYNC109
+    duplex: bool,
 ) -> Connection:
     sched = get_scheduler()
     deadline = None if timeout is None else monotonic() + timeout
