@@ -48,6 +48,13 @@ transport calls ``resumeProducing`` once its buffer is empty: the facts "not
 everything is in the kernel" and "every byte is in the kernel". Because
 Twisted never closes a transport that has a registered producer, ``close``
 and ``write_eof`` unregister it first.
+
+*Unix sockets.* Twisted's own Unix transport and port, corrected where they
+differ from the other backends: ``dial_unix`` connects with the neutral
+``connect_unix_socket`` (``connectUNIX`` fails at once on a full backlog)
+and hands the socket to ``adoptStreamConnection``; ``listen_unix`` uses the
+port ``listenUNIX`` builds, with the neutral backlog, the file mode a plain
+``bind()`` gives (not 0o666) and the socket file left to ``shims.Server``.
 """
 
 from __future__ import annotations
