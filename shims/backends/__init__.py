@@ -18,7 +18,10 @@ or, with no code in this toolkit, an entry point in the company's package::
     company = "company_sched.shim_backend:backend"
 
 ``names()`` lists the registered, installed backends (the default first),
-``get(name)`` returns the object. See docs/backends.md for the contract, the
+``get(name)`` returns the object. The Unix-socket pieces every backend
+shares (``connect_unix_socket``, ``listen_unix_socket``, ``UNIX_BACKLOG``,
+``socket_file_mode``, ``unix_listen_error``) and ``peer_address`` keep a
+backend's ``dial_unix``/``listen_unix`` the same as the bundled ones. See docs/backends.md for the contract, the
 facts and a step-by-step guide.
 """
 
@@ -36,9 +39,16 @@ from .._registry import names as names
 from .._registry import register as register
 from ._facts import Facts as Facts
 from ._facts import new_connection as new_connection
+from ._facts import peer_address as peer_address
+from ._unix import UNIX_BACKLOG as UNIX_BACKLOG
+from ._unix import connect_unix_socket as connect_unix_socket
+from ._unix import listen_unix_socket as listen_unix_socket
+from ._unix import socket_file_mode as socket_file_mode
+from ._unix import unix_listen_error as unix_listen_error
 
 __all__ = [
     "GROUP",
+    "UNIX_BACKLOG",
     "Backend",
     "Clock",
     "Facts",
@@ -48,8 +58,13 @@ __all__ = [
     "Timeout",
     "Transport",
     "Waiter",
+    "connect_unix_socket",
     "get",
+    "listen_unix_socket",
     "names",
     "new_connection",
+    "peer_address",
     "register",
+    "socket_file_mode",
+    "unix_listen_error",
 ]

@@ -9,14 +9,15 @@ straight into its protocol object.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from .. import _runtime
 from .._connection import Connection
 from .._contract import Transport
 
-__all__ = ["Facts", "new_connection"]
+__all__ = ["Facts", "new_connection", "peer_address"]
 
 
 class Facts:
@@ -64,7 +65,8 @@ def new_connection(
 
     Call it on the running scheduler (its clock and the selected backend name
     are taken from there). ``peer`` and ``fd`` default to what
-    ``transport.get_extra_info`` says about ``"peername"`` and ``"socket"``;
+    ``transport.get_extra_info`` says about ``"peername"`` (through
+    ``peer_address``) and ``"socket"``;
     ``fd`` is what the liveness probe polls (-1: no probe, the state alone
     decides).
     """
@@ -72,8 +74,9 @@ def new_connection(
         sock = transport.get_extra_info("socket")
         fd = sock.fileno() if sock is not None else -1
     if peer is None:
-        name = transport.get_extra_info("peername") or ("?", 0)
-        peer = (str(name[0]), int(name[1]))
+        peer = peer_address(
+            transport.get_extra_info("peername"), lambda: transport.get_extra_info("sockname")
+        )
     conn = Connection(
         transport,
         _runtime.clock(),
@@ -84,3 +87,17 @@ def new_connection(
         duplex=duplex,
     )
     return Facts(conn)
+
+
+def peer_address(peername: Any, sockname: Callable[[], Any]) -> tuple[str, int]:
+    """Return a connection's ``peer`` from its socket's peer name, as every backend reports it.
+
+    A TCP peer is ``(host, port)``. A Unix socket's peer is ``(path, 0)``; the
+    client an accepting Unix socket gets is unnamed, so the listening path
+    (``sockname()``, asked only then) names it. No name at all is ``("?", 0)``.
+    """
+    if isinstance(peername, str | bytes):
+        return os.fsdecode(peername or sockname() or "unix"), 0
+    if not peername:
+        return "?", 0
+    return str(peername[0]), int(peername[1])

@@ -18,23 +18,23 @@ reported on the next turn, as asyncio reports it through ``connection_lost``.
 and a name is resolved by ``getaddrinfo`` in a helper thread that hands the
 result back with ``call_soon_threadsafe``; the connect deadline covers the
 lookup too. Each resolved address is tried in turn (as asyncio does).
-``dial_unix``/``listen_unix`` do the same over ``AF_UNIX``; a Unix connect
-that finds the listener's backlog full fails with EAGAIN (there is no
-handshake to wait for), so it is retried shortly, under the caller's deadline.
+``dial_unix``/``listen_unix`` do the same over ``AF_UNIX`` with the
+neutral pieces of ``_unix`` (a full backlog retried under the caller's
+deadline, one backlog and one error for every backend).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import os
 import socket
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .._errors import ConnectError
-from ._facts import Facts, new_connection
+from ._facts import Facts, new_connection, peer_address
+from ._unix import connect_unix_socket, listen_unix_socket
 
 if TYPE_CHECKING:
     from .._connection import Connection
@@ -333,30 +333,11 @@ async def _pause(sched: Scheduler, seconds: float) -> None:
 async def dial_unix(sched: Scheduler, path: str, *, duplex: bool) -> Connection:
     """Connect to the Unix socket ``path`` on ``sched``; the caller puts its deadline around it.
 
-    Raises the native ``OSError`` for a failed connect; no socket leaks.
+    A full backlog is retried (``connect_unix_socket``). Raises the native
+    ``OSError`` for a failed connect; no socket leaks.
     """
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.setblocking(False)
-        delay = 0.001
-        while True:
-            err = sock.connect_ex(path)
-            if err not in (errno.EAGAIN, errno.EWOULDBLOCK):
-                break
-            await _pause(sched, delay)  # the backlog is full: not "in progress"
-            delay = min(delay * 2, 0.05)
-        if err:
-            raise OSError(err, os.strerror(err))
-    except BaseException:
-        sock.close()
-        raise
+    sock = await connect_unix_socket(path, lambda seconds: _pause(sched, seconds))
     return _make_connection(sock, sched, "local", (path, 0), duplex)
-
-
-def _peer_of(listening: socket.socket, addr: Any) -> tuple[str, int]:
-    if isinstance(addr, str | bytes):  # Unix: an accepted client is unnamed; use our path
-        return os.fsdecode(addr or listening.getsockname() or "unix"), 0
-    return str(addr[0]), int(addr[1])
 
 
 class SocketListener:
@@ -373,7 +354,7 @@ class SocketListener:
         self._sched = sched
         self._duplex = duplex
         self._on_accept = on_accept
-        self.host, self.port = _peer_of(sock, sock.getsockname())
+        self.host, self.port = peer_address(sock.getsockname(), lambda: None)
         sched.add_reader(sock, self._accept_ready)
 
     def _accept_ready(self) -> None:
@@ -388,7 +369,11 @@ class SocketListener:
             if conn_sock.family != socket.AF_UNIX:
                 conn_sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = _make_connection(
-                conn_sock, self._sched, "peer", _peer_of(self._sock, addr), self._duplex
+                conn_sock,
+                self._sched,
+                "peer",
+                peer_address(addr, self._sock.getsockname),
+                self._duplex,
             )
             self._on_accept(conn)
 
@@ -429,14 +414,4 @@ async def listen_unix(
     sched: Scheduler, path: str, *, duplex: bool, on_accept: Callable[[Connection], object]
 ) -> SocketListener:
     """Listen on the Unix socket ``path``; call ``on_accept(conn)`` for each connection."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.bind(path)
-        sock.listen(512)
-    except OSError as exc:
-        sock.close()
-        raise ConnectError(
-            f"could not listen on Unix socket {path!r}: {exc.strerror or exc}"
-        ) from exc
-    sock.setblocking(False)
-    return SocketListener(sock, sched, duplex, on_accept)
+    return SocketListener(listen_unix_socket(path), sched, duplex, on_accept)

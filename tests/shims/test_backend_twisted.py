@@ -180,3 +180,20 @@ def test_errors_twisted_only_logs_are_reported_as_unhandled() -> None:
     found = [e for e in shims.testing.UNHANDLED if isinstance(e, ValueError)]
     shims.testing.UNHANDLED.clear()
     assert [str(e) for e in found] == ["raised in a protocol callback"]
+
+
+def test_the_worked_example_uses_only_the_public_api() -> None:
+    """docs/backends.md's example imports only ``shims`` and ``shims.backends`` (and Twisted)."""
+    import ast
+
+    source = ROOT / "shims" / "backends" / "_bundled" / "twisted.py"
+    imported: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"relative import in {source.name}: line {node.lineno}"
+            imported.add(node.module or "")
+        elif isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+    ours = {name for name in imported if name.split(".")[0] in ("shims", "legacy")}
+    assert ours == {"shims", "shims.backends"}, ours
+    assert all(not part.startswith("_") for name in imported for part in name.split(".")[1:])

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import os
 import socket
 from asyncio.events import _get_running_loop
@@ -32,7 +31,19 @@ from typing import Any, Literal, TypeVar, cast
 from ... import _runtime
 from ..._connection import Connection
 from ..._errors import ConnectError, ConnectTimeout
-from .. import Backend, Clock, Listener, Task, Transport, register
+from .. import (
+    UNIX_BACKLOG,
+    Backend,
+    Clock,
+    Listener,
+    Task,
+    Transport,
+    connect_unix_socket,
+    listen_unix_socket,
+    peer_address,
+    register,
+    unix_listen_error,
+)
 
 __all__ = ["AsyncioBackend"]
 
@@ -43,14 +54,11 @@ _tasks: set[asyncio.Task[Any]] = set()
 def _fd_and_peer(transport: asyncio.BaseTransport) -> tuple[int, tuple[str, int]]:
     sock = transport.get_extra_info("socket")
     fd = sock.fileno() if sock is not None else -1
-    peer = transport.get_extra_info("peername") or ("?", 0)
-    if isinstance(peer, str | bytes):  # a Unix socket: the server's path names it
-        path = peer or transport.get_extra_info("sockname") or "unix"
-        return fd, (os.fsdecode(path), 0)
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return fd, (str(peer[0]), int(peer[1]))
+    sockname = lambda: transport.get_extra_info("sockname")  # noqa: E731
+    return fd, peer_address(transport.get_extra_info("peername"), sockname)
 
 
 class _ShimProtocol(asyncio.Protocol):
@@ -250,18 +258,9 @@ class AsyncioBackend(Backend):
 
         async def open_(factory: Callable[[], asyncio.Protocol]) -> object:
             # Our own socket, closed on every failure: uvloop's create_unix_connection(path)
-            # leaks the descriptor of a refused connect. EAGAIN from a Unix connect() means
-            # the listener's backlog is full, not "in progress" (sock_connect would wait for
-            # writability and hand back an unconnected socket): retry it shortly instead.
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            # leaks the descriptor of a refused connect, and a full backlog must be retried.
+            sock = await connect_unix_socket(path, asyncio.sleep)
             try:
-                sock.setblocking(False)
-                delay = 0.001
-                while (err := sock.connect_ex(path)) in (errno.EAGAIN, errno.EWOULDBLOCK):
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 0.05)
-                if err:
-                    raise OSError(err, os.strerror(err))
                 return await loop.create_unix_connection(factory, sock=sock)
             except BaseException:
                 sock.close()
@@ -273,19 +272,14 @@ class AsyncioBackend(Backend):
         self, path: str, *, duplex: bool, on_accept: Callable[[Connection], object]
     ) -> Listener:
         loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = listen_unix_socket(path)
         try:
-            sock.bind(path)
-            sock.listen(512)  # a full Unix backlog fails connect() with EAGAIN: no SYN retries
-            sock.setblocking(False)
             server = await loop.create_unix_server(
-                lambda: _ShimProtocol("peer", duplex, on_accept), sock=sock, backlog=512
+                lambda: _ShimProtocol("peer", duplex, on_accept), sock=sock, backlog=UNIX_BACKLOG
             )
         except OSError as exc:
             sock.close()
-            raise ConnectError(
-                f"could not listen on Unix socket {path!r}: {exc.strerror or exc}"
-            ) from exc
+            raise unix_listen_error(path, exc) from exc
         except BaseException:
             sock.close()
             raise

@@ -48,6 +48,13 @@ transport calls ``resumeProducing`` once its buffer is empty: the facts "not
 everything is in the kernel" and "every byte is in the kernel". Because
 Twisted never closes a transport that has a registered producer, ``close``
 and ``write_eof`` unregister it first.
+
+*Unix sockets.* Twisted's own Unix transport and port, corrected where they
+differ from the other backends: ``dial_unix`` connects with the neutral
+``connect_unix_socket`` (``connectUNIX`` fails at once on a full backlog)
+and hands the socket to ``adoptStreamConnection``; ``listen_unix`` uses the
+port ``listenUNIX`` builds, with the neutral backlog, the file mode a plain
+``bind()`` gives (not 0o666) and the socket file left to ``shims.Server``.
 """
 
 from __future__ import annotations
@@ -61,7 +68,20 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Generic, Literal, TypeVar
 
 from shims import ConnectError, Connection, ConnectTimeout, FlagError
-from shims.backends import Backend, Clock, Facts, Listener, Task, new_connection, register
+from shims.backends import (
+    UNIX_BACKLOG,
+    Backend,
+    Clock,
+    Facts,
+    Listener,
+    Task,
+    connect_unix_socket,
+    new_connection,
+    peer_address,
+    register,
+    socket_file_mode,
+    unix_listen_error,
+)
 
 __all__ = ["Cancelled", "TwistedBackend"]
 
@@ -375,7 +395,11 @@ class _Transport:
         if not t.connected or t.disconnecting:
             return
         t.write(data if type(data) is bytes else bytes(data))
-        t.doWrite()  # hand it to the kernel now, as asyncio does
+        if isinstance(t.doWrite(), Exception):  # hand it to the kernel now, as asyncio does
+            # The send failed (EPIPE: a Unix peer that is gone). The writer stays
+            # registered, so the reactor reports the loss on its next turn: the write
+            # itself returns, as a failed send does on asyncio and legacy.
+            return
         if len(t.dataBuffer) > t.offset and not self._paused:
             # Bytes the kernel did not take: pause us, and mark the producer paused so the
             # transport resumes it once its buffer is empty (not only above bufferSize).
@@ -412,7 +436,14 @@ class _Transport:
         if name == "socket":
             return self._t.getHandle()
         address = {"peername": self._t.getPeer, "sockname": self._t.getHost}.get(name)
-        return default if address is None else (address().host, address().port)
+        return default if address is None else _sockaddr(address())
+
+
+def _sockaddr(address: Any) -> Any:
+    """A Twisted address as ``socket`` (and asyncio) gives it: ``(host, port)`` or a Unix path."""
+    if hasattr(address, "host"):  # IPv4Address, IPv6Address
+        return address.host, address.port
+    return os.fsdecode(address.name or b"")  # UNIXAddress; an accepted client is unnamed
 
 
 def _lost(reason: Any) -> BaseException | None:
@@ -442,19 +473,24 @@ def _protocol_class() -> Any:
         @implementer(IHalfCloseableProtocol)
         class ShimProtocol(Protocol):
             def __init__(
-                self, initiated_by: Literal["local", "peer"], duplex: bool, on_made: Any
+                self,
+                initiated_by: Literal["local", "peer"],
+                duplex: bool,
+                on_made: Any,
+                peer: tuple[str, int] | None,
             ) -> None:
                 self._initiated_by = initiated_by
                 self._duplex = duplex
                 self._on_made = on_made
+                self._peer = peer
                 self.facts: Facts | None = None
 
             def connectionMade(self) -> None:
                 t: Any = self.transport
-                t.setTcpNoDelay(True)
+                t.setTcpNoDelay(True)  # a no-op on Unix transports
                 adapter = _Transport(t)
                 facts = adapter.facts = self.facts = new_connection(
-                    adapter, initiated_by=self._initiated_by, duplex=self._duplex
+                    adapter, initiated_by=self._initiated_by, duplex=self._duplex, peer=self._peer
                 )
                 t.registerProducer(adapter, True)
                 self.dataReceived = facts.data_received  # type: ignore[assignment,method-assign]
@@ -480,18 +516,48 @@ def _protocol_class() -> Any:
     return _PROTOCOL
 
 
-def _factory(initiated_by: Literal["local", "peer"], duplex: bool, on_made: Any) -> Any:
+def _factory(
+    initiated_by: Literal["local", "peer"],
+    duplex: bool,
+    on_made: Any,
+    peer: tuple[str, int] | None = None,
+) -> Any:
     from twisted.internet.protocol import Factory
 
     protocol = _protocol_class()
-    return Factory.forProtocol(lambda: protocol(initiated_by, duplex, on_made))
+    return Factory.forProtocol(lambda: protocol(initiated_by, duplex, on_made, peer))
+
+
+_UNIX_PORT: Any = None
+
+
+def _unix_port_class() -> Any:
+    """Build, on first use, the Unix port class: ``listenUNIX``'s, leaving the file to shims."""
+    global _UNIX_PORT
+    if _UNIX_PORT is None:
+        from twisted.internet import tcp, unix
+
+        class UnixPort(unix.Port):
+            made: socket.socket | None = None
+
+            def createInternetSocket(self) -> socket.socket:
+                self.made = super().createInternetSocket()  # type: ignore[no-untyped-call]
+                return self.made  # closed by listen_unix if bind() fails
+
+            def connectionLost(self, reason: Any) -> None:
+                # unix.Port's own removes the file one reactor turn after close(): by then
+                # shims.Server removed it (only while it was still its own), or a newer
+                # server listens at that path. Close the socket as a TCP port does.
+                tcp.Port.connectionLost(self, reason)  # type: ignore[no-untyped-call]
+
+        _UNIX_PORT = UnixPort
+    return _UNIX_PORT
 
 
 class _Listener:
     def __init__(self, port: Any) -> None:
         self._port = port
-        address = port.getHost()
-        self.host, self.port = address.host, address.port
+        self.host, self.port = peer_address(_sockaddr(port.getHost()), lambda: None)
         self._stopped: _Future | None = None
 
     def close(self) -> None:
@@ -674,6 +740,69 @@ class TwistedBackend(Backend):
                 native.__cause__ = exc
             raise ConnectError(f"could not listen on {host!r} port {port!r}: {native}") from native
         return _Listener(listening)
+
+    async def dial_unix(
+        self,
+        path: str,
+        *,
+        timeout: float | None,  # noqa: ASYNC109
+        duplex: bool,
+    ) -> Connection:
+        """Connect with ``connect_unix_socket``, then hand the socket to Twisted's Unix transport.
+
+        ``reactor.connectUNIX`` cannot be used: on a listener whose backlog is
+        full it fails at once with ``ConnectionDone`` instead of retrying, so
+        the neutral helper connects (retrying under ``timeout``) and
+        ``adoptStreamConnection`` makes the same ``twisted.internet.unix``
+        transport ``connectUNIX`` would have made.
+        """
+        where = f"Unix socket {path!r}"
+        try:
+            sock = await self.wait_for(connect_unix_socket(path, _sleep), timeout)
+        except TimeoutError as exc:  # the deadline (an OSError too: caught first)
+            raise ConnectTimeout(
+                f"connect to {where} did not complete within timeout={timeout!r} s"
+            ) from exc
+        except OSError as exc:
+            raise ConnectError(f"could not connect to {where}: {exc.strerror or exc}") from exc
+        made: list[Connection] = []
+        try:  # Twisted works on its own duplicate of the descriptor
+            _reactor().adoptStreamConnection(
+                sock.fileno(), socket.AF_UNIX, _factory("local", duplex, made.append, (path, 0))
+            )
+        finally:
+            sock.close()
+        return made[0]
+
+    async def listen_unix(
+        self, path: str, *, duplex: bool, on_accept: Callable[[Connection], object]
+    ) -> Listener:
+        """Listen with Twisted's Unix port, as on the other backends: same backlog, same file mode.
+
+        ``listenUNIX`` would make the file world-connectable (mode 0o666) and
+        remove it when it stops listening; the port here takes the mode a
+        plain ``bind()`` gives and leaves the file to ``shims.Server``.
+        """
+        from twisted.internet.error import CannotListenError
+
+        port = _unix_port_class()(
+            os.fsencode(path),
+            _factory("peer", duplex, on_accept),
+            backlog=UNIX_BACKLOG,
+            mode=socket_file_mode(),
+            reactor=_reactor(),
+        )
+        try:
+            port.startListening()
+        except (CannotListenError, OSError) as exc:
+            if port.made is not None:
+                port.made.close()
+            native = getattr(exc, "socketError", exc)
+            native = native if isinstance(native, OSError) else OSError(str(exc))
+            if native is not exc:
+                native.__cause__ = exc
+            raise unix_listen_error(path, native) from native
+        return _Listener(port)
 
 
 async def _dial(host: str, port: int, factory: Any, waiting: list[Any]) -> Any:

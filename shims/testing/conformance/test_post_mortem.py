@@ -371,8 +371,10 @@ async def test_on_close_runs_on_pool_eviction(
         await shims.sleep(0.15)  # past max_lifetime: the condition under test is time
         async with pool.acquire(timeout=TIMEOUT) as conn:
             await ask(conn, b"y")
-        parity.record("calls_after_eviction", list(calls))
-        assert calls == ["local"]
+            # Counted before the release: on a loaded machine the new connection
+            # (a TLS handshake) may itself outlive max_lifetime by then.
+            parity.record("calls_after_eviction", list(calls))
+            assert calls == ["local"]
     finally:
         await pool.close()
     parity.record("calls_after_pool_close", calls)
