@@ -29,7 +29,12 @@ from ._generators import build
 from ._generators.checks import ADAPTOR, ADAPTOR_NAME
 from ._generators.deferred import DeferredCallers
 from ._generators.facts import collect_facts
-from ._generators.module import apply_import_changes, may_apply, schedule_import_changes
+from ._generators.module import (
+    apply_import_changes,
+    may_apply,
+    rename_asyncio_async,
+    schedule_import_changes,
+)
 from ._generators.plan import Plan, make_plan
 from ._generators.presets import PRESETS, get_preset
 from ._generators.yields import with_target
@@ -139,6 +144,15 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
         return get_preset(str(options.get("preset", "legacy"))).prefilter
 
     # -- driving --------------------------------------------------------------
+    @staticmethod
+    def prepare_source(text: str) -> str:
+        """Return ``text`` ready to parse: ``asyncio.async`` (a syntax error since 3.7) respelled.
+
+        Runners call this before the parse (``migrate codemod`` does); the
+        respelling is kept only when the conversion changes the file.
+        """
+        return rename_asyncio_async(text)
+
     def transform_module(self, tree: cst.Module) -> cst.Module:
         """Convert ``tree``; return it unchanged (same object) when nothing applies.
 

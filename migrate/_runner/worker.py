@@ -14,6 +14,10 @@ compile is never written) -> encode back -> diff, or ``replace_atomically``
 (which refuses if the file changed since it was read). A file's task may add
 options of its own (legacy-to-shim's per-file ``service``) to the job's.
 
+A command with a ``prepare_source(text)`` method (generators-to-async's:
+``asyncio.async`` respelled, since it does not parse) gets the text first;
+what it prepared is kept only when the transform changes the tree.
+
 A command with a ``select_statements`` method (the rename engine's) is given
 the file's top-level statements first, and only those it may need are
 parsed; the others stand in as placeholders and come back byte for byte
@@ -198,8 +202,12 @@ def _transform(
 
 
 def _apply(command: Codemod, text: str) -> str:
-    """Parse ``text``, run ``command`` on it and return the new code."""
-    tree = _trusted_parse(text)
+    """Parse ``text`` (prepared, if the command says how), run ``command``; return the new code.
+
+    An unchanged tree gives back ``text`` itself, not the prepared text.
+    """
+    prepare = getattr(command, "prepare_source", None)
+    tree = _trusted_parse(prepare(text) if callable(prepare) else text)
     new_tree = command.transform_module(tree)
     return text if new_tree is tree else new_tree.code
 

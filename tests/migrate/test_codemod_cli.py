@@ -288,3 +288,19 @@ def test_generator_hints_only_apply_to_generators_to_async(
         f"migrate codemod: error: {flag[0]} only applies to generators-to-async, "
         "not 'legacy-to-shim'"
     )
+
+
+def test_asyncio_async_is_respelled_when_the_file_converts(tmp_path: Path, cli: CLI) -> None:
+    converts = tmp_path / "a.py"
+    converts.write_text(
+        "import asyncio\n\n\n@asyncio.coroutine\ndef f(x):\n    yield from asyncio.async(x)\n"
+    )
+    result = cli("codemod", "generators-to-async", "--preset", "asyncio", str(converts))
+    assert result.code == 0, result.err
+    assert converts.read_text() == (
+        "import asyncio\n\n\nasync def f(x):\n    await asyncio.ensure_future(x)\n"
+    )
+    untouched = tmp_path / "b.py"
+    untouched.write_bytes(b"import asyncio\n\nt = asyncio.async(x)\n")  # nothing to convert
+    cli("codemod", "generators-to-async", "--preset", "asyncio", str(untouched))
+    assert untouched.read_bytes() == b"import asyncio\n\nt = asyncio.async(x)\n"
