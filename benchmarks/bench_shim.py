@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import ssl
 import statistics
 import sys
 import time
@@ -221,7 +222,14 @@ def asyncio_case(
 # -- the shim -----------------------------------------------------------------
 
 
-async def _shim(conns: int, trips: int) -> Sample:
+async def _shim(
+    conns: int,
+    trips: int,
+    server_ssl: ssl.SSLContext | None = None,
+    client_ssl: ssl.SSLContext | None = None,
+) -> Sample:
+    """Round trips over the shim; over TLS when given both contexts (bench_tls.py)."""
+
     async def echo(conn: shims.Connection) -> None:
         try:
             while True:
@@ -229,8 +237,8 @@ async def _shim(conns: int, trips: int) -> Sample:
         except shims.PeerClosedError:
             pass
 
-    server = await shims.serve(echo, "127.0.0.1", 0)
-    clients = [await shims.connect("127.0.0.1", server.port) for _ in range(conns)]
+    server = await shims.serve(echo, "127.0.0.1", 0, ssl=server_ssl)
+    clients = [await shims.connect("127.0.0.1", server.port, ssl=client_ssl) for _ in range(conns)]
 
     async def client(conn: shims.Connection) -> None:
         for _ in range(trips):

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import trustme
 import uvloop
 from _harness import print_ratios
-from bench_shim import MSG, Sample, _rounds, _timed
+from bench_shim import MSG, Sample, _rounds, _shim, _timed
 
 import shims
 
@@ -111,34 +111,11 @@ def raw_case(
 # -- the shim over TLS -------------------------------------------------------------
 
 
-async def _shim_tls(conns: int, trips: int) -> Sample:
-    async def echo(conn: shims.Connection) -> None:
-        try:
-            while True:
-                await conn.write(await conn.read_exactly(64))
-        except shims.PeerClosedError:
-            pass
-
-    server = await shims.serve(echo, "127.0.0.1", 0, ssl=server_context())
-    ctx = client_context()
-    clients = [await shims.connect("127.0.0.1", server.port, ssl=ctx) for _ in range(conns)]
-
-    async def client(conn: shims.Connection) -> None:
-        for _ in range(trips):
-            await conn.write(MSG)
-            await conn.read_exactly(64)
-
-    sample = await _timed([client(c) for c in clients], shims.gather)
-    for conn in clients:
-        conn.close()
-    server.close()
-    await server.wait_closed()
-    return sample
-
-
 def shim_case(backend: str, conns: int, trips: int) -> Callable[[], Sample]:
     def fn() -> Sample:
-        result: Sample = shims.run(_shim_tls, conns, trips, backend=backend)
+        result: Sample = shims.run(
+            _shim, conns, trips, server_context(), client_context(), backend=backend
+        )
         return result
 
     return fn

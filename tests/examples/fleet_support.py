@@ -7,6 +7,7 @@ legacy`` (the same commands the README and ``migrate demo`` show).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
@@ -70,3 +71,34 @@ def convert(root: Path) -> Conversion:
         if report["summary"]["refused"] and not result.refused:
             result.refused.append(f"{step[0]}: {report['summary']['refused']} refused")
     return result
+
+
+class NaiveStreamConnection:
+    """The pre-shim asyncio wrapper from the post-mortem: ``closed()`` is ``is_closing()``.
+
+    The post-mortem tests hand it to the fleet's clients in place of a shim
+    connection to show the incident the shim prevents.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    async def read_exactly(self, n: int, *, timeout: float | None = None) -> bytes:
+        return await asyncio.wait_for(self.reader.readexactly(n), timeout)
+
+    async def read_some(self, max_bytes: int = 65536, *, timeout: float | None = None) -> bytes:
+        return await asyncio.wait_for(self.reader.read(max_bytes), timeout)
+
+    async def write(self, data: bytes, *, timeout: float | None = None) -> None:
+        self.writer.write(data)
+        await asyncio.wait_for(self.writer.drain(), timeout)
+
+    def closed(self) -> bool:
+        return self.writer.is_closing()  # stays False after the peer's FIN
+
+    def unread_bytes(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        self.writer.close()

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from fleet_support import NaiveStreamConnection
 
 import shims
 from shims.testing import FaultProxy
@@ -175,30 +176,6 @@ def test_cache_survives_the_proxy_closing_pooled_connections(
     assert outcome["cleanups"] == {"local": 0, "peer": outcome["pooled"]}, outcome
     # ...and for the rest when the client closed them.
     assert outcome["live after close"] == 0, outcome
-
-
-class NaiveStreamConnection:
-    """The pre-shim asyncio wrapper from the post-mortem: ``closed()`` is ``is_closing()``."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    async def read_exactly(self, n: int, *, timeout: float | None = None) -> bytes:
-        return await asyncio.wait_for(self.reader.readexactly(n), timeout)
-
-    async def write(self, data: bytes, *, timeout: float | None = None) -> None:
-        self.writer.write(data)
-        await asyncio.wait_for(self.writer.drain(), timeout)
-
-    def closed(self) -> bool:
-        return self.writer.is_closing()  # stays False after the peer's FIN
-
-    def unread_bytes(self) -> int:
-        return 0
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 def test_the_incident_on_a_naive_asyncio_port(mariadb: Any, fleet: Any) -> None:

@@ -25,6 +25,7 @@ import threading
 from typing import Any
 
 import pytest
+from fleet_support import NaiveStreamConnection
 
 import shims
 
@@ -174,30 +175,6 @@ def test_unread_client_data_at_lock_release(backend: str, fleet: Any, duplex: bo
     else:
         # The post-mortem's check, applied where it belongs: the connection is dropped.
         assert seen == {"unread before": True, "kept": False, "unread at release": (0, 1)}
-
-
-class NaiveStreamConnection:
-    """The pre-shim asyncio wrapper from the post-mortem: ``closed()`` is ``is_closing()``."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    async def read_some(self, max_bytes: int = 65536, *, timeout: float | None = None) -> bytes:
-        return await asyncio.wait_for(self.reader.read(max_bytes), timeout)
-
-    async def write(self, data: bytes, *, timeout: float | None = None) -> None:
-        self.writer.write(data)
-        await asyncio.wait_for(self.writer.drain(), timeout)
-
-    def closed(self) -> bool:
-        return self.writer.is_closing()  # stays False after the peer's FIN
-
-    def unread_bytes(self) -> int:
-        return 0
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 def test_the_http_incident_on_a_naive_asyncio_port(fleet: Any, nginx: Any) -> None:
