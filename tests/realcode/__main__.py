@@ -58,8 +58,8 @@ def main() -> int:
             for refusal in outcome.conversion.refused:
                 print(f"   refused {refusal}")
         if args.verbose and outcome.before is not None and outcome.after is not None:
-            for file, (before, note) in outcome.before.per_file.items():
-                after, after_note = outcome.after.per_file.get(file, (0, "not run"))
+            for file, (before, _, note) in outcome.before.per_file.items():
+                after, _, after_note = outcome.after.per_file.get(file, (0, 0, "not run"))
                 mark = "  " if after >= before else "<<"
                 print(f"   {mark} {file}: {before} -> {after}   [{note}] -> [{after_note}]")
         print(_row(outcome), flush=True)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.realcode import harness
 from tests.realcode.harness import convert, find_python, find_test_files, run_file
 from tests.realcode.projects import PROJECTS, Project
 
@@ -55,3 +58,32 @@ def test_every_project_is_pinned_and_runs_on_a_new_python_after() -> None:
         assert tuple(map(int, project.after.split("."))) >= (3, 11)
         assert all(why for _, why in project.deselect)
     assert find_python("2.1") is None
+
+
+def test_a_loss_is_retried_on_both_sides_and_a_real_loss_stays(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before, after = harness.Side("before"), harness.Side("after")
+    for file, b, a in (("flaky.py", 10, 9), ("broken.py", 5, 4), ("same.py", 3, 3)):
+        before.record(file, b, 0, "")
+        after.record(file, a, 10 - a if file == "flaky.py" else 5 - a, "")
+    reruns = {  # (side root, file) -> the retry's result
+        ("b", "flaky.py"): (9, 1, "flaky again"),  # worse than its first run: ignored
+        ("a", "flaky.py"): (10, 0, "passes this time"),
+        ("b", "broken.py"): (5, 0, ""),
+        ("a", "broken.py"): (4, 1, "still broken"),
+    }
+    calls: list[tuple[str, str]] = []
+
+    def fake_run_file(python: Path, root: Path, file: str, project: Project) -> object:
+        calls.append((str(root), file))
+        return reruns[str(root), file]
+
+    monkeypatch.setattr(harness, "run_file", fake_run_file)
+    project = next(iter(PROJECTS))
+    runs = ((Path("py"), Path("b")), (Path("py"), Path("a")))
+    harness.retry_losses(project, before, after, runs)
+    assert sorted(calls) == sorted(reruns)  # same.py is not retried
+    assert (before.passed, after.passed) == (18, 17)  # the flaky file counts 10 on both sides
+    assert after.per_file["flaky.py"] == (10, 0, "passes this time")
+    assert after.per_file["broken.py"][0] == 4
