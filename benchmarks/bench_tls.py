@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import trustme
 import uvloop
 from _harness import print_ratios
-from bench_shim import MSG, Sample, _rounds, _shim, _timed
+from bench_shim import MSG, Sample, _ratio, _rounds, _shim, _timed
 
 import shims
 
@@ -121,13 +121,6 @@ def shim_case(backend: str, conns: int, trips: int) -> Callable[[], Sample]:
     return fn
 
 
-def _paired(samples: dict[str, list[Sample]], index: int, a: str, b: str) -> float:
-    """Median over rounds of time(a) / time(b), the two measured back to back."""
-    return statistics.median(
-        x[index] / y[index] for x, y in zip(samples[a], samples[b], strict=True)
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run (< ~20 s)")
@@ -158,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 unit="round trip",
             )
         for kind, index in (("wall", 0), ("CPU", 1)):
-            ratio = functools.partial(_paired, samples, index)
+            ratio = functools.partial(_ratio, samples, index)
             summary.append(
                 f"  {title}, paired {kind}:\n"
                 f"    shim TLS on asyncio = {ratio('shim TLS on asyncio', base):.3f}x raw asyncio "
