@@ -2,6 +2,8 @@
 
 ``FaultProxy`` injects real TCP faults (FIN, RST, half-close, backpressure,
 blackhole, latency, lifetime and idle closes) between a client and a server.
+Each fault is an object from ``shims.testing.faults``; ``FaultProxy.install``
+takes your own too, once registered there.
 The conformance suite runs with ``pytest --pyargs shims.testing.conformance``
 on every backend registered in ``shims.backends`` (``--backends`` picks).
 The pytest plugin (``@pytest.mark.parity``, the ``parity`` fixture, whose

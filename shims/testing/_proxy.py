@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import socket
 import threading
 import time
@@ -24,8 +23,10 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self
 
+from . import faults
 from ._proxy_loop import Loop
-from ._proxy_pair import Counters, Faults
+from ._proxy_pair import Counters
+from .faults import Fault, is_registered
 
 __all__ = ["FaultProxy"]
 
@@ -77,7 +78,7 @@ class FaultProxy:
         return (
             f"<FaultProxy {where} -> {up}"
             f" live={c.live} total={c.total} closed={c.closed}"
-            f" to_upstream={c.to_upstream} to_client={c.to_client} {self._loop.faults}>"
+            f" to_upstream={c.to_upstream} to_client={c.to_client} {self._loop.faults!r}>"
         )
 
     # -- observation -----------------------------------------------------------
@@ -212,29 +213,44 @@ class FaultProxy:
         self.stop()
 
     # -- faults ------------------------------------------------------------------
+    # Each method builds one fault object (shims/testing/faults/) and installs
+    # it; the object validates its arguments here, in the caller's thread.
+
+    def install(self, fault: Fault) -> None:
+        """Put ``fault`` in place on the proxy thread; it is in place when this returns.
+
+        A ``Fault`` applies to every live and future connection and replaces
+        the one of its class (one whose ``enabled()`` is false switches that
+        class off); an ``Action`` acts once on the connections live now.
+        Raises TypeError for a class not registered with
+        ``shims.testing.faults.register``, and whatever the fault raises
+        (LookupError from ``kill_one``, naming the proxy's state).
+        """
+        if not is_registered(type(fault)):
+            raise TypeError(
+                f"{type(fault).__name__} is not a registered fault; call "
+                f"shims.testing.faults.register({type(fault).__name__}) first"
+            )
+        loop = self._loop
+
+        def install() -> None:
+            fault.install(loop, time.monotonic())
+
+        try:
+            self._call(install)
+        except LookupError as exc:
+            raise type(exc)(f"{exc}: {self!r}") from None
 
     def close_all(self, rst: bool = False) -> None:
         """Close every live connection on both sides, with FIN (default) or RST."""
-
-        def close_all() -> None:
-            for pair in self._loop.live:
-                pair.close("rst" if rst else "fin", "close_all")
-
-        self._call(close_all)
+        self.install(faults.CloseAll(rst))
 
     def kill_one(self, rst: bool = False) -> None:
         """Close one random live connection on both sides.
 
         Raises LookupError when no connection is live.
         """
-
-        def kill() -> None:
-            live = [pair for pair in self._loop.live if not pair.closed]
-            if not live:
-                raise LookupError(f"no live connection to kill: {self!r}")
-            random.choice(live).close("rst" if rst else "fin", "kill_one")
-
-        self._call(kill)
+        self.install(faults.KillOne(rst))
 
     def half_close(self, direction: str) -> None:
         """Forward a FIN one way on every live connection and keep the other way open.
@@ -243,41 +259,30 @@ class FaultProxy:
         can still send; what the upstream sends later is dropped.
         ``"to_upstream"``: the mirror image.  Raises ValueError for another value.
         """
-        if direction not in ("to_client", "to_upstream"):
-            raise ValueError(f"direction must be 'to_client' or 'to_upstream', not {direction!r}")
-
-        def half_close() -> None:
-            for pair in self._loop.live:
-                pair.half_close(direction)
-
-        self._call(half_close)
+        self.install(faults.HalfClose(direction))
 
     def stop_reading(self, on: bool = True) -> None:
         """Stop (or resume) reading from clients: their writes stall on real backpressure."""
-        self._set(stop_reading=on)
+        self.install(faults.StopReading(on))
 
     def blackhole(self, on: bool = True) -> None:
         """Forward nothing either way and send neither FIN nor RST (or resume).
 
         New connections are accepted but not dialled upstream until it is off.
         """
-        self._set(blackhole=on)
+        self.install(faults.Blackhole(on))
 
     def latency(self, seconds: float) -> None:
         """Delay every chunk by ``seconds`` in both directions (0 to remove)."""
-        self._set(latency=_non_negative("seconds", seconds))
+        self.install(faults.Latency(seconds))
 
     def bandwidth(self, bytes_per_second: float | None) -> None:
         """Limit each direction of each connection to ``bytes_per_second`` (None: no limit)."""
-        if bytes_per_second is not None and bytes_per_second <= 0:
-            raise ValueError(f"bytes_per_second must be positive, not {bytes_per_second!r}")
-        self._set(bandwidth=bytes_per_second)
+        self.install(faults.Bandwidth(bytes_per_second))
 
     def slice(self, size: int | None, delay: float = 0.0) -> None:
         """Forward in writes of at most ``size`` bytes, ``delay`` seconds apart (None: off)."""
-        if size is not None and size < 1:
-            raise ValueError(f"size must be at least 1, not {size!r}")
-        self._set(slice_size=size, slice_delay=_non_negative("delay", delay))
+        self.install(faults.Slice(size, delay))
 
     def close_after_bytes(self, n: int | None) -> None:
         """Close (FIN) each connection once ``n`` bytes passed it, both ways counted.
@@ -285,17 +290,19 @@ class FaultProxy:
         Counts from the connection's start; exactly ``n`` bytes are forwarded,
         and a connection already past ``n`` closes at once.
         """
-        if n is not None and n < 0:
-            raise ValueError(f"n must be >= 0, not {n!r}")
-        self._set(close_after=n)
+        self.install(faults.CloseAfterBytes(n))
 
     def max_lifetime(self, seconds: float | None) -> None:
         """Close (FIN) each connection ``seconds`` after it opened, like a DB proxy."""
-        self._set(max_lifetime=None if seconds is None else _non_negative("seconds", seconds))
+        self.install(faults.MaxLifetime(seconds))
 
     def idle_timeout(self, seconds: float | None) -> None:
-        """Close (FIN) each connection after ``seconds`` without a byte either way."""
-        self._set(idle_timeout=None if seconds is None else _non_negative("seconds", seconds))
+        """Close (FIN) each connection after ``seconds`` without a byte either way.
+
+        Bytes the proxy still holds (latency, pacing, a client not reading)
+        are in flight: the clock starts once both directions are empty.
+        """
+        self.install(faults.IdleTimeout(seconds))
 
     def fin_mid_record(self, keep: int) -> None:
         """Forward only ``keep`` more bytes to each live client, then close both ways with FIN.
@@ -305,55 +312,19 @@ class FaultProxy:
         close. ``keep`` counts from now; the cut happens when that many bytes
         of what the upstream sends next have been forwarded.
         """
-        if keep < 0:
-            raise ValueError(f"keep must be >= 0, not {keep!r}")
-
-        def cut() -> None:
-            for pair in self._loop.live:
-                pair.cut_budget = keep
-
-        self._call(cut)
+        self.install(faults.FinMidRecord(keep))
 
     def inject_and_close(self, data: bytes) -> None:
         """Send ``data`` to every live client, then close with FIN (a server's error packet)."""
-        payload = bytes(data)
-        now = time.monotonic()
-
-        def inject() -> None:
-            for pair in self._loop.live:
-                pair.inject(payload, now)
-
-        self._call(inject)
+        self.install(faults.InjectAndClose(data))
 
     def clear(self) -> None:
         """Remove every switchable fault; connections already closed stay closed."""
-
-        def clear() -> None:
-            self._loop.faults = Faults()
-            now = time.monotonic()
-            for pair in self._loop.live:
-                for d in (pair.up, pair.down):
-                    d.chunks = type(d.chunks)((min(r, now), b) for r, b in d.chunks)
-                    d.next_send = 0.0
-
-        self._call(clear)
+        self._call(self._loop.clear_faults)
 
     # -- command plumbing --------------------------------------------------------
-
-    def _set(self, **changes: Any) -> None:
-        def apply() -> None:
-            for name, value in changes.items():
-                setattr(self._loop.faults, name, value)
-
-        self._call(apply)
 
     def _call(self, fn: Callable[[], object]) -> None:
         if self._stopped:
             raise RuntimeError(f"{self!r} is stopped; create a new FaultProxy")
         self._loop.call(fn)
-
-
-def _non_negative(name: str, value: float) -> float:
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, not {value!r}")
-    return float(value)

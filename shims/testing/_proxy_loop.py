@@ -25,7 +25,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._proxy_pair import Counters, Faults, Pair, hard_close
+from ._proxy_pair import Counters, Pair, hard_close
+from .faults import ActiveFaults
 
 LINGER = 5.0
 COMMAND_TIMEOUT = 10.0
@@ -35,7 +36,7 @@ class Loop:
     """The proxy's selector loop and the state only it may touch."""
 
     def __init__(self, counters: Counters, close_log: list[str], cond: threading.Condition) -> None:
-        self.faults = Faults()
+        self.faults = ActiveFaults()  # the switchable faults, shared by every pair
         self.counters = counters
         self.close_log = close_log
         self.cond = cond
@@ -108,6 +109,15 @@ class Loop:
                 "shims.testing, please report it with the traceback"
             ) from self.error
 
+    def clear_faults(self) -> None:
+        """Remove every switchable fault and let what they held back leave at once."""
+        self.faults.clear()
+        now = time.monotonic()
+        for pair in self.live:
+            for d in (pair.up, pair.down):
+                d.chunks = type(d.chunks)((min(r, now), b) for r, b in d.chunks)
+                d.next_send = 0.0
+
     def _wake(self) -> None:
         if self._wake_w is not None:
             with contextlib.suppress(OSError):
@@ -165,14 +175,14 @@ class Loop:
                 if mask & selectors.EVENT_WRITE:
                     pair.down.want_write = False
                 if mask & selectors.EVENT_READ:
-                    pair.on_readable(pair.up, self.faults, now)
+                    pair.on_readable(pair.up, now)
             elif pair.connecting:
                 self._finish_connect(pair)
             else:
                 if mask & selectors.EVENT_WRITE:
                     pair.up.want_write = False
                 if mask & selectors.EVENT_READ and not pair.closed:
-                    pair.on_readable(pair.down, self.faults, now)
+                    pair.on_readable(pair.down, now)
 
     def _accept(self, now: float, touched: set[Pair]) -> None:
         assert self._listener is not None
@@ -186,12 +196,12 @@ class Loop:
             client.setblocking(False)
             if client.family != socket.AF_UNIX:
                 client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            pair = Pair(client, now, self.counters)
+            pair = Pair(client, now, self.counters, self.faults)
             self.counters.total += 1
             self.counters.live += 1
             self.live.append(pair)
             self._owner[client] = pair
-            if not self.faults.blackhole:
+            if not pair.frozen():
                 self._dial(pair)
             touched.add(pair)
 
@@ -232,7 +242,7 @@ class Loop:
             done.append(box[0])
         if done:
             for pair in list(self.live):
-                if pair.upstream is None and not pair.closed and not self.faults.blackhole:
+                if pair.upstream is None and not pair.closed and not pair.frozen():
                     self._dial(pair)
                 touched.add(pair)
 
@@ -247,11 +257,11 @@ class Loop:
     # -- settling a pair after it was touched -------------------------------------
 
     def _settle(self, pair: Pair, now: float) -> None:
-        pair.pump(self.faults, now)
+        pair.pump(now)
         if pair.closed:
             self._release(pair)
             return
-        for sock, read, write in pair.interest(self.faults):
+        for sock, read, write in pair.interest():
             mask = (selectors.EVENT_READ if read else 0) | (selectors.EVENT_WRITE if write else 0)
             self._register(sock, mask)
         wake = pair.wake_at

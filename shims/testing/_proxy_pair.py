@@ -13,6 +13,9 @@
 # its source once HIGH_WATER bytes wait for the destination, and
 # ``stop_reading`` simply stops recv() on the client socket, so the kernel
 # buffers fill and the client's writes stall (no read-and-discard).
+# Faults (faults/) are objects whose hooks the pair calls: the loop's
+# switchable ones, shared by every pair, then the pair's own (``local``,
+# attached by one-shot actions).  The pair itself knows no fault.
 # A FIN close shuts both sockets for writing and hands them to the loop's
 # "lingering" set, which drains and discards until the peer closes: closing
 # a socket with unread data would turn the FIN into an RST (RFC 1122 4.2.2.13).
@@ -24,27 +27,15 @@ import socket
 import struct
 from collections import deque
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .faults import ActiveFaults, Fault
 
 CHUNK = 65536
 HIGH_WATER = 256 * 1024
 
 CloseKind = Literal["fin", "rst"]
-
-
-@dataclass
-class Faults:
-    """The switchable faults that apply to every live and future connection."""
-
-    stop_reading: bool = False
-    blackhole: bool = False
-    latency: float = 0.0
-    bandwidth: float | None = None
-    slice_size: int | None = None
-    slice_delay: float = 0.0
-    close_after: int | None = None
-    max_lifetime: float | None = None
-    idle_timeout: float | None = None
 
 
 @dataclass
@@ -65,12 +56,13 @@ class Direction:
         self.name = name
         self.chunks: deque[tuple[float, bytes]] = deque()
         self.buffered = 0
+        self.received = 0  # bytes read from the source so far
         self.eof = False  # the source sent its FIN
         self.ending = False  # send a FIN to the destination once flushed
         self.shut = False  # we sent that FIN
         self.discard = False  # drop what the source sends (after a half-close)
         self.want_write = False  # the destination's send buffer was full
-        self.next_send = 0.0  # pacing for slice delay and bandwidth
+        self.next_send = 0.0  # pacing (slice delay, bandwidth): no write before this
         self.close_when_flushed = False  # inject_and_close
 
     def push(self, release: float, data: bytes) -> None:
@@ -88,7 +80,9 @@ def hard_close(sock: socket.socket) -> None:
 class Pair:
     """A client connection and its upstream connection."""
 
-    def __init__(self, client: socket.socket, now: float, counters: Counters) -> None:
+    def __init__(
+        self, client: socket.socket, now: float, counters: Counters, faults: ActiveFaults
+    ) -> None:
         self.client = client
         self.upstream: socket.socket | None = None
         self.connecting = False
@@ -102,25 +96,35 @@ class Pair:
         self.closing_kind: CloseKind | None = None
         self.wake_at: float | None = None
         self.timer_at: float | None = None  # earliest wake-up the loop has queued
-        self.cut_budget: int | None = None  # fin_mid_record: bytes still to forward to the client
+        self.local: list[Fault] = []  # faults on this pair only, after the shared ones
+        self._shared = faults
         self._counters = counters
 
     @property
     def ready(self) -> bool:
         return self.upstream is not None and not self.connecting
 
+    def faults(self) -> tuple[Fault, ...]:
+        """The faults that apply to this pair, in the order they are consulted."""
+        shared = self._shared.items
+        return (*shared, *self.local) if self.local else shared
+
+    def frozen(self) -> bool:
+        """A fault (blackhole) holds everything: no read, no write, no dial."""
+        return any(f.frozen(self) for f in self.faults())
+
     # -- reading ---------------------------------------------------------------
 
-    def wants_read(self, d: Direction, faults: Faults) -> bool:
-        if self.closed or d.eof or faults.blackhole:
-            return False
-        if d is self.up and faults.stop_reading:
+    def wants_read(self, d: Direction) -> bool:
+        if self.closed or d.eof or self.frozen():
             return False
         if d is self.down and not self.ready:
             return False
+        if not all(f.may_read(self, d) for f in self.faults()):
+            return False
         return d.discard or d.buffered < HIGH_WATER
 
-    def on_readable(self, d: Direction, faults: Faults, now: float) -> None:
+    def on_readable(self, d: Direction, now: float) -> None:
         src = self.client if d is self.up else self.upstream
         assert src is not None
         try:
@@ -135,38 +139,39 @@ class Pair:
             d.ending = True
             return
         self.last_activity = now
+        size = len(data)
         if not d.discard:
-            d.push(now + faults.latency, data)
+            release = now
+            for fault in self.faults():
+                release, data = fault.on_data(self, d, release, data)
+            if data:
+                d.push(release, data)
+        d.received += size
 
     # -- writing ---------------------------------------------------------------
 
-    def flush(self, d: Direction, faults: Faults, now: float) -> None:
+    def flush(self, d: Direction, now: float) -> None:
         dst = self.upstream if d is self.up else self.client
-        if self.closed or dst is None or not self.ready or faults.blackhole:
+        if self.closed or dst is None or not self.ready:
+            return
+        faults = self.faults()
+        if any(f.frozen(self) for f in faults):
             return
         while d.chunks:
             release, data = d.chunks[0]
             if release > now:
-                self._wake(release)
+                self.wake(release)
                 return
             if d.next_send > now:
-                self._wake(d.next_send)
+                self.wake(d.next_send)
                 return
             size = len(data)
-            if faults.slice_size:
-                size = min(size, faults.slice_size)
-            if faults.bandwidth:
-                size = min(size, max(1, int(faults.bandwidth / 50)))
-            if faults.close_after is not None:
-                size = min(size, max(0, faults.close_after - self.total))
-            if d is self.down and self.cut_budget is not None:
-                size = min(size, self.cut_budget)
-                if size == 0:
-                    self.close("fin", "fin_mid_record")
+            for fault in faults:
+                size = fault.send_limit(self, d, size)
+                if self.is_closed():  # a fault closed it
                     return
-            if size == 0:
-                self.close("fin", "close_after_bytes")
-                return
+            if size <= 0:
+                return  # the fault that allowed nothing arranged a wake-up
             try:
                 sent = dst.send(data[:size])
             except (BlockingIOError, InterruptedError):
@@ -177,23 +182,15 @@ class Pair:
                 return
             d.want_write = sent < size
             self._account(d, sent, now)
-            if d is self.down and self.cut_budget is not None:
-                self.cut_budget -= sent
-                if self.cut_budget == 0:
-                    self.close("fin", "fin_mid_record")
-                    return
             if sent == len(data):
                 d.chunks.popleft()
             else:
                 d.chunks[0] = (release, data[sent:])
             d.buffered -= sent
-            if faults.slice_size and faults.slice_delay:
-                d.next_send = now + faults.slice_delay
-            if faults.bandwidth:
-                d.next_send = max(d.next_send, now) + sent / faults.bandwidth
-            if faults.close_after is not None and self.total >= faults.close_after:
-                self.close("fin", "close_after_bytes")
-                return
+            for fault in faults:
+                fault.on_sent(self, d, sent, now)
+                if self.is_closed():  # a fault closed it
+                    return
             if d.want_write:
                 return
         if d.close_when_flushed:
@@ -215,70 +212,47 @@ class Pair:
 
     # -- time and lifecycle ----------------------------------------------------
 
-    def _wake(self, when: float) -> None:
+    def wake(self, when: float) -> None:
+        """Ask the loop to pump this pair again at ``when`` (the earliest ask wins)."""
         if self.wake_at is None or when < self.wake_at:
             self.wake_at = when
 
-    def pump(self, faults: Faults, now: float) -> None:
+    def pump(self, now: float) -> None:
         """Apply time-based faults, move every byte that may move, detect the end."""
         self.wake_at = None
         if self.closed:
             return
-        if faults.max_lifetime is not None:
-            deadline = self.opened_at + faults.max_lifetime
-            if now >= deadline:
-                self.close("fin", "max_lifetime")
+        faults = self.faults()
+        for fault in faults:
+            fault.on_tick(self, now)
+            if self.is_closed():  # a fault closed it
                 return
-            self._wake(deadline)
-        if faults.idle_timeout is not None:
-            deadline = self.last_activity + faults.idle_timeout
-            if now >= deadline:
-                self.close("fin", "idle_timeout")
-                return
-            self._wake(deadline)
-        if faults.close_after is not None and self.total >= faults.close_after:
-            self.close("fin", "close_after_bytes")  # already past n when the fault was set
-            return
         for d in (self.up, self.down):
-            self.flush(d, faults, now)
-            if self.is_closed():  # flush may close (close_after_bytes, reset)
+            self.flush(d, now)
+            if self.is_closed():  # flush may close (a fault's limit, a reset)
                 return
         if self.up.eof and self.down.eof and self.up.shut and self.down.shut:
             self.close("fin", "both_closed")
+            return
+        if not self.up.chunks and not self.down.chunks:
+            for fault in faults:
+                fault.on_idle(self, now)
+                if self.is_closed():  # a fault closed it
+                    return
 
-    def interest(self, faults: Faults) -> list[tuple[socket.socket, bool, bool]]:
+    def interest(self) -> list[tuple[socket.socket, bool, bool]]:
         """Return (socket, want read, want write) for each open socket."""
         if self.closed:
             return []
-        result = [
-            (
-                self.client,
-                self.wants_read(self.up, faults),
-                self.down.want_write and not faults.blackhole,
-            )
-        ]
+        frozen = self.frozen()
+        result = [(self.client, self.wants_read(self.up), self.down.want_write and not frozen)]
         if self.upstream is not None:
             if self.connecting:
                 result.append((self.upstream, False, True))
             else:
-                write = self.up.want_write and not faults.blackhole
-                result.append((self.upstream, self.wants_read(self.down, faults), write))
+                write = self.up.want_write and not frozen
+                result.append((self.upstream, self.wants_read(self.down), write))
         return result
-
-    def half_close(self, direction: str) -> None:
-        """Forward a FIN one way (after what is queued) and drop what follows that way."""
-        d = self.down if direction == "to_client" else self.up
-        d.discard = True
-        d.ending = True
-
-    def inject(self, data: bytes, now: float) -> None:
-        """Queue ``data`` for the client, then close; drop everything else from now on."""
-        self.up.discard = True
-        self.up.chunks.clear()
-        self.up.buffered = 0
-        self.down.discard = True
-        self.down.push(now, data)
-        self.down.close_when_flushed = True
 
     def close(self, kind: CloseKind, reason: str) -> None:
         """Mark closed; the loop does the socket work (and the counting) per ``kind``."""
@@ -289,6 +263,7 @@ class Pair:
         self.close_reason = reason
 
     def is_closed(self) -> bool:
+        """``closed``, as a call: type checkers do not assume a hook left it unchanged."""
         return self.closed
 
     def abort(self, reason: str) -> None:

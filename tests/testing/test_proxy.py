@@ -8,11 +8,12 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from shims.testing import FaultProxy
+from shims.testing.faults import Direction, Fault, Pair, register, registered
 
 Ends = tuple[socket.socket, socket.socket]
 
@@ -277,6 +278,27 @@ def test_idle_timeout_closes_idle_connections(proxy: FaultProxy, upstream: socke
         proxy.wait_for(lambda p: p.close_reasons == ["idle_timeout"])
 
 
+@pytest.mark.parametrize(
+    "hold",
+    [
+        pytest.param(lambda p: p.latency(1.0), id="latency"),
+        pytest.param(lambda p: p.slice(1, delay=0.6), id="slice"),
+    ],
+)
+def test_idle_timeout_spares_bytes_the_proxy_still_holds(
+    proxy: FaultProxy, upstream: socket.socket, hold: Callable[[FaultProxy], None]
+) -> None:
+    """Bytes held back by latency or pacing are in flight: the connection is not idle."""
+    hold(proxy)
+    proxy.idle_timeout(0.5)
+    client, server = connect(proxy, upstream)
+    with client, server:
+        client.sendall(b"abc")
+        assert recv_exactly(server, 3) == b"abc"  # all of it, though it took over 0.5 s
+        assert recv_all(server) == b""  # then idle: FIN
+        proxy.wait_for(lambda p: p.close_reasons == ["idle_timeout"])
+
+
 def test_inject_and_close_sends_bytes_then_fin(proxy: FaultProxy, upstream: socket.socket) -> None:
     client, server = connect(proxy, upstream)
     with client, server:
@@ -442,3 +464,78 @@ def test_a_client_half_close_is_forwarded_as_a_half_close(
         server.shutdown(socket.SHUT_WR)
         assert recv_all(client) == b"response"
     proxy.wait_for(lambda p: p.close_reasons == ["both_closed"])
+
+
+# -- a fault written outside shims.testing: the "Add a proxy fault" recipe ----------
+
+
+@register
+class FlipByte(Fault):
+    """Flip the bits of byte ``at`` of what each client sends."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_data(self, pair: Pair, d: Direction, release: float, data: bytes) -> tuple[float, bytes]:
+        i = self.at - d.received
+        if d is pair.up and 0 <= i < len(data):
+            data = data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1 :]
+        return release, data
+
+
+@register
+class HoldFirstChunk(Fault):
+    """Hold the first chunk each way of every connection for ``seconds``."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def on_data(self, pair: Pair, d: Direction, release: float, data: bytes) -> tuple[float, bytes]:
+        return (release + self.seconds if d.received == 0 else release), data
+
+
+class Unregistered(Fault):
+    pass
+
+
+def test_a_registered_fault_corrupts_one_byte_of_the_stream(
+    proxy: FaultProxy, upstream: socket.socket
+) -> None:
+    proxy.install(FlipByte(at=5))
+    client, server = connect(proxy, upstream)
+    with client, server:
+        received = b""
+        for chunk in (b"abc", b"def", b"ghi"):  # byte 5 is in the second chunk
+            client.sendall(chunk)
+            received += recv_exactly(server, 3)
+        assert received == b"abcde" + bytes([ord("f") ^ 0xFF]) + b"ghi"
+        server.sendall(b"untouched")  # the other direction is left alone
+        assert recv_exactly(client, 9) == b"untouched"
+        proxy.install(FlipByte(at=9))  # replaces the first: one per class
+        client.sendall(b"jkl")
+        assert recv_exactly(server, 3) == bytes([ord("j") ^ 0xFF]) + b"kl"
+        proxy.clear()
+        client.sendall(b"mno")
+        assert recv_exactly(server, 3) == b"mno"
+
+
+def test_a_registered_fault_holds_the_first_chunk_only(
+    proxy: FaultProxy, upstream: socket.socket
+) -> None:
+    proxy.install(HoldFirstChunk(0.4))
+    client, server = connect(proxy, upstream)
+    with client, server:
+        start = time.monotonic()
+        client.sendall(b"first")
+        assert recv_exactly(server, 5) == b"first"
+        assert time.monotonic() - start >= 0.39
+        start = time.monotonic()
+        client.sendall(b"second")
+        assert recv_exactly(server, 6) == b"second"
+        assert time.monotonic() - start < 0.39
+
+
+def test_an_unregistered_fault_is_refused_naming_the_fix(proxy: FaultProxy) -> None:
+    with pytest.raises(TypeError, match=r"register\(Unregistered\)"):
+        proxy.install(Unregistered())
+    assert registered()[-2:] == [FlipByte, HoldFirstChunk]  # consulted after the built-ins
