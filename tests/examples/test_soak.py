@@ -15,6 +15,7 @@ import itertools
 from typing import Any
 
 import pytest
+from soak_support import soak
 
 import shims
 from shims.testing import FaultProxy
@@ -64,16 +65,10 @@ def test_soak_kill_a_random_connection_every_100ms(backend: str, fleet: Any) -> 
                     except LookupError:
                         pass  # nothing live at this instant
 
-            tasks = [shims.spawn(one_client(n)) for n in range(CLIENTS)]
-            tasks.append(shims.spawn(killer()))
-            await shims.sleep(DURATION)
-            stop.set()
-            try:
-                await shims.wait_for(shims.gather(*tasks), DRAIN_DEADLINE)
-            except TimeoutError:
-                counts["drain timed out"] += 1
-                for task in tasks:
-                    task.cancel()
+            await soak(
+                one_client, clients=CLIENTS, background=[killer], duration=DURATION,
+                drain_deadline=DRAIN_DEADLINE, stop=stop.set, counts=counts,
+            )  # fmt: skip
             client.close()
             counts["connections"] = proxy.total_connections
         renderer.close()

@@ -26,6 +26,7 @@ import random
 from typing import Any
 
 import pytest
+from soak_support import soak
 
 import shims
 from shims.testing import FaultProxy
@@ -102,17 +103,14 @@ def test_soak_http_client_across_keep_alive_closes(backend: str, fleet: Any, ngi
                     counts["finished"] += 1
                     await shims.sleep(rng.random() * THINK)
 
-            tasks = [shims.spawn(one_client(n)) for n in range(CLIENTS)]
-            tasks.append(shims.spawn(conductor()))
-            await shims.sleep(DURATION)
-            stop.set()
-            load.set()
-            try:
-                await shims.wait_for(shims.gather(*tasks), DRAIN_DEADLINE)
-            except TimeoutError:
-                counts["drain timed out"] += 1
-                for task in tasks:
-                    task.cancel()
+            def stop_all() -> None:
+                stop.set()
+                load.set()  # clients parked in a quiet phase wake up and see ``stop``
+
+            await soak(
+                one_client, clients=CLIENTS, background=[conductor], duration=DURATION,
+                drain_deadline=DRAIN_DEADLINE, stop=stop_all, counts=counts,
+            )  # fmt: skip
             client.close()
             counts["connections"] = proxy.total_connections
             counts["proxy idle kills"] = proxy.close_reasons.count("idle_timeout")
