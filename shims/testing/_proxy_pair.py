@@ -1,4 +1,4 @@
-"""One proxied connection for FaultProxy: two sockets, two directions, their faults."""
+"""One proxied connection for FaultProxy: two sockets, two directions, the faults' hooks."""
 
 # Theory of operation
 # -------------------
@@ -6,16 +6,18 @@
 # two Directions: "to_upstream" (client -> upstream) and "to_client"
 # (upstream -> client).  A Direction queues the bytes read from its source
 # and not yet written to its destination, each chunk stamped with the time it
-# may leave (latency).  Everything here runs on the proxy thread only; the
-# loop (_proxy_loop.py) calls ``on_readable``/``on_writable``/``pump`` and then asks
-# the pair which selector events it wants (``interest``) and when it wants to
-# be woken (``wake_at``).  Flow control is real: a direction stops reading
-# its source once HIGH_WATER bytes wait for the destination, and
-# ``stop_reading`` simply stops recv() on the client socket, so the kernel
-# buffers fill and the client's writes stall (no read-and-discard).
-# Faults (faults/) are objects whose hooks the pair calls: the loop's
-# switchable ones, shared by every pair, then the pair's own (``local``,
-# attached by one-shot actions).  The pair itself knows no fault.
+# may leave.  Everything here runs on the proxy thread only; the loop
+# (_proxy_loop.py) calls ``on_readable`` and ``pump`` (clearing ``want_write``
+# when a socket turns writable) and then asks the pair which selector events
+# it wants (``interest``) and when it wants to be woken (``wake_at``).  Flow
+# control is real: a direction stops reading its source once HIGH_WATER bytes
+# wait for the destination, and a fault that refuses reads (``may_read``)
+# simply stops recv(), so the kernel buffers fill and the sender's writes
+# stall (no read-and-discard).
+# The pair itself knows no fault: faults (faults/) are objects whose hooks it
+# calls at fixed points (read, each write, each pump, when nothing is
+# queued), first the loop's switchable ones, shared by every pair, then the
+# pair's own (``local``, attached by one-shot actions).
 # A FIN close shuts both sockets for writing and hands them to the loop's
 # "lingering" set, which drains and discards until the peer closes: closing
 # a socket with unread data would turn the FIN into an RST (RFC 1122 4.2.2.13).

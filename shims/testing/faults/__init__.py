@@ -40,7 +40,6 @@ from ._base import is_registered as is_registered
 from ._base import register as register
 from ._base import registered as registered
 from .actions import CloseAll as CloseAll
-from .actions import CutBudget as CutBudget
 from .actions import FinMidRecord as FinMidRecord
 from .actions import HalfClose as HalfClose
 from .actions import InjectAndClose as InjectAndClose
@@ -61,7 +60,6 @@ __all__ = [
     "Blackhole",
     "CloseAfterBytes",
     "CloseAll",
-    "CutBudget",
     "Direction",
     "Fault",
     "FinMidRecord",
@@ -94,5 +92,4 @@ register(CloseAll)
 register(KillOne)
 register(HalfClose)
 register(FinMidRecord)
-register(CutBudget)
 register(InjectAndClose)

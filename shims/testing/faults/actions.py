@@ -65,7 +65,11 @@ class FinMidRecord(Action):
 
 
 class CutBudget(Fault):
-    """FinMidRecord's per-connection part: the bytes still to forward to the client."""
+    """FinMidRecord's per-connection part: the bytes still to forward to the client.
+
+    Attached to each live pair (``Pair.local``), never installed on its own,
+    so it is not registered.
+    """
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
