@@ -113,17 +113,21 @@ class Pair:
 
     def frozen(self) -> bool:
         """A fault (blackhole) holds everything: no read, no write, no dial."""
-        return any(f.frozen(self) for f in self.faults())
+        for fault in self.faults():  # noqa: SIM110 (no generator: this runs on every event)
+            if fault.frozen(self):
+                return True
+        return False
 
     # -- reading ---------------------------------------------------------------
 
-    def wants_read(self, d: Direction) -> bool:
-        if self.closed or d.eof or self.frozen():
+    def wants_read(self, d: Direction, frozen: bool) -> bool:
+        if self.closed or d.eof or frozen:
             return False
         if d is self.down and not self.ready:
             return False
-        if not all(f.may_read(self, d) for f in self.faults()):
-            return False
+        for fault in self.faults():
+            if not fault.may_read(self, d):
+                return False
         return d.discard or d.buffered < HIGH_WATER
 
     def on_readable(self, d: Direction, now: float) -> None:
@@ -156,9 +160,9 @@ class Pair:
         dst = self.upstream if d is self.up else self.client
         if self.closed or dst is None or not self.ready:
             return
-        faults = self.faults()
-        if any(f.frozen(self) for f in faults):
+        if self.frozen():
             return
+        faults = self.faults()
         while d.chunks:
             release, data = d.chunks[0]
             if release > now:
@@ -247,13 +251,15 @@ class Pair:
         if self.closed:
             return []
         frozen = self.frozen()
-        result = [(self.client, self.wants_read(self.up), self.down.want_write and not frozen)]
+        result = [
+            (self.client, self.wants_read(self.up, frozen), self.down.want_write and not frozen)
+        ]
         if self.upstream is not None:
             if self.connecting:
                 result.append((self.upstream, False, True))
             else:
                 write = self.up.want_write and not frozen
-                result.append((self.upstream, self.wants_read(self.down), write))
+                result.append((self.upstream, self.wants_read(self.down, frozen), write))
         return result
 
     def close(self, kind: CloseKind, reason: str) -> None:
