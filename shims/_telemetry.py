@@ -27,19 +27,17 @@ import logging
 import os
 import threading
 import weakref
-from collections import defaultdict
 from collections.abc import Callable
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from . import _diagnostics
 from ._state import ConnectionState
-from ._telemetry_state import S, pool_totals
+from ._telemetry_state import LOCK, Histogram, S, pool_totals
 
 if TYPE_CHECKING:
     from ._contract import Clock, Handle
     from ._pool import ConnectionPool
-    from ._telemetry_export import Exporter
 
 __all__ = [
     "LAG_INTERVAL",
@@ -66,12 +64,18 @@ _PEER_CLOSED = ConnectionState.PEER_CLOSED
 _CLOSED = ConnectionState.CLOSED
 _OPEN = ConnectionState.OPEN
 # close_reason -> (initiated_by, how) of the close; a local close may still turn out rst/timeout.
+# The closes that can happen: we close (fin, rst, timeout) or the peer or network does.
+CLOSE_KINDS = {"local": ("fin", "rst", "timeout"), "peer": ("fin", "rst", "error")}
 _CLOSE_KIND = {
     "peer": ("peer", "fin"),
     "reset": ("peer", "rst"),
     "error": ("peer", "error"),
     "local": ("local", "fin"),
 }
+
+
+_LOCAL_FIN = ("local", "fin")
+_decided = False
 
 
 def enabled() -> bool:
@@ -82,20 +86,25 @@ def enabled() -> bool:
 
 def _setup() -> None:
     """Pick the exporters once and rebind the hooks to recorders or to no-ops."""
-    if _HOOKS["opened"] is not _bootstrap_opened:  # already decided
+    global _decided
+    if _decided:
         return
-    exporters: list[Exporter] = []
-    if os.environ.get("MIGRATE_METRICS", "").strip() != "0":
-        from ._telemetry_export import available_exporters
+    _decided = True
+    if not _disabled():
+        _add_exporters()
+    bind(recording=bool(S.exporters))
 
-        exporters = available_exporters()
-    S.exporters = exporters
-    S.sinks = defaultdict(list)
-    for exporter in exporters:
-        for event in ("opened", "closed", "eof", "timeout", "pool_wait", "lag", "unhandled",
-                      "legacy_entered"):  # fmt: skip
-            S.sinks[event].append(getattr(exporter, event))
-    bind(recording=bool(exporters))
+
+def _add_exporters() -> None:
+    """Add every exporter that is available now and not yet in use."""
+    from ._telemetry_export import available_exporters
+
+    S.exporters = available_exporters(S.exporters)
+    S.observers = [e.observe for e in S.exporters if e.observe is not None]
+
+
+def _disabled() -> bool:
+    return os.environ.get("MIGRATE_METRICS", "").strip() == "0"
 
 
 def bind(*, recording: bool) -> None:
@@ -110,45 +119,69 @@ def _nothing(*args: Any, **kwargs: Any) -> Any:
 
 
 # -- recorders (bound as the hooks when something records) ----------------------
+# Each counts into _telemetry_state's tables (see there why); exporters read them.
+
+_OPENED, _CLOSES, _EOF = S.opened, S.closes, S.eof
+_READ_TIMEOUTS, _WRITE_TIMEOUTS = S.read_timeouts, S.write_timeouts
+_FIN_AT, _TIMED_OUT = S.peer_fin_at, S.timed_out
 
 
-def _each(method: str, *args: Any) -> None:
-    for record in S.sinks[method]:
-        record(*args)
+def _observe(histogram: Histogram, name: str, key: tuple[str, ...], value: float) -> None:
+    histogram.observe(key, value)
+    for observe in S.observers:
+        observe(name, key, value)
 
 
 def _opened(conn: Any) -> None:
-    _each("opened", S.service, conn.backend, conn.initiated_by)
+    key = (S.service, conn.backend, conn.initiated_by)
+    if _FIN_AT or _TIMED_OUT:  # what a freed connection with this id may have left
+        _FIN_AT.pop(id(conn), None)
+        _TIMED_OUT.discard(id(conn))
+    with LOCK:
+        _OPENED[key] += 1
 
 
 def _fired(conn: Any, old: ConnectionState, new: ConnectionState) -> None:
-    if new is _PEER_CLOSED and old is _OPEN:
-        S.peer_fin_at[conn] = monotonic()
     if new is not _CLOSED:
+        if new is _PEER_CLOSED and old is _OPEN:
+            _FIN_AT[id(conn)] = monotonic()
         return
-    initiated_by, how = _CLOSE_KIND.get(conn.close_reason or "local", ("local", "fin"))
+    initiated_by, how = _CLOSE_KIND.get(conn.close_reason, _LOCAL_FIN)
     if initiated_by == "local":
-        if conn in S.timed_out:
+        if _TIMED_OUT and id(conn) in _TIMED_OUT:
             how = "timeout"
+            _TIMED_OUT.discard(id(conn))
         elif conn._write_paused:
             how = "rst"  # unsent bytes are dropped: the kernel answers with a reset
-    fin_at = S.peer_fin_at.pop(conn, None)
-    dwell = None if fin_at is None else monotonic() - fin_at
-    _each("closed", S.service, conn.backend, initiated_by, how, dwell)
+    sb = (S.service, conn.backend)
+    with LOCK:
+        _CLOSES[(*sb, initiated_by, how)] += 1
+    if _FIN_AT:
+        fin_at = _FIN_AT.pop(id(conn), None)
+        if fin_at is not None:
+            _observe(S.dwell, "dwell", sb, monotonic() - fin_at)
+    if _TIMED_OUT:
+        _TIMED_OUT.discard(id(conn))
 
 
 def _eof(conn: Any) -> None:
-    _each("eof", S.service, conn.backend)
+    key = (S.service, conn.backend)
+    with LOCK:
+        _EOF[key] += 1
 
 
 def _read_timeout(conn: Any) -> None:
-    S.timed_out.add(conn)
-    _each("timeout", S.service, conn.backend, "read")
+    key = (S.service, conn.backend)
+    with LOCK:
+        _TIMED_OUT.add(id(conn))
+        _READ_TIMEOUTS[key] += 1
 
 
 def _write_timeout(conn: Any) -> None:
-    S.timed_out.add(conn)
-    _each("timeout", S.service, conn.backend, "write")
+    key = (S.service, conn.backend)
+    with LOCK:
+        _TIMED_OUT.add(id(conn))
+        _WRITE_TIMEOUTS[key] += 1
 
 
 def _pool_created(pool: ConnectionPool, backend: str | None) -> None:
@@ -164,15 +197,24 @@ def _retire(key: tuple[str, str], stats: dict[str, int]) -> None:
 
 
 def _pool_waited(pool: ConnectionPool, seconds: float) -> None:
-    _each("pool_wait", S.service, S.pools.get(pool, S.backend), pool.name, seconds)
+    key = (S.service, S.pools.get(pool, S.backend), pool.name)
+    _observe(S.pool_wait, "pool_wait", key, seconds)
 
 
 def _unhandled(exc: BaseException) -> None:
-    _each("unhandled", S.service, S.backend)
+    key = (S.service, S.backend)
+    with LOCK:
+        S.unhandled[key] += 1
 
 
 def _legacy_entered() -> None:
-    _each("legacy_entered", S.service, S.backend)
+    key = (S.service, S.backend)
+    with LOCK:
+        S.legacy_entered[key] += 1
+
+
+def _lag(backend: str, seconds: float) -> None:
+    _observe(S.lag, "lag", (S.service, backend), seconds)
 
 
 def _loop_monitor(clock: Clock, backend: str) -> Handle | None:
@@ -220,7 +262,7 @@ class _LagProbe:
     def _arrived(self, posted: float) -> None:
         self._pending = False
         if not self._stop.is_set():
-            _each("lag", S.service, self._backend, monotonic() - posted)
+            _lag(self._backend, monotonic() - posted)
 
     def cancel(self) -> None:
         self._stop.set()
@@ -241,7 +283,7 @@ class _LagTimer:
 
     def _tick(self) -> None:
         now = monotonic()
-        _each("lag", S.service, self._backend, max(0.0, now - self._due))
+        _lag(self._backend, max(0.0, now - self._due))
         self._due = now + LAG_INTERVAL
         if self._handle is not None:
             self._handle = self._clock.call_later(LAG_INTERVAL, self._tick)
@@ -259,9 +301,26 @@ def configure(service: str | None, backend: str, source: str) -> None:
     """Record which backend this process runs, for which service and why (``shims.run``)."""
     S.service, S.backend, S.source = service or "-", backend, source_kind(source)
     S.decided_by = source
+    if _decided and not _disabled():
+        recording = bool(S.exporters)
+        _add_exporters()  # an OpenTelemetry SDK set up since the last decision records from now
+        if S.exporters and not recording:
+            bind(recording=True)
     _setup()
-    for exporter in S.exporters:
-        exporter.info(S.service, S.backend, S.source)
+    if S.exporters:
+        _precreate(S.service, backend)
+
+
+def _precreate(service: str, backend: str) -> None:
+    """Make every series this process will have exist (at 0) from the first scrape on."""
+    for initiated_by, hows in CLOSE_KINDS.items():
+        S.opened.ensure((service, backend, initiated_by))
+        for how in hows:
+            S.closes.ensure((service, backend, initiated_by, how))
+    for table in (S.eof, S.read_timeouts, S.write_timeouts, S.unhandled, S.legacy_entered):
+        table.ensure((service, backend))
+    S.dwell.ensure((service, backend))
+    S.lag.ensure((service, backend))
 
 
 def source_kind(source: str) -> str:
