@@ -23,6 +23,8 @@ timer re-armed every ``LAG_INTERVAL`` seconds through the backend's own
 
 from __future__ import annotations
 
+import collections
+import itertools
 import logging
 import os
 import threading
@@ -33,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _diagnostics
 from ._state import ConnectionState
-from ._telemetry_state import LOCK, Histogram, S, pool_totals
+from ._telemetry_state import Counts, Histogram, S, pool_totals
 
 if TYPE_CHECKING:
     from ._contract import Clock, Handle
@@ -66,15 +68,13 @@ _OPEN = ConnectionState.OPEN
 # close_reason -> (initiated_by, how) of the close; a local close may still turn out rst/timeout.
 # The closes that can happen: we close (fin, rst, timeout) or the peer or network does.
 CLOSE_KINDS = {"local": ("fin", "rst", "timeout"), "peer": ("fin", "rst", "error")}
+_LOCAL_FIN = ("local", "fin")
 _CLOSE_KIND = {
     "peer": ("peer", "fin"),
     "reset": ("peer", "rst"),
     "error": ("peer", "error"),
-    "local": ("local", "fin"),
+    "local": _LOCAL_FIN,
 }
-
-
-_LOCAL_FIN = ("local", "fin")
 _decided = False
 
 
@@ -120,10 +120,26 @@ def _nothing(*args: Any, **kwargs: Any) -> Any:
 
 # -- recorders (bound as the hooks when something records) ----------------------
 # Each counts into _telemetry_state's tables (see there why); exporters read them.
+# The per-connection ones reach their counter through a cache of this service's
+# counters by backend and kind: no label tuple is built on the way.
 
-_OPENED, _CLOSES, _EOF = S.opened, S.closes, S.eof
-_READ_TIMEOUTS, _WRITE_TIMEOUTS = S.read_timeouts, S.write_timeouts
 _FIN_AT, _TIMED_OUT = S.peer_fin_at, S.timed_out
+_OPENED_BY: dict[str, dict[str, itertools.count[int]]] = {}  # backend -> initiated_by ->
+_CLOSES_BY: dict[str, dict[tuple[str, str], itertools.count[int]]] = {}  # backend -> kind ->
+_DWELL_BY: dict[str, collections.deque[float]] = {}  # backend -> this service's queue
+_LOCAL_RST, _LOCAL_TIMEOUT = ("local", "rst"), ("local", "timeout")
+
+
+def _counter(cache: dict[str, dict[Any, Any]], table: Counts, backend: str, kind: Any) -> Any:
+    """Return (and cache) the counter of this service, ``backend`` and ``kind`` in ``table``."""
+    labels = (kind,) if isinstance(kind, str) else kind
+    counter = table.cell((S.service, backend, *labels))
+    cache.setdefault(backend, {})[kind] = counter
+    return counter
+
+
+def _count(table: Counts) -> None:
+    next(table.cell((S.service, S.backend)))
 
 
 def _observe(histogram: Histogram, name: str, key: tuple[str, ...], value: float) -> None:
@@ -133,12 +149,13 @@ def _observe(histogram: Histogram, name: str, key: tuple[str, ...], value: float
 
 
 def _opened(conn: Any) -> None:
-    key = (S.service, conn.backend, conn.initiated_by)
     if _FIN_AT or _TIMED_OUT:  # what a freed connection with this id may have left
         _FIN_AT.pop(id(conn), None)
         _TIMED_OUT.discard(id(conn))
-    with LOCK:
-        _OPENED[key] += 1
+    try:
+        next(_OPENED_BY[conn.backend][conn.initiated_by])
+    except KeyError:
+        next(_counter(_OPENED_BY, S.opened, conn.backend, conn.initiated_by))
 
 
 def _fired(conn: Any, old: ConnectionState, new: ConnectionState) -> None:
@@ -146,42 +163,49 @@ def _fired(conn: Any, old: ConnectionState, new: ConnectionState) -> None:
         if new is _PEER_CLOSED and old is _OPEN:
             _FIN_AT[id(conn)] = monotonic()
         return
-    initiated_by, how = _CLOSE_KIND.get(conn.close_reason, _LOCAL_FIN)
-    if initiated_by == "local":
+    kind = _CLOSE_KIND.get(conn.close_reason, _LOCAL_FIN)
+    if kind is _LOCAL_FIN:
         if _TIMED_OUT and id(conn) in _TIMED_OUT:
-            how = "timeout"
-            _TIMED_OUT.discard(id(conn))
+            kind = _LOCAL_TIMEOUT
         elif conn._write_paused:
-            how = "rst"  # unsent bytes are dropped: the kernel answers with a reset
-    sb = (S.service, conn.backend)
-    with LOCK:
-        _CLOSES[(*sb, initiated_by, how)] += 1
+            kind = _LOCAL_RST  # unsent bytes are dropped: the kernel answers with a reset
+    try:
+        next(_CLOSES_BY[conn.backend][kind])
+    except KeyError:
+        next(_counter(_CLOSES_BY, S.closes, conn.backend, kind))
     if _FIN_AT:
         fin_at = _FIN_AT.pop(id(conn), None)
         if fin_at is not None:
-            _observe(S.dwell, "dwell", sb, monotonic() - fin_at)
+            _dwell(conn.backend, monotonic() - fin_at)
     if _TIMED_OUT:
         _TIMED_OUT.discard(id(conn))
 
 
+def _dwell(backend: str, seconds: float) -> None:
+    if S.observers:
+        _observe(S.dwell, "dwell", (S.service, backend), seconds)
+        return
+    try:
+        queue = _DWELL_BY[backend]
+    except KeyError:
+        queue = _DWELL_BY[backend] = S.dwell.queue((S.service, backend))
+    queue.append(seconds)
+    if len(queue) > Histogram.FOLD_AT:
+        S.dwell.fold()
+
+
 def _eof(conn: Any) -> None:
-    key = (S.service, conn.backend)
-    with LOCK:
-        _EOF[key] += 1
+    next(S.eof.cell((S.service, conn.backend)))
 
 
 def _read_timeout(conn: Any) -> None:
-    key = (S.service, conn.backend)
-    with LOCK:
-        _TIMED_OUT.add(id(conn))
-        _READ_TIMEOUTS[key] += 1
+    _TIMED_OUT.add(id(conn))
+    next(S.read_timeouts.cell((S.service, conn.backend)))
 
 
 def _write_timeout(conn: Any) -> None:
-    key = (S.service, conn.backend)
-    with LOCK:
-        _TIMED_OUT.add(id(conn))
-        _WRITE_TIMEOUTS[key] += 1
+    _TIMED_OUT.add(id(conn))
+    next(S.write_timeouts.cell((S.service, conn.backend)))
 
 
 def _pool_created(pool: ConnectionPool, backend: str | None) -> None:
@@ -202,15 +226,11 @@ def _pool_waited(pool: ConnectionPool, seconds: float) -> None:
 
 
 def _unhandled(exc: BaseException) -> None:
-    key = (S.service, S.backend)
-    with LOCK:
-        S.unhandled[key] += 1
+    _count(S.unhandled)
 
 
 def _legacy_entered() -> None:
-    key = (S.service, S.backend)
-    with LOCK:
-        S.legacy_entered[key] += 1
+    _count(S.legacy_entered)
 
 
 def _lag(backend: str, seconds: float) -> None:
@@ -299,6 +319,10 @@ class _LagTimer:
 
 def configure(service: str | None, backend: str, source: str) -> None:
     """Record which backend this process runs, for which service and why (``shims.run``)."""
+    if (service or "-") != S.service:
+        _OPENED_BY.clear()  # the cached counters are the previous service's
+        _CLOSES_BY.clear()
+        _DWELL_BY.clear()
     S.service, S.backend, S.source = service or "-", backend, source_kind(source)
     S.decided_by = source
     if _decided and not _disabled():
@@ -314,13 +338,13 @@ def configure(service: str | None, backend: str, source: str) -> None:
 def _precreate(service: str, backend: str) -> None:
     """Make every series this process will have exist (at 0) from the first scrape on."""
     for initiated_by, hows in CLOSE_KINDS.items():
-        S.opened.ensure((service, backend, initiated_by))
+        S.opened.cell((service, backend, initiated_by))
         for how in hows:
-            S.closes.ensure((service, backend, initiated_by, how))
+            S.closes.cell((service, backend, initiated_by, how))
     for table in (S.eof, S.read_timeouts, S.write_timeouts, S.unhandled, S.legacy_entered):
-        table.ensure((service, backend))
-    S.dwell.ensure((service, backend))
-    S.lag.ensure((service, backend))
+        table.cell((service, backend))
+    S.dwell.queue((service, backend))
+    S.lag.queue((service, backend))
 
 
 def source_kind(source: str) -> str:

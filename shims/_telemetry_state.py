@@ -16,6 +16,8 @@ in several threads count exactly.
 
 from __future__ import annotations
 
+import collections
+import itertools
 import threading
 import time
 import weakref
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
     from ._pool import ConnectionPool
     from ._telemetry_export import Exporter
 
-__all__ = ["LOCK", "POOL_REASONS", "Counts", "Histogram", "S", "pool_totals", "snapshot"]
+__all__ = ["LOCK", "POOL_REASONS", "Counts", "Histogram", "S", "pool_totals", "snapshot", "value"]
 
 POOL_REASONS = ("dead", "expired", "idle", "unread", "error", "closed")
 LAG_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -38,53 +40,82 @@ WAIT_BUCKETS = (0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
 LOCK = threading.Lock()
 
 
-class Counts(dict[tuple[str, ...], int]):
-    """Label values -> total; a missing series starts at 0 (``counts[key] += 1`` under ``LOCK``).
+class Counts(dict[tuple[str, ...], "itertools.count[int]"]):
+    """Label values -> an ``itertools.count`` whose ``next()`` counts one event.
 
-    ``created`` is the wall time each series first appeared (Prometheus' ``_created``).
+    ``next()`` on a count is one C call, atomic under the GIL: no lock and no
+    read-modify-write in Python, so loops in several threads count exactly.
+    ``created`` is the wall time each series appeared (Prometheus' ``_created``).
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.created: dict[tuple[str, ...], float] = {}
 
-    def __missing__(self, key: tuple[str, ...]) -> int:
-        self.created.setdefault(key, time.time())
-        return 0
-
-    def ensure(self, key: tuple[str, ...]) -> None:
-        """Make the series exist at 0 (it is exported from then on)."""
+    def cell(self, key: tuple[str, ...]) -> itertools.count[int]:
+        """Return the counter of series ``key``, creating it (at 0) if needed."""
         with LOCK:
-            if key not in self:
-                self[key] = self[key]
+            found = self.get(key)
+            if found is None:
+                found = self[key] = itertools.count()
+                self.created[key] = time.time()
+            return found
+
+
+def value(counter: itertools.count[int]) -> int:
+    """Return how many times ``next()`` was called on ``counter`` (a count from 0 by 1).
+
+    ``itertools.count`` has no getter; its repr is ``count(N)`` with N the next value.
+    """
+    return int(repr(counter)[6:-1])
 
 
 class Histogram(dict[tuple[str, ...], list[float]]):
-    """Label values -> ``[count per bucket (non-cumulative; the last is +Inf)..., sum]``."""
+    """Label values -> ``[count per bucket (non-cumulative; the last is +Inf)..., sum]``.
+
+    An observation is appended to its series' queue (``queue(key).append(value)``:
+    one atomic deque append, no lock) and sorted into buckets later, by
+    ``fold()``: when a queue passes ``FOLD_AT`` values and before every read.
+    """
+
+    FOLD_AT = 1024
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
         super().__init__()
         self.bounds = bounds
         self.created: dict[tuple[str, ...], float] = {}
+        self.queues: dict[tuple[str, ...], collections.deque[float]] = {}
 
-    def __missing__(self, key: tuple[str, ...]) -> list[float]:
-        self.created.setdefault(key, time.time())
-        row = self[key] = [0] * (len(self.bounds) + 1) + [0.0]
-        return row
+    def queue(self, key: tuple[str, ...]) -> collections.deque[float]:
+        """Return the queue of series ``key``, creating the series (empty) if needed."""
+        with LOCK:
+            found = self.queues.get(key)
+            if found is None:
+                found = self.queues[key] = collections.deque()
+                self[key] = [0] * (len(self.bounds) + 1) + [0.0]
+                self.created[key] = time.time()
+            return found
 
     def observe(self, key: tuple[str, ...], value: float) -> None:
-        """Count ``value`` in the first bucket whose upper bound is >= it (Prometheus' ``le``)."""
-        with LOCK:
-            row = self[key]
-            row[bisect_left(self.bounds, value)] += 1
-            row[-1] += value
+        queue = self.queue(key)
+        queue.append(value)
+        if len(queue) > self.FOLD_AT:
+            self.fold()
 
-    def ensure(self, key: tuple[str, ...]) -> None:
+    def fold(self) -> None:
+        """Count every queued value in the first bucket whose bound is >= it (``le``)."""
+        bounds = self.bounds
         with LOCK:
-            self[key]
+            for key, queue in self.queues.items():
+                row = self[key]
+                while queue:
+                    value = queue.popleft()
+                    row[bisect_left(bounds, value)] += 1
+                    row[-1] += value
 
     def rows(self) -> list[tuple[tuple[str, ...], list[float], float]]:
         """Return ``(labels, cumulative bucket counts, sum)`` per series, a consistent copy."""
+        self.fold()
         with LOCK:
             copied = [(key, list(row)) for key, row in self.items()]
         out = []
@@ -150,7 +181,8 @@ S = _State()
 def snapshot(counts: Counts) -> list[tuple[tuple[str, ...], int, float | None]]:
     """Return ``(labels, total, created)`` per series of ``counts``, a consistent copy."""
     with LOCK:
-        return [(key, n, counts.created.get(key)) for key, n in counts.items()]
+        series = list(counts.items())
+    return [(key, value(counter), counts.created.get(key)) for key, counter in series]
 
 
 def pool_totals() -> Iterator[tuple[tuple[str, str], dict[str, int]]]:
