@@ -135,12 +135,12 @@ class _Collector:
             labels=[*SB, "source"],
         )  # fmt: skip
         if S.backend != "-":
-            info.add_metric([S.service, S.backend, S.source], 1)
+            info.add_metric([S.service, S.backend, S.source], 1.0)
         yield info
         for name, doc, labels, table in COUNTERS:
             counter = CounterMetricFamily(name, doc, labels=labels)
             for key, value, since in snapshot(getattr(S, table)):
-                counter.add_metric(key, value, created=since if created else None)
+                counter.add_metric(key, float(value), created=since if created else None)
             yield counter
         for name, doc, labels, table in HISTOGRAMS:
             histogram = getattr(S, table)
