@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import collections
 import itertools
+import math
 import threading
 import time
 import weakref
-from bisect import bisect_left
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -103,15 +104,26 @@ class Histogram(dict[tuple[str, ...], list[float]]):
             self.fold()
 
     def fold(self) -> None:
-        """Count every queued value in the first bucket whose bound is >= it (``le``)."""
+        """Count every queued value in the first bucket whose bound is >= it (``le``).
+
+        In C, not a Python loop per value: take exactly the values queued now
+        (appends racing with the fold stay queued), sort them, and bisect once
+        per bound.
+        """
         bounds = self.bounds
         with LOCK:
             for key, queue in self.queues.items():
-                row = self[key]
-                while queue:
-                    value = queue.popleft()
-                    row[bisect_left(bounds, value)] += 1
-                    row[-1] += value
+                n = len(queue)
+                if not n:
+                    continue
+                values = sorted(itertools.islice(iter(queue.popleft, None), n))
+                row, below = self[key], 0
+                for i, bound in enumerate(bounds):
+                    upto = bisect_right(values, bound)
+                    row[i] += upto - below
+                    below = upto
+                row[-2] += n - below  # +Inf
+                row[-1] += math.fsum(values)
 
     def rows(self) -> list[tuple[tuple[str, ...], list[float], float]]:
         """Return ``(labels, cumulative bucket counts, sum)`` per series, a consistent copy."""
