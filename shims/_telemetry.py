@@ -4,11 +4,13 @@ Theory of operation: the connection, pool and runtime call the module-level
 hooks below (``opened``, ``fired``, ``eof``, ...) at the few points that
 matter; none of them is on a read's or write's fast path. At first use the
 hooks decide once what to do: when ``MIGRATE_METRICS`` is ``0``, or neither
-``prometheus_client`` nor ``opentelemetry`` is importable, every hook is
-rebound to a function that does nothing (and nothing was imported);
-otherwise they are rebound to recorders that feed every installed exporter
-(``_telemetry_export``). Call sites read the hook from this module at each
-call, so the rebinding is all it takes.
+``prometheus_client`` nor an OpenTelemetry SDK is there, every hook is
+rebound to a function that does nothing (and neither library is imported
+unless installed); otherwise they are rebound to recorders that count into
+``_telemetry_state``'s tables, which the installed exporters
+(``_telemetry_export``) read when collected. Call sites read the hook from
+this module at each call, so the rebinding is all it takes. Each
+``shims.run`` looks for an OpenTelemetry SDK provider installed since.
 
 Labels: ``service`` is this process's service (``shims.run(service=...)``,
 ``-`` before any), ``backend`` the connection's backend. Pool occupancy and
@@ -17,8 +19,9 @@ the pool's counters are not recorded as they happen: exporters read
 collected leaves its final counts behind), so checkout costs nothing more.
 
 Loop lag is measured the same way on every backend, by this neutral code: a
-timer re-armed every ``LAG_INTERVAL`` seconds through the backend's own
-``call_later`` records how late it fired.
+helper thread posts a probe every ``LAG_INTERVAL`` seconds through the
+clock's ``call_soon_threadsafe`` and records how long it waited to run (a
+clock without one gets a timer re-armed through its ``call_later``).
 """
 
 from __future__ import annotations
