@@ -4,14 +4,17 @@ Its own module so that the hooks (``_telemetry``) and the exporters
 (``_telemetry_export``, imported only when telemetry is on) share it without
 importing each other.
 
-Why the hooks count into plain dicts instead of calling a metrics library:
-a connection's life makes five hook calls, and a ``prometheus_client``
+Why the hooks count here instead of calling a metrics library: a
+connection's life makes five hook calls, and a ``prometheus_client``
 ``Counter.inc`` (observability check, lock, exemplar check) or an
-OpenTelemetry ``add`` (attribute dict) costs several times a dict update.
-The exporters read these tables when they are collected (a scrape, an
+OpenTelemetry ``add`` (attribute dict) costs several times a ``next()`` on
+an ``itertools.count``, which is one C call, atomic under the GIL, so loops
+in several threads count exactly without a lock. Histogram observations are
+appended to a deque (atomic too) and folded into buckets in batches. The
+exporters read these tables when they are collected (a scrape, an
 OpenTelemetry reader's collection): counters as the cumulative totals they
-are, histograms as bucket counts and a sum. Updates take ``LOCK``, so loops
-in several threads count exactly.
+are, histograms as bucket counts and a sum. ``LOCK`` guards creating a
+series, folding and reading, none of which is on a hook's common path.
 """
 
 from __future__ import annotations
@@ -173,18 +176,6 @@ class _State:
         # pool -> the backend it was created on; counts of collected pools by (name, backend)
         self.pools: weakref.WeakKeyDictionary[ConnectionPool, str] = weakref.WeakKeyDictionary()
         self.retired: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-
-    def counts(self) -> dict[str, Counts]:
-        """Every counter table by name."""
-        return {
-            "opened": self.opened,
-            "closes": self.closes,
-            "eof": self.eof,
-            "read_timeouts": self.read_timeouts,
-            "write_timeouts": self.write_timeouts,
-            "unhandled": self.unhandled,
-            "legacy_entered": self.legacy_entered,
-        }
 
 
 S = _State()

@@ -50,27 +50,53 @@ def test_histogram_buckets_are_le_and_cumulative_and_fold_in_batches() -> None:
     assert hist.rows()[0][1] == [2, 4 + Histogram.FOLD_AT + 1, 5 + Histogram.FOLD_AT + 1]
 
 
+def lag_count(service: str) -> float:
+    from prometheus_client import REGISTRY
+
+    labels = {"service": service, "backend": "asyncio"}
+    return REGISTRY.get_sample_value("shims_loop_lag_seconds_count", labels) or 0.0
+
+
 def test_the_lag_monitor_leaves_no_timer_pending_on_the_loop() -> None:
     """A timer always pending made every turn of asyncio's loop compute a select timeout."""
 
     async def main() -> tuple[int, float]:
         loop = asyncio.get_running_loop()
         pending = len(loop._scheduled)  # type: ignore[attr-defined]
-        before = lag_count()
+        before = lag_count("lag-probe")
         await asyncio.sleep(3 * _telemetry.LAG_INTERVAL)
-        return pending, lag_count() - before
-
-    def lag_count() -> float:
-        from prometheus_client import REGISTRY
-
-        labels = {"service": "lag-probe", "backend": "asyncio"}
-        return REGISTRY.get_sample_value("shims_loop_lag_seconds_count", labels) or 0.0
+        return pending, lag_count("lag-probe") - before
 
     assert _telemetry.enabled()
     pending, samples = shims.run(main, service="lag-probe", backend="asyncio")
     assert pending == 0
     assert samples >= 2  # the probe posted from the helper thread still measures
     assert not [t for t in threading.enumerate() if t.name.startswith("shims-loop-lag")]
+
+
+def test_a_clock_without_call_soon_threadsafe_gets_a_re_armed_timer() -> None:
+    """A third-party backend's clock need not offer a thread-safe call: lag is still measured."""
+
+    class OnlyTimers:
+        def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+            self.loop = loop
+
+        def create_future(self) -> asyncio.Future[object]:
+            return self.loop.create_future()
+
+        def call_later(self, delay: float, callback: object, *args: object) -> asyncio.TimerHandle:
+            return self.loop.call_later(delay, callback, *args)  # type: ignore[arg-type]
+
+    async def main() -> tuple[str, float]:
+        before = lag_count("lag-timer")
+        monitor = _telemetry.loop_monitor(OnlyTimers(asyncio.get_running_loop()), "asyncio")
+        await asyncio.sleep(3 * _telemetry.LAG_INTERVAL)
+        monitor.cancel()
+        return type(monitor).__name__, lag_count("lag-timer") - before
+
+    _telemetry.configure("lag-timer", "asyncio", "argument")
+    kind, samples = asyncio.run(main())  # not shims.run: no probe of its own beside the timer
+    assert kind == "_LagTimer" and samples >= 2
 
 
 def python(code: str) -> subprocess.CompletedProcess[str]:
