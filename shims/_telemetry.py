@@ -68,10 +68,10 @@ LAG_INTERVAL = 0.25
 _PEER_CLOSED = ConnectionState.PEER_CLOSED
 _CLOSED = ConnectionState.CLOSED
 _OPEN = ConnectionState.OPEN
-# close_reason -> (initiated_by, how) of the close; a local close may still turn out rst/timeout.
 # The closes that can happen: we close (fin, rst, timeout) or the peer or network does.
 CLOSE_KINDS = {"local": ("fin", "rst", "timeout"), "peer": ("fin", "rst", "error")}
 _LOCAL_FIN = ("local", "fin")
+# close_reason -> (initiated_by, how) of the close; a local close may still turn out rst/timeout.
 _CLOSE_KIND = {
     "peer": ("peer", "fin"),
     "reset": ("peer", "rst"),
