@@ -4,8 +4,10 @@ Cases, on each available backend (``shims.backends.names()``): bench_shim's 64-b
 trips on one connection (no hook is on that path), the same through a
 ``ConnectionPool`` (acquire, round trip, release), and connection churn
 (connect, one round trip, close: every per-connection hook fires on both
-ends). "on" records into prometheus_client's default registry (and the
-OpenTelemetry API if installed); "off" binds every hook to a no-op, which is
+ends). "on" records as such a process does: the hooks count into the tables
+prometheus_client's default registry reads at scrape time, and the loop-lag
+probe runs (OpenTelemetry records only under an SDK MeterProvider, which
+this benchmark does not install); "off" binds every hook to a no-op, which is
 what ``MIGRATE_METRICS=0`` or a process without either library runs. Each
 round runs "off" and "on" back to back, in alternating order (the second run
 of a pair inherits the first one's TIME_WAIT sockets); the result is the
@@ -18,8 +20,12 @@ operations) and the result is (count(2N) - count(N)) / N instructions per
 operation, so interpreter start-up, imports and set-up cancel out. Why: on a
 shared 2-core machine the paired wall ratios move by +-10-25% even for cases
 that call no hook, far more than the 3% being judged, while a callgrind count
-is the same from run to run whatever else the machine does (only event-loop
-wake-up patterns can shift it, by far less than a percent). What it does not
+barely depends on what else the machine does. What moves it is work done per
+unit of wall time, which valgrind (~50x slower) makes look ~50x bigger per
+operation: the loop-lag probe posted every 0.25 s, and twisted's ``run()``
+polling its reactor thread every 50 ms. So counts with metrics on move by
+about 0.5% run to run on legacy, asyncio and uvloop and by 1-2% on twisted,
+either way (twisted can read below 1.0). What it does not
 capture: the count is of user-space instructions only (the kernel side of each
 syscall, the same on and off, is not counted, so ratios of syscall-heavy cases
 read slightly high), and an instruction is not a cycle: cache misses, branch

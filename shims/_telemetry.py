@@ -4,11 +4,13 @@ Theory of operation: the connection, pool and runtime call the module-level
 hooks below (``opened``, ``fired``, ``eof``, ...) at the few points that
 matter; none of them is on a read's or write's fast path. At first use the
 hooks decide once what to do: when ``MIGRATE_METRICS`` is ``0``, or neither
-``prometheus_client`` nor ``opentelemetry`` is importable, every hook is
-rebound to a function that does nothing (and nothing was imported);
-otherwise they are rebound to recorders that feed every installed exporter
-(``_telemetry_export``). Call sites read the hook from this module at each
-call, so the rebinding is all it takes.
+``prometheus_client`` nor an OpenTelemetry SDK is there, every hook is
+rebound to a function that does nothing (and neither library is imported
+unless installed); otherwise they are rebound to recorders that count into
+``_telemetry_state``'s tables, which the installed exporters
+(``_telemetry_export``) read when collected. Call sites read the hook from
+this module at each call, so the rebinding is all it takes. Each
+``shims.run`` looks for an OpenTelemetry SDK provider installed since.
 
 Labels: ``service`` is this process's service (``shims.run(service=...)``,
 ``-`` before any), ``backend`` the connection's backend. Pool occupancy and
@@ -17,28 +19,30 @@ the pool's counters are not recorded as they happen: exporters read
 collected leaves its final counts behind), so checkout costs nothing more.
 
 Loop lag is measured the same way on every backend, by this neutral code: a
-timer re-armed every ``LAG_INTERVAL`` seconds through the backend's own
-``call_later`` records how late it fired.
+helper thread posts a probe every ``LAG_INTERVAL`` seconds through the
+clock's ``call_soon_threadsafe`` and records how long it waited to run (a
+clock without one gets a timer re-armed through its ``call_later``).
 """
 
 from __future__ import annotations
 
+import collections
+import itertools
 import logging
 import os
+import threading
 import weakref
-from collections import defaultdict
 from collections.abc import Callable
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from . import _diagnostics
 from ._state import ConnectionState
-from ._telemetry_state import S, pool_totals
+from ._telemetry_state import Counts, Histogram, S, pool_totals
 
 if TYPE_CHECKING:
     from ._contract import Clock, Handle
     from ._pool import ConnectionPool
-    from ._telemetry_export import Exporter
 
 __all__ = [
     "LAG_INTERVAL",
@@ -64,13 +68,17 @@ LAG_INTERVAL = 0.25
 _PEER_CLOSED = ConnectionState.PEER_CLOSED
 _CLOSED = ConnectionState.CLOSED
 _OPEN = ConnectionState.OPEN
+# The closes that can happen: we close (fin, rst, timeout) or the peer or network does.
+CLOSE_KINDS = {"local": ("fin", "rst", "timeout"), "peer": ("fin", "rst", "error")}
+_LOCAL_FIN = ("local", "fin")
 # close_reason -> (initiated_by, how) of the close; a local close may still turn out rst/timeout.
 _CLOSE_KIND = {
     "peer": ("peer", "fin"),
     "reset": ("peer", "rst"),
     "error": ("peer", "error"),
-    "local": ("local", "fin"),
+    "local": _LOCAL_FIN,
 }
+_decided = False
 
 
 def enabled() -> bool:
@@ -81,20 +89,25 @@ def enabled() -> bool:
 
 def _setup() -> None:
     """Pick the exporters once and rebind the hooks to recorders or to no-ops."""
-    if _HOOKS["opened"] is not _bootstrap_opened:  # already decided
+    global _decided
+    if _decided:
         return
-    exporters: list[Exporter] = []
-    if os.environ.get("MIGRATE_METRICS", "").strip() != "0":
-        from ._telemetry_export import available_exporters
+    _decided = True
+    if not _disabled():
+        _add_exporters()
+    bind(recording=bool(S.exporters))
 
-        exporters = available_exporters()
-    S.exporters = exporters
-    S.sinks = defaultdict(list)
-    for exporter in exporters:
-        for event in ("opened", "closed", "eof", "timeout", "pool_wait", "lag", "unhandled",
-                      "legacy_entered"):  # fmt: skip
-            S.sinks[event].append(getattr(exporter, event))
-    bind(recording=bool(exporters))
+
+def _add_exporters() -> None:
+    """Add every exporter that is available now and not yet in use."""
+    from ._telemetry_export import available_exporters
+
+    S.exporters = available_exporters(S.exporters)
+    S.observers = [e.observe for e in S.exporters if e.observe is not None]
+
+
+def _disabled() -> bool:
+    return os.environ.get("MIGRATE_METRICS", "").strip() == "0"
 
 
 def bind(*, recording: bool) -> None:
@@ -109,45 +122,100 @@ def _nothing(*args: Any, **kwargs: Any) -> Any:
 
 
 # -- recorders (bound as the hooks when something records) ----------------------
+# Each counts into _telemetry_state's tables (see there why); exporters read them.
+# The per-connection ones reach their counter through a cache of this service's
+# counters by backend and kind: no label tuple is built on the way.
+
+_FIN_AT, _TIMED_OUT = S.peer_fin_at, S.timed_out
+_OPENED_BY: dict[str, dict[str, itertools.count[int]]] = {}  # backend -> initiated_by ->
+_CLOSES_BY: dict[str, dict[tuple[str, str], itertools.count[int]]] = {}  # backend -> kind ->
+_DWELL_BY: dict[str, collections.deque[float]] = {}  # backend -> this service's queue
+_FOLD_AT = Histogram.FOLD_AT
+_LOCAL_RST, _LOCAL_TIMEOUT = ("local", "rst"), ("local", "timeout")
 
 
-def _each(method: str, *args: Any) -> None:
-    for record in S.sinks[method]:
-        record(*args)
+def _counter(cache: dict[str, dict[Any, Any]], table: Counts, backend: str, kind: Any) -> Any:
+    """Return (and cache) the counter of this service, ``backend`` and ``kind`` in ``table``."""
+    labels = (kind,) if isinstance(kind, str) else kind
+    counter = table.cell((S.service, backend, *labels))
+    cache.setdefault(backend, {})[kind] = counter
+    return counter
+
+
+def _count(table: Counts) -> None:
+    next(table.cell((S.service, S.backend)))
+
+
+def _observe(histogram: Histogram, name: str, key: tuple[str, ...], value: float) -> None:
+    histogram.observe(key, value)
+    for observe in S.observers:
+        observe(name, key, value)
 
 
 def _opened(conn: Any) -> None:
-    _each("opened", S.service, conn.backend, conn.initiated_by)
+    if _FIN_AT or _TIMED_OUT:  # what a freed connection with this id may have left
+        _FIN_AT.pop(id(conn), None)
+        _TIMED_OUT.discard(id(conn))
+    try:
+        next(_OPENED_BY[conn.backend][conn.initiated_by])
+    except KeyError:
+        next(_counter(_OPENED_BY, S.opened, conn.backend, conn.initiated_by))
 
 
 def _fired(conn: Any, old: ConnectionState, new: ConnectionState) -> None:
-    if new is _PEER_CLOSED and old is _OPEN:
-        S.peer_fin_at[conn] = monotonic()
     if new is not _CLOSED:
+        if new is _PEER_CLOSED and old is _OPEN:
+            _FIN_AT[id(conn)] = monotonic()
         return
-    initiated_by, how = _CLOSE_KIND.get(conn.close_reason or "local", ("local", "fin"))
-    if initiated_by == "local":
-        if conn in S.timed_out:
-            how = "timeout"
+    kind = _CLOSE_KIND.get(conn.close_reason, _LOCAL_FIN)
+    if kind is _LOCAL_FIN:
+        if _TIMED_OUT and id(conn) in _TIMED_OUT:
+            kind = _LOCAL_TIMEOUT
         elif conn._write_paused:
-            how = "rst"  # unsent bytes are dropped: the kernel answers with a reset
-    fin_at = S.peer_fin_at.pop(conn, None)
-    dwell = None if fin_at is None else monotonic() - fin_at
-    _each("closed", S.service, conn.backend, initiated_by, how, dwell)
+            kind = _LOCAL_RST  # unsent bytes are dropped: the kernel answers with a reset
+    try:
+        next(_CLOSES_BY[conn.backend][kind])
+    except KeyError:
+        next(_counter(_CLOSES_BY, S.closes, conn.backend, kind))
+    if _FIN_AT:
+        fin_at = _FIN_AT.pop(id(conn), None)
+        if fin_at is not None:
+            queue = _DWELL_BY.get(conn.backend)
+            if queue is None or S.observers:
+                _dwell(conn.backend, monotonic() - fin_at)
+            else:  # _dwell's common case, inline: this is the hottest recorder
+                queue.append(monotonic() - fin_at)
+                if len(queue) > _FOLD_AT:
+                    S.dwell.fold()
+    if _TIMED_OUT:
+        _TIMED_OUT.discard(id(conn))
+
+
+def _dwell(backend: str, seconds: float) -> None:
+    if S.observers:
+        _observe(S.dwell, "dwell", (S.service, backend), seconds)
+        return
+    try:
+        queue = _DWELL_BY[backend]
+    except KeyError:
+        queue = _DWELL_BY[backend] = S.dwell.queue((S.service, backend))
+    queue.append(seconds)
+    if len(queue) > _FOLD_AT:
+        S.dwell.fold()
 
 
 def _eof(conn: Any) -> None:
-    _each("eof", S.service, conn.backend)
+    next(S.eof.cell((S.service, conn.backend)))
 
 
 def _read_timeout(conn: Any) -> None:
-    S.timed_out.add(conn)
-    _each("timeout", S.service, conn.backend, "read")
+    _TIMED_OUT.add(id(conn))
+    next(S.read_timeouts.cell((S.service, conn.backend)))
 
 
 def _write_timeout(conn: Any) -> None:
-    S.timed_out.add(conn)
-    _each("timeout", S.service, conn.backend, "write")
+    _TIMED_OUT.add(id(conn))
+    next(S.write_timeouts.cell((S.service, conn.backend)))
 
 
 def _pool_created(pool: ConnectionPool, backend: str | None) -> None:
@@ -163,23 +231,77 @@ def _retire(key: tuple[str, str], stats: dict[str, int]) -> None:
 
 
 def _pool_waited(pool: ConnectionPool, seconds: float) -> None:
-    _each("pool_wait", S.service, S.pools.get(pool, S.backend), pool.name, seconds)
+    key = (S.service, S.pools.get(pool, S.backend), pool.name)
+    _observe(S.pool_wait, "pool_wait", key, seconds)
 
 
 def _unhandled(exc: BaseException) -> None:
-    _each("unhandled", S.service, S.backend)
+    _count(S.unhandled)
 
 
 def _legacy_entered() -> None:
-    _each("legacy_entered", S.service, S.backend)
+    _count(S.legacy_entered)
+
+
+def _lag(backend: str, seconds: float) -> None:
+    _observe(S.lag, "lag", (S.service, backend), seconds)
 
 
 def _loop_monitor(clock: Clock, backend: str) -> Handle | None:
-    return _LagMonitor(clock, backend)
+    if callable(getattr(clock, "call_soon_threadsafe", None)):
+        return _LagProbe(clock, backend)
+    return _LagTimer(clock, backend)
 
 
-class _LagMonitor:
-    """Re-arm a timer every ``LAG_INTERVAL`` s on ``clock``; record how late each one fired."""
+class _LagProbe:
+    """Every ``LAG_INTERVAL`` s a helper thread posts a probe to the loop; lag is its wait.
+
+    Why not a timer on the loop: a timer always pending makes every turn of a
+    Python loop (legacy, asyncio) compute a select timeout from the timer heap
+    and read the clock twice, about 8% of a loopback round trip. The probe
+    sits in no heap; the loop pays one wake-up per interval. A probe still
+    waiting when the next interval ends is not doubled: a stalled loop yields
+    one sample, as long as the stall, when it runs again.
+    """
+
+    __slots__ = ("_backend", "_pending", "_post", "_stop", "_thread")
+
+    def __init__(self, clock: Clock, backend: str) -> None:
+        prepare = getattr(clock, "enable_threads", None)
+        if prepare is not None:  # legacy: its call_soon_threadsafe needs a wake-up socket
+            prepare()
+        self._post: Callable[..., object] = clock.call_soon_threadsafe  # type: ignore[attr-defined]
+        self._backend = backend
+        self._pending = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._sample, name=f"shims-loop-lag {backend}", daemon=True
+        )
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(LAG_INTERVAL):
+            if self._pending:
+                continue  # the loop has not run the last probe yet: it is the sample
+            self._pending = True
+            try:
+                self._post(self._arrived, monotonic())
+            except RuntimeError:  # the loop closed between two checks of _stop
+                return
+
+    def _arrived(self, posted: float) -> None:
+        self._pending = False
+        if not self._stop.is_set():
+            _lag(self._backend, monotonic() - posted)
+
+    def cancel(self) -> None:
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(1.0)  # no probe is posted once cancel() returns
+
+
+class _LagTimer:
+    """For a clock with no ``call_soon_threadsafe``: a timer re-armed every ``LAG_INTERVAL`` s."""
 
     __slots__ = ("_backend", "_clock", "_due", "_handle")
 
@@ -191,7 +313,7 @@ class _LagMonitor:
 
     def _tick(self) -> None:
         now = monotonic()
-        _each("lag", S.service, self._backend, max(0.0, now - self._due))
+        _lag(self._backend, max(0.0, now - self._due))
         self._due = now + LAG_INTERVAL
         if self._handle is not None:
             self._handle = self._clock.call_later(LAG_INTERVAL, self._tick)
@@ -207,11 +329,32 @@ class _LagMonitor:
 
 def configure(service: str | None, backend: str, source: str) -> None:
     """Record which backend this process runs, for which service and why (``shims.run``)."""
+    if (service or "-") != S.service:
+        _OPENED_BY.clear()  # the cached counters are the previous service's
+        _CLOSES_BY.clear()
+        _DWELL_BY.clear()
     S.service, S.backend, S.source = service or "-", backend, source_kind(source)
     S.decided_by = source
+    if _decided and not _disabled():
+        recording = bool(S.exporters)
+        _add_exporters()  # an OpenTelemetry SDK set up since the last decision records from now
+        if S.exporters and not recording:
+            bind(recording=True)
     _setup()
-    for exporter in S.exporters:
-        exporter.info(S.service, S.backend, S.source)
+    if S.exporters:
+        _precreate(S.service, backend)
+
+
+def _precreate(service: str, backend: str) -> None:
+    """Make every series this process will have exist (at 0) from the first scrape on."""
+    for initiated_by, hows in CLOSE_KINDS.items():
+        S.opened.cell((service, backend, initiated_by))
+        for how in hows:
+            S.closes.cell((service, backend, initiated_by, how))
+    for table in (S.eof, S.read_timeouts, S.write_timeouts, S.unhandled, S.legacy_entered):
+        table.cell((service, backend))
+    S.dwell.queue((service, backend))
+    S.lag.queue((service, backend))
 
 
 def source_kind(source: str) -> str:

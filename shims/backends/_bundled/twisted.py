@@ -213,6 +213,9 @@ class _Clock:
     def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> _Timer:
         return _Timer(_reactor().callLater(max(delay, 0.0), callback, *args))
 
+    def call_soon_threadsafe(self, callback: Callable[..., object], *args: Any) -> None:
+        _reactor().callFromThread(callback, *args)  # telemetry's loop-lag probe
+
 
 def _drive(task: _Task[T], coro: Coroutine[Any, Any, T]) -> Generator[Any, Any, T]:
     """Run ``coro`` for ``Deferred.fromCoroutine``: track the current task, map cancellation."""
