@@ -76,6 +76,9 @@ _CLOSE_KIND = {
     "peer": ("peer", "fin"),
     "reset": ("peer", "rst"),
     "error": ("peer", "error"),
+    # A TLS peer's FIN without close_notify: the peer closed, as the post-mortem's
+    # proxy did (the TLS layer alone tells it from an orderly close).
+    "truncated": ("peer", "fin"),
     "local": _LOCAL_FIN,
 }
 _decided = False

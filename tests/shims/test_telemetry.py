@@ -255,3 +255,45 @@ def test_opentelemetry_gets_semantic_convention_names() -> None:
     assert "'shims.service': 'quiet'" in lines["shims.connection.opened"]
     assert "'source': 'argument'" in lines["shims.backend.info"]
     assert "shims.loop.lag" in lines or "shims.connection.closes" in lines
+
+
+def test_a_truncated_tls_stream_counts_as_the_peer_closing(backend: str, tls_certs: Any) -> None:
+    """A FIN with no close_notify (what a TCP proxy in front of a TLS server sends) is peer/fin."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+
+    def serve() -> None:
+        raw, _ = listener.accept()
+        with tls_certs.server_context().wrap_socket(raw, server_side=True) as tls:
+            tls.sendall(b"x")
+            tls.shutdown(socket.SHUT_WR)  # the socket's FIN, no TLS close_notify
+            tls.recv(1)
+
+    peer = threading.Thread(target=serve, daemon=True)
+    peer.start()
+
+    async def main() -> str | None:
+        conn = await shims.connect(
+            "127.0.0.1",
+            listener.getsockname()[1],
+            ssl=tls_certs.client_context(),
+            server_hostname="localhost",
+            timeout=10,
+        )
+        assert await conn.read_exactly(1, timeout=10) == b"x"
+        await until(conn.closed)
+        conn.close()
+        return conn.close_reason
+
+    sb = {"service": SERVICE, "backend": backend}
+    before = value("shims_connection_closes_total", **sb, initiated_by="peer", how="fin")
+    try:
+        assert shims.run(main, service=SERVICE, backend=backend) == "truncated"
+    finally:
+        peer.join(10)
+        listener.close()
+    after = value("shims_connection_closes_total", **sb, initiated_by="peer", how="fin")
+    assert after - before == 1
