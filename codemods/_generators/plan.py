@@ -24,6 +24,7 @@ import libcst as cst
 from .checks import ADAPTOR_NAME, Warning_, bad_input, decorator_calls, protocol_action
 from .facts import Facts, FuncFacts, call_key, callee_name
 from .import_table import Binding
+from .keep import keeps_deferred
 from .presets import Preset
 from .rules import delegates, helper_generators, hinted_generators, iter_awaitable
 from .yields import Refuse, classify_return, classify_with, classify_yield
@@ -64,6 +65,8 @@ class Plan:
     return_calls: set[int] = field(default_factory=set)
     # every function that becomes ``async def``
     converted: list[FuncFacts] = field(default_factory=list)
+    # id() of the converted functions that keep returning a Deferred (``_generators.keep``)
+    keeps: set[int] = field(default_factory=set)
     # id() of the module-level statements holding an action; the others are
     # not walked by the transformer at all.
     tops: set[int] = field(default_factory=set)
@@ -116,6 +119,7 @@ class _PlanBuilder:
         hints: frozenset[str],
         check_returns: bool,
         module: cst.Module | None = None,
+        keep_api: bool = False,
     ) -> None:
         self.check_returns = check_returns
         self.module = module
@@ -131,6 +135,7 @@ class _PlanBuilder:
         self.by_key: dict[str, list[FuncFacts]] = {}
         for func in self.cands:
             self.by_key.setdefault(func.key, []).append(func)
+        self.plan.keeps = keeps_deferred(self.cands, preset, keep_api)
         self.refused: dict[int, Warning_] = {}
         self.kept: dict[int, Warning_] = {}
         # Protocol methods: "types" (keep the generator) or "plain" (drop the decorator).
@@ -245,6 +250,7 @@ class _PlanBuilder:
             self.return_values,
             preset,
             frozenset(self.facts.dead_stmts),
+            frozenset(self.plan.keeps),
         ):
             self.refuse(func, Warning_(node, text))
 
@@ -522,6 +528,7 @@ def make_plan(
     *,
     check_returns: bool = False,
     module: cst.Module | None = None,
+    keep_api: bool = False,
 ) -> Plan:
     """Classify every coroutine function of the module and return the node actions.
 
@@ -529,9 +536,10 @@ def make_plan(
     ``check_returns`` turns a returned value that may be awaitable into a
     run-time test (awaited when awaitable) instead of a refusal; ``module``
     (the tree ``facts`` came from) is needed by presets with rules of their
-    own (``return_calls``, ``wrapper``, ...).
+    own (``return_calls``, ``wrapper``, ...); ``keep_api``: public functions
+    keep returning what the decorated ones did (presets with a ``wrapper``).
     """
-    planner = _PlanBuilder(facts, preset, hints, check_returns, module)
+    planner = _PlanBuilder(facts, preset, hints, check_returns, module, keep_api)
     planner.local_reasons()
     for _ in range(len(planner.cands) + 1):
         if not planner.usage_reasons():
