@@ -202,4 +202,3 @@ def use_reasons(
                     f"{func.name}() is handed to {fact.name}(), which iterates a generator; "
                     "an async def is not one: keep it a plain generator",
                 )
-

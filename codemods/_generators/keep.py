@@ -72,8 +72,7 @@ def why_not_kept(func: FuncFacts) -> str | None:
     node.body.visit(names)
     if names.found:
         return (
-            f"its body names {func.name!r}, which the async closure of the same name would "
-            "shadow"
+            f"its body names {func.name!r}, which the async closure of the same name would shadow"
         )
     return None
 
@@ -87,12 +86,12 @@ def keeps_deferred(cands: Sequence[FuncFacts], preset: Preset, keep_api: bool) -
     for func in cands:
         if func.node.asynchronous is not None or why_not_kept(func) is not None:
             continue
-        if func.in_class and func.name in preset.callbacks:
-            kept.add(id(func.node))
-        elif (
+        callback = func.in_class and func.name in preset.callbacks
+        api = (
             keep_api
             and public(func.node, func.parent is not None)
             and not (func.in_class and runner is not None and runner.fullmatch(func.name))
-        ):
+        )
+        if callback or api:
             kept.add(id(func.node))
     return kept

@@ -103,8 +103,7 @@ def test_a_library_module_that_must_convert_fails_the_project_when_refused(
     _write(tmp_path / "lib.py", lib)
     _write(
         tmp_path / "tests" / "test_lib.py",
-        "from twisted.internet import defer\n\n"
-        "@defer.inlineCallbacks\ndef _go(d):\n    yield d\n",
+        "from twisted.internet import defer\n\n@defer.inlineCallbacks\ndef _go(d):\n    yield d\n",
     )
     project = Project(
         name="demo", version="0", tests=("tests",), preset="twisted", must_convert=("lib.py",)
