@@ -321,3 +321,44 @@ def test_refusals_leave_the_file_byte_identical() -> None:
     )
     tree, out, warnings = run_codemod(source, "twisted")
     assert out is tree and out.code == source and len(warnings) == 1
+
+
+def test_a_name_kept_in_one_class_is_still_wrapped_for_another() -> None:
+    """``A.get`` keeps its Deferred (--keep-api); ``B.get`` cannot (a decorator): B's calls wrap."""
+    code, warnings = _convert(
+        """
+        import functools
+        from twisted.internet import defer
+
+        def traced(f):
+            @functools.wraps(f)
+            def run(*args):
+                return f(*args)
+            return run
+
+        class A:
+            @defer.inlineCallbacks
+            def get(self):
+                value = yield defer.succeed("a")
+                return value
+
+            def use(self):
+                return self.get()
+
+        class B:
+            @traced
+            @defer.inlineCallbacks
+            def get(self):
+                value = yield defer.succeed("b")
+                return value
+
+            def use(self):
+                return self.get()
+        """,
+        keep_api=True,
+    )
+    assert len(warnings) == 1 and "public API: get() now returns a coroutine" in warnings[0]
+    assert code.count("return defer.ensureDeferred(self.get())") == 2
+    ns = _run(code)
+    assert _result(ns["A"]().use()) == "a"
+    assert _result(ns["B"]().use()) == "b"
