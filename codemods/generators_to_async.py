@@ -76,7 +76,8 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
 
         ``keep_api`` (presets with a ``wrapper``, e.g. twisted): a converted
         public function keeps returning what the decorated one returned (a
-        Deferred), so its callers outside the run are not broken.
+        Deferred), so its callers outside the run are not broken. A framework
+        callback (the preset's ``callbacks``) always does.
         """
         if awaitable_returns not in ("refuse", "check"):
             raise ValueError(
