@@ -46,7 +46,7 @@ def {HELPER_NAME}(result):
 
     Added by generators-to-async for calls on receivers it cannot identify.
     """
-    if inspect.iscoroutine(result):
+    if {{inspect}}.iscoroutine(result):
         return {{wrapper}}(result)
     return result
 '''
@@ -128,9 +128,11 @@ class DeferredCallers:
                     "rename it first"
                 )
                 return tree
-            if self.facts.imports.local_name_for("inspect") is None:
+            inspect = self.facts.imports.local_name_for("inspect")
+            if inspect is None:
+                inspect = "inspect"
                 AddImportsVisitor.add_needed_import(self.context, "inspect")
-            code = _HELPER.format(wrapper=cst.Module([]).code_for_node(self.expr))
+            code = _HELPER.format(wrapper=cst.Module([]).code_for_node(self.expr), inspect=inspect)
             self.helper = list(cst.parse_module(code).body)
             blank = (cst.EmptyLine(), cst.EmptyLine())
             first = self.helper[0]

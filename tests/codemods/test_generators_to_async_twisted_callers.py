@@ -362,3 +362,28 @@ def test_a_name_kept_in_one_class_is_still_wrapped_for_another() -> None:
     ns = _run(code)
     assert _result(ns["A"]().use()) == "a"
     assert _result(ns["B"]().use()) == "b"
+
+
+def test_helper_uses_the_module_s_own_names_for_inspect_and_defer() -> None:
+    code, warnings = _convert(
+        """
+        import inspect as ins
+        from twisted.internet import defer as d
+
+        class Pool:
+            @d.inlineCallbacks
+            def _close(self):
+                yield d.succeed(None)
+                self.closed = True
+
+        def shutdown(pool):
+            pool._close()
+        """
+    )
+    assert warnings == []
+    assert "if ins.iscoroutine(result):\n        return d.ensureDeferred(result)" in code
+    assert "import inspect\n" not in code
+    ns = _run(code)
+    pool = ns["Pool"]()
+    ns["shutdown"](pool)
+    assert pool.closed
