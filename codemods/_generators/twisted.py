@@ -194,7 +194,7 @@ def twisted_reasons(
                 f"{func.name}() is already an async def under @inlineCallbacks (which "
                 "raises TypeError for one); remove the decorator by hand",
             )
-        if func.in_class and func.name in preset.callbacks and id(func.node) not in keeps:
+        elif func.in_class and func.name in preset.callbacks and id(func.node) not in keeps:
             yield (
                 func,
                 func.node,

@@ -110,6 +110,21 @@ class TestFrameworkCallback(GenCase):
         )
 
 
+    def test_async_callback_under_inline_callbacks_is_refused_once(self) -> None:
+        self.refuse(
+            """
+            from twisted.internet import defer
+            from twisted.internet.protocol import Protocol
+
+            class P(Protocol):
+                @defer.inlineCallbacks
+                async def connectionMade(self):
+                    await self.factory.ready
+            """,
+            [r"line 6: connectionMade\(\) is already an async def under @inlineCallbacks"],
+        )
+
+
 @pytest.mark.parametrize("converted", [False, True])
 def test_callback_runs_like_the_original(converted: bool) -> None:
     code = _convert(CALLBACK)[0] if converted else textwrap.dedent(CALLBACK)
