@@ -109,7 +109,6 @@ class TestFrameworkCallback(GenCase):
             ],
         )
 
-
     def test_async_callback_under_inline_callbacks_is_refused_once(self) -> None:
         self.refuse(
             """
