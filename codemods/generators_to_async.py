@@ -76,7 +76,8 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
 
         ``keep_api`` (presets with a ``wrapper``, e.g. twisted): a converted
         public function keeps returning what the decorated one returned (a
-        Deferred), so its callers outside the run are not broken.
+        Deferred), so its callers outside the run are not broken. A framework
+        callback (the preset's ``callbacks``) always does.
         """
         if awaitable_returns not in ("refuse", "check"):
             raise ValueError(
@@ -173,6 +174,8 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
             adaptor = list(cst.parse_module(ADAPTOR).body)
             blank = (cst.EmptyLine(), cst.EmptyLine())
             adaptor[0] = cast("cst.FunctionDef", adaptor[0]).with_changes(leading_lines=blank)
+        if self._deferreds is not None:
+            adaptor.extend(self._deferreds.helper)
         new_tree = apply_import_changes(self.context, new_tree, adaptor)
         try:
             compile(new_tree.code, self.context.filename or "<codemod>", "exec", dont_inherit=True)
@@ -195,7 +198,12 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
             return tree
         facts = collect_facts(tree)
         self._plan = plan = make_plan(
-            facts, preset, self.coroutine_decorators, check_returns=self.check_returns, module=tree
+            facts,
+            preset,
+            self.coroutine_decorators,
+            check_returns=self.check_returns,
+            module=tree,
+            keep_api=self.keep_api,
         )
         self._report(tree, plan)
         if plan.empty():
@@ -209,7 +217,6 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
                 facts,
                 plan,
                 preset.wrapper,
-                self.keep_api,
                 preset.runner_methods,
             )
             if self._deferreds.refusal is not None:
@@ -218,6 +225,9 @@ class GeneratorsToAsyncCommand(VisitorBasedCodemodCommand):
         result = tree.visit(self)
         if self._deferreds is not None:
             result = self._deferreds.finish(result, self.warn)
+            if self._deferreds.refusal is not None:
+                self.warn(self._deferreds.refusal)
+                return tree
         return result
 
     def _report(self, tree: cst.Module, plan: Plan) -> None:

@@ -12,9 +12,14 @@ attribute is refused here (``use_reasons``):
   it later gets a coroutine and never runs it. ``maybeDeferred(f)``,
   ``task.react(f)`` and a trial test case's ``self.addCleanup(f)`` (run
   through ``maybeDeferred``) accept a coroutine function and are allowed;
-- ``x.f()`` on a receiver that is none of the above, not yielded: it may be
-  the converted method (the caller needs a Deferred) or another one;
 - the function handed to a generator consumer (``task.cooperate``).
+
+``x.f()`` on a receiver that is none of the above, not yielded, may be the
+converted method (the caller needs a Deferred) or another one: it is
+wrapped in a helper that turns a coroutine into a Deferred and hands any
+other result back unchanged (``_generators.deferred``), right in both cases.
+A function that keeps returning a Deferred (``_generators.keep``) needs
+none of this.
 """
 
 from __future__ import annotations
@@ -95,29 +100,19 @@ def our_key(call: cst.Call, instances: Instances) -> str | None:
 class _Uses(cst.CSTVisitor):
     """Record how each candidate's name is used: called (and how) or passed as a value."""
 
-    def __init__(self, names: set[str], instances: Instances, facts: Facts) -> None:
+    def __init__(self, names: set[str], facts: Facts) -> None:
         super().__init__()
         self.names = names
-        self.instances = instances
         self.facts = facts
         self.trial: list[bool] = []  # per enclosing class: is it a trial TestCase?
         self.cleanups: set[int] = set()  # id() of arguments of a trial self.addCleanup()
         self.callees: set[int] = set()
         self.decorators: set[int] = set()
-        self.awaited: set[int] = set()
         self.values: list[tuple[str, cst.CSTNode]] = []
-        self.foreign_calls: list[tuple[str, cst.Call]] = []
         self.args_of: dict[int, cst.Call] = {}
 
     def visit_Decorator(self, node: cst.Decorator) -> None:
         self.decorators.add(id(node.decorator))
-
-    def visit_Yield(self, node: cst.Yield) -> None:
-        if node.value is not None and not isinstance(node.value, cst.From):
-            self.awaited.add(id(node.value))
-
-    def visit_Await(self, node: cst.Await) -> None:
-        self.awaited.add(id(node.expression))
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         bases = {self.facts.imports.resolve(b.value) for b in node.bases}
@@ -141,13 +136,6 @@ class _Uses(cst.CSTVisitor):
             and node.args
         ):
             self.cleanups.add(id(node.args[0].value))  # trial runs it through maybeDeferred
-        if (
-            isinstance(func, cst.Attribute)
-            and func.attr.value in self.names
-            and our_key(node, self.instances) is None
-            and id(node) not in self.awaited
-        ):
-            self.foreign_calls.append((func.attr.value, node))
 
     def visit_Name(self, node: cst.Name) -> None:
         if node.value in self.names and id(node) not in self.callees:
@@ -173,10 +161,15 @@ def use_reasons(
     facts: Facts,
     by_key: dict[str, list[FuncFacts]],
     consumers: frozenset[str],
+    keeps: frozenset[int] = frozenset(),
 ) -> Iterator[tuple[FuncFacts, cst.CSTNode, str]]:
-    """Yield (candidate, node, reason) for every use of a candidate no rewrite keeps working."""
+    """Yield (candidate, node, reason) for every use of a candidate no rewrite keeps working.
+
+    ``keeps``: ids of the candidates that keep returning a Deferred; passing
+    one as a value is fine.
+    """
     names = {key.lstrip(".") for key in by_key}
-    uses = _Uses(names, Instances(module), facts)
+    uses = _Uses(names, facts)
     module.visit(uses)
     for key, node in uses.values:
         if id(node) in uses.decorators or key not in by_key:
@@ -188,6 +181,8 @@ def use_reasons(
         if id(node) in uses.cleanups:
             continue
         for func in by_key[key]:
+            if id(func.node) in keeps:
+                continue
             yield (
                 func,
                 node,
@@ -206,14 +201,4 @@ def use_reasons(
                     fact.node,
                     f"{func.name}() is handed to {fact.name}(), which iterates a generator; "
                     "an async def is not one: keep it a plain generator",
-                )
-    for name, call_node in uses.foreign_calls:
-        for key in (name, "." + name):
-            for func in by_key.get(key, []):
-                yield (
-                    func,
-                    call_node,
-                    f"{name}() is called on a receiver other than self/cls without yield; it "
-                    "may be this coroutine (then the caller needs a Deferred) or another "
-                    "method: convert the callers first or wrap by hand",
                 )

@@ -7,15 +7,19 @@ keys (``f``, ``.method``) of the functions that became ``async def``.
   operand of ``await`` becomes ``wrapper(call)`` (``defer.ensureDeferred``),
   which runs the coroutine to its first ``await`` at once and returns a
   ``Deferred``, exactly what calling the ``@inlineCallbacks`` function did.
-- ``keep_api``: with the keep-API option, a converted *public* function
-  (name without a leading ``_``, not nested in a function) keeps returning
-  a ``Deferred``: ``def f(a, b=1): <body>`` becomes ``def f(a, b=1): async
-  def f(a, b): <body>; return wrapper(f(a, b))``, the coroutine a local
-  closure with the same parameters, so its name, signature and docstring
-  stay as they were. A function with another decorator, or whose signature
-  cannot be forwarded, is left for ``public_changes`` to report.
-- ``public_changes``: the public converted functions that now return a
-  coroutine, for the run's report (a breaking change for outside callers).
+  ``x.m()`` on a receiver the codemod cannot identify, where ``m`` is the
+  name of a converted method, becomes ``_deferred_if_coroutine(x.m())``, a
+  helper added to the module: a coroutine (``x`` was an instance of ours)
+  becomes a Deferred as above, any other result (a Deferred, a value of an
+  unrelated ``m``) comes back unchanged, so the call means what it meant.
+- ``keep_api``: a converted function chosen by ``_generators.keep`` (a
+  framework callback; with the keep-API option every public function)
+  keeps returning a ``Deferred``: ``def f(a, b=1): <body>`` becomes ``def
+  f(a, b=1): async def f(a, b): <body>; return wrapper(f(a, b))``, the
+  coroutine a local closure with the same parameters, so its name,
+  signature and docstring stay as they were. Its calls need no wrapping.
+- the public converted functions that now return a coroutine are reported
+  (a breaking change for callers outside the run).
 """
 
 from __future__ import annotations
@@ -31,7 +35,21 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from .._names import dotted
 from .callers import Instances, our_key
 from .facts import Facts, FuncFacts
+from .keep import public
 from .plan import Plan
+
+HELPER_NAME = "_deferred_if_coroutine"
+_HELPER = f'''
+
+def {HELPER_NAME}(result):
+    """Return a Deferred for a coroutine (what the @inlineCallbacks method returned), else result.
+
+    Added by generators-to-async for calls on receivers it cannot identify.
+    """
+    if {{inspect}}.iscoroutine(result):
+        return {{wrapper}}(result)
+    return result
+'''
 
 
 class DeferredCallers:
@@ -39,7 +57,7 @@ class DeferredCallers:
 
     ``wrapper`` is the qualified name of the preset's wrapper
     (``twisted.internet.defer.ensureDeferred``); ``refusal`` is set when
-    the module has no name to reach it by.
+    the module has no name to reach it (or the helper) by.
     """
 
     def __init__(
@@ -49,12 +67,11 @@ class DeferredCallers:
         facts: Facts,
         plan: Plan,
         wrapper: str,
-        keep: bool,
         runner_methods: str = "",
     ) -> None:
         self.context = context
         self.tree = tree
-        self.keep = keep
+        self.facts = facts
         self.runner = re.compile(runner_methods) if runner_methods else None
         self.refusal: str | None = None
         module, _, name = wrapper.rpartition(".")
@@ -73,31 +90,56 @@ class DeferredCallers:
         self.local = local
         self.expr = dotted(f"{local}.{name}")
         self.by_node = {id(f.node): f for f in plan.converted}
-        self.kept: set[str] = set()
+        self.keeps = {key for key in plan.keeps if key in self.by_node}
         self.changed: list[FuncFacts] = []
+        self.helper: list[cst.BaseStatement] = []
 
     def converted(self, original: cst.FunctionDef, node: cst.FunctionDef) -> cst.FunctionDef:
-        """Apply keep-API to a function just made ``async def``, or note its public change."""
+        """Keep a function just made ``async def`` returning a Deferred, or note its public change."""
         func = self.by_node.get(id(original))
-        if (
-            func is None
-            or node.asynchronous is None
-            or not public(original, func.parent is not None)
-        ):
+        if func is None or node.asynchronous is None:
+            return node
+        if id(original) in self.keeps:
+            return keep_api(node, self.expr)
+        if not public(original, func.parent is not None):
             return node
         if func.in_class and self.runner is not None and self.runner.fullmatch(func.name):
             return node  # a test runner calls it and awaits what it returns
-        if self.keep and forwardable(node):
-            self.kept.add(func.key)
-            return keep_api(node, self.expr)
         self.changed.append(func)
         return node
 
     def finish(self, tree: cst.Module, warn: Callable[[str], None]) -> cst.Module:
-        """Wrap the calls that are not awaited, add the import, report public changes."""
-        keys = frozenset(f.key for f in self.by_node.values()) - self.kept
-        tree, count = wrap_calls(tree, keys, self.expr)
-        if count or self.kept:
+        """Wrap the calls that are not awaited, add the imports, report public changes.
+
+        Sets ``refusal`` (and returns ``tree`` as it is) when the helper's
+        names are taken; ``helper`` holds its statements when it is needed.
+        """
+        wrapped = [f for key, f in self.by_node.items() if key not in self.keeps]
+        keys = frozenset(f.key for f in wrapped)
+        methods = frozenset(f.name for f in wrapped)
+        helper = dotted(HELPER_NAME)
+        tree_after, count, foreign = wrap_calls(tree, keys, self.expr, methods, helper)
+        if foreign:
+            taken = self._helper_names_taken()
+            if taken is not None:
+                self.refusal = (
+                    f"line 1: calls of converted methods on receivers this run cannot identify "
+                    f"need the name {taken!r}, which this module binds to something else; "
+                    "rename it first"
+                )
+                return tree
+            inspect = self.facts.imports.local_name_for("inspect")
+            if inspect is None:
+                inspect = "inspect"
+                AddImportsVisitor.add_needed_import(self.context, "inspect")
+            code = _HELPER.format(wrapper=cst.Module([]).code_for_node(self.expr), inspect=inspect)
+            self.helper = list(cst.parse_module(code).body)
+            blank = (cst.EmptyLine(), cst.EmptyLine())
+            first = self.helper[0]
+            assert isinstance(first, cst.FunctionDef)
+            self.helper[0] = first.with_changes(leading_lines=blank)
+        tree = tree_after
+        if count or foreign or self.keeps:
             if self.add is not None:
                 AddImportsVisitor.add_needed_import(self.context, *self.add)
             head = self.local.split(".")[0]
@@ -117,31 +159,40 @@ class DeferredCallers:
                 )
         return tree
 
+    def _helper_names_taken(self) -> str | None:
+        imports, names = self.facts.imports, self.facts.names
+        if names[HELPER_NAME] or not imports.is_free_or(HELPER_NAME, HELPER_NAME):
+            return HELPER_NAME
+        if imports.local_name_for("inspect") is None and (
+            names["inspect"] or not imports.is_free_or("inspect", "inspect")
+        ):
+            return "inspect"
+        return None
 
-__all__ = ["DeferredCallers", "forwardable", "keep_api", "public", "wrap_calls"]
 
-
-def public(node: cst.FunctionDef, nested: bool) -> bool:
-    """Tell whether a function is part of its module's public API."""
-    name = node.name.value
-    return not nested and (
-        not name.startswith("_") or (name.startswith("__") and name.endswith("__"))
-    )
+__all__ = ["HELPER_NAME", "DeferredCallers", "keep_api", "wrap_calls"]
 
 
 class _Wrapper(cst.CSTTransformer):
     def __init__(
         self,
         keys: frozenset[str],
-        build: Callable[[cst.Call], cst.BaseExpression],
+        methods: frozenset[str],
+        build: Callable[[cst.BaseExpression, cst.Call], cst.BaseExpression],
+        wrapper: cst.BaseExpression,
+        helper: cst.BaseExpression | None,
         instances: Instances,
     ) -> None:
         super().__init__()
         self.instances = instances
         self.keys = keys
+        self.methods = methods
         self.build = build
+        self.wrapper = wrapper
+        self.helper = helper
         self.awaited: set[int] = set()
         self.count = 0
+        self.foreign = 0
 
     def visit_Await(self, node: cst.Await) -> None:
         self.awaited.add(id(node.expression))
@@ -152,38 +203,51 @@ class _Wrapper(cst.CSTTransformer):
                 self.awaited.add(id(arg.value))
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
-        if (
-            id(original_node) in self.awaited
-            or our_key(original_node, self.instances) not in self.keys
-        ):
+        if id(original_node) in self.awaited:
             return updated_node
-        self.count += 1
-        return self.build(updated_node)
+        key = our_key(original_node, self.instances)
+        if key in self.keys:
+            self.count += 1
+            return self.build(self.wrapper, updated_node)
+        func = original_node.func
+        if (
+            key is None
+            and self.helper is not None
+            and isinstance(func, cst.Attribute)
+            and func.attr.value in self.methods
+        ):
+            self.foreign += 1
+            return self.build(self.helper, updated_node)
+        return updated_node
 
 
 def _is_wrapper_call(node: cst.Call) -> bool:
     func = node.func
     name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
-    return name == "ensureDeferred"
+    return name in ("ensureDeferred", HELPER_NAME)
 
 
 def wrap_calls(
-    module: cst.Module, keys: frozenset[str], wrapper: cst.BaseExpression
-) -> tuple[cst.Module, int]:
-    """Wrap every call of a ``keys`` function that is not awaited in ``wrapper(...)``."""
+    module: cst.Module,
+    keys: frozenset[str],
+    wrapper: cst.BaseExpression,
+    methods: frozenset[str] = frozenset(),
+    helper: cst.BaseExpression | None = None,
+) -> tuple[cst.Module, int, int]:
+    """Wrap the calls of converted functions that are not awaited; return (tree, count, foreign).
 
-    def build(call: cst.Call) -> cst.BaseExpression:
+    A call of a ``keys`` function becomes ``wrapper(call)``; ``x.m()`` on a
+    receiver no key names, ``m`` one of ``methods``, becomes ``helper(call)``
+    (``foreign`` counts those).
+    """
+
+    def build(func: cst.BaseExpression, call: cst.Call) -> cst.BaseExpression:
         inner = call.with_changes(lpar=(), rpar=())
-        return cst.Call(func=wrapper, args=[cst.Arg(inner)], lpar=call.lpar, rpar=call.rpar)
+        return cst.Call(func=func, args=[cst.Arg(inner)], lpar=call.lpar, rpar=call.rpar)
 
-    transformer = _Wrapper(keys, build, Instances(module))
+    transformer = _Wrapper(keys, methods, build, wrapper, helper, Instances(module))
     result = module.visit(transformer)
-    return result, transformer.count
-
-
-def forwardable(node: cst.FunctionDef) -> bool:
-    """Tell whether keep-API can wrap ``node``: no other decorator, a forwardable signature."""
-    return not node.decorators
+    return result, transformer.count, transformer.foreign
 
 
 def _forward_args(params: cst.Parameters) -> list[cst.Arg]:

@@ -26,7 +26,7 @@ must say:
 - ``consumers``: callables that iterate a generator (``task.cooperate``):
   a coroutine handed to them is refused. ``callbacks``: method names whose
   framework caller needs the decorated function's result (a Deferred), so
-  an override is refused. ``hand_work``: base classes whose subclasses
+  an override keeps returning one (``_generators.keep``). ``hand_work``: base classes whose subclasses
   ``migrate scan`` counts as hand work (Twisted ``Protocol`` networking).
   ``runner_methods``: a regex of method names a test runner calls and
   awaits whatever they return (trial's ``test*``, ``setUp``, ``tearDown``):

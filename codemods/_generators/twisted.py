@@ -28,8 +28,10 @@ before a function is converted:
   The uses no wrapping can keep working are refused (``_generators.callers``).
 
 A method overriding a framework callback whose caller needs a Deferred
-(the preset's ``callbacks``: ``connectionMade``, ``stopService``, ...) and
-``@inlineCallbacks`` on an ``async def`` are refused too.
+(the preset's ``callbacks``: ``connectionMade``, ``stopService``, ...) is
+converted but keeps returning a Deferred (``_generators.keep``); one that
+cannot (another decorator) is refused, as is ``@inlineCallbacks`` on an
+``async def``.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import libcst as cst
 
 from .callers import use_reasons
 from .facts import Facts, FuncFacts
+from .keep import why_not_kept
 from .presets import Preset
 from .yields import _PLAIN
 
@@ -169,11 +172,14 @@ def twisted_reasons(
     return_values: Sequence[ReturnValue],
     preset: Preset,
     dead: frozenset[int],
+    keeps: frozenset[int] = frozenset(),
 ) -> Iterator[tuple[FuncFacts, cst.CSTNode, str]]:
     """Yield (candidate, node, reason) for every candidate the preset's rules refuse.
 
     ``return_values`` come from ``find_return_values``; ``dead`` holds the
-    ids of unreachable bare yield statements (the engine removes those).
+    ids of unreachable bare yield statements (the engine removes those);
+    ``keeps`` the ids of the candidates that keep returning a Deferred
+    (``_generators.keep``), whose callers need nothing.
     """
     by_node = {id(f.node): f for f in cands}
     by_key: dict[str, list[FuncFacts]] = {}
@@ -188,20 +194,21 @@ def twisted_reasons(
                 f"{func.name}() is already an async def under @inlineCallbacks (which "
                 "raises TypeError for one); remove the decorator by hand",
             )
-        if func.in_class and func.name in preset.callbacks:
+        elif func.in_class and func.name in preset.callbacks and id(func.node) not in keeps:
             yield (
                 func,
                 func.node,
-                f"{func.name}() overrides a Twisted callback whose caller needs a Deferred "
-                "(a coroutine would never run); keep it @inlineCallbacks, or make it return "
-                "defer.ensureDeferred(...) of an async helper by hand",
+                f"{func.name}() overrides a Twisted callback whose caller needs a Deferred, "
+                f"and it cannot keep returning one: {why_not_kept(func)}; keep it "
+                "@inlineCallbacks, or make it return defer.ensureDeferred(...) of an async "
+                "helper by hand",
             )
         for node in func.yields if preset.passthrough else ():
             reason = _yield_reason(node, facts, dead)
             if reason is not None:
                 yield func, node, reason
     if preset.wrapper is not None:
-        yield from use_reasons(module, facts, by_key, preset.consumers)
+        yield from use_reasons(module, facts, by_key, preset.consumers, keeps)
 
 
 def _return_value_reasons(

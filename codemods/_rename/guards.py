@@ -26,6 +26,11 @@ a rule key in the spec (see ``codemods/specs/twisted.toml``):
   ``clock`` is the global reactor, not a test's ``task.Clock``.
 - ``reject = ["**"]`` refuses any keyword argument (``callLater`` passes
   them on to the callable; ``shims.call_later`` takes none).
+- ``elements``: what every element of the gathered list must be a call of.
+  ``gatherResults`` takes Deferreds, ``shims.gather`` awaitables its backend
+  runs (coroutines, tasks), and a Deferred is not one: only a list of
+  ``defer.ensureDeferred(c)`` (which becomes ``shims.spawn(c)``), as a
+  display or a comprehension, is converted.
 
 References are resolved here by their file-level import only, which can
 over-refuse (a local name shadowing the import) and never under-refuses.
@@ -123,9 +128,35 @@ class Guards:
                     f"this file uses {self.spec.source}.{item}, whose meaning {shown}() "
                     f"changes once it becomes {rule.target.expr}; convert by hand"
                 )
+        if rule.elements and not self._elements_ok(rule, call):
+            names = " or ".join(f"{self.spec.source}.{e}(...)" for e in rule.elements)
+            return (
+                f"{shown}() is converted only when every element of its list is {names}, "
+                f"which {rule.target.expr} can await: another element (a Deferred) is not; "
+                "left unchanged"
+            )
         if rule.source_args:
             return self._source_args(rule, call, shown)
         return None
+
+    def _elements_ok(self, rule: Rule, call: cst.Call) -> bool:
+        """Tell whether every element of the starred argument's list calls one of ``elements``."""
+        star = next(a.removeprefix("*") for a in rule.args or () if a.startswith("*"))
+        listed = _bind(rule, call).get(star)
+        if isinstance(listed, cst.ListComp):
+            items: list[cst.BaseExpression] = [listed.elt]
+        elif isinstance(listed, cst.List | cst.Tuple):
+            if any(isinstance(e, cst.StarredElement) for e in listed.elements):
+                return False
+            items = [e.value for e in listed.elements]
+        else:
+            return False
+        for item in items:
+            ref = self.calls.get(id(item)) if isinstance(item, cst.Call) else None
+            name = self.full.get(id(ref.node)) if ref is not None else None
+            if name is None or self.spec.key_for(name) not in rule.elements:
+                return False
+        return True
 
     def _gathering_call(self, ref: Ref) -> cst.Call | None:
         """Return the converted gathering call whose list holds ``ref``'s call, if any."""

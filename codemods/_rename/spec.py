@@ -72,11 +72,14 @@ class Rule:
     # "gathered": an element of a converted gather's list) and why;
     # names whose presence in the file refuses the call (".attr": that attribute
     # read anywhere; "name": the source's ``name``); parameters that must be
-    # given as a reference to a source attribute (``clock = "reactor"``).
+    # given as a reference to a source attribute (``clock = "reactor"``);
+    # source names each element of the starred argument's list must call
+    # (``elements = ["defer.ensureDeferred"]``: what the target can await).
     when: str | None = None
     why: str | None = None
     conflicts: tuple[str, ...] = ()
     source_args: dict[str, str] = field(default_factory=dict)
+    elements: tuple[str, ...] = ()
 
     @property
     def reshapes(self) -> bool:
@@ -93,6 +96,7 @@ class Rule:
             or bool(self.discarded)
             or self.when is not None
             or bool(self.conflicts)
+            or bool(self.elements)
         )
 
 
@@ -181,6 +185,7 @@ def _call_rule(path: str, name: str, table: Any, default_module: str) -> Rule:
         "why",
         "conflicts",
         "source_args",
+        "elements",
     }
     unknown = set(table) - allowed
     if unknown:
@@ -238,6 +243,11 @@ def _call_rule(path: str, name: str, table: Any, default_module: str) -> Rule:
         if params is None or param not in params:
             raise _fail(path, f"{key}.source_args", f"{param!r} is not in params")
         source_args[param] = _str(path, f"{key}.source_args.{param}", value, pattern=_DOTTED)
+    elements = _names(path, f"{key}.elements", table.get("elements", []))
+    for item in elements:
+        _str(path, f"{key}.elements", item, pattern=_DOTTED)
+    if elements and not any(a.startswith("*") for a in args or ()):
+        raise _fail(path, f"{key}.elements", "needs 'args' with a '*list' (the gathered list)")
     return Rule(
         name,
         target,
@@ -254,6 +264,7 @@ def _call_rule(path: str, name: str, table: Any, default_module: str) -> Rule:
         why,
         conflicts,
         source_args,
+        elements,
     )
 
 

@@ -261,13 +261,14 @@ class TestTwistedPreset(GenCase):
             """,
         )
 
-    def test_framework_callbacks_cooperate_and_callbacks_are_refused(self) -> None:
+    def test_decorated_framework_callback_cooperate_and_callbacks_are_refused(self) -> None:
         self.refuse(
             """
             from twisted.internet import defer, task
             from twisted.internet.protocol import Protocol
 
             class P(Protocol):
+                @logged
                 @defer.inlineCallbacks
                 def connectionMade(self):
                     yield self.factory.ready
@@ -286,9 +287,10 @@ class TestTwistedPreset(GenCase):
                 d.addCallback(tick)
             """,
             [
-                r"line 6: connectionMade\(\) overrides a Twisted callback whose caller needs a Deferred",
-                r"line 19: work\(\) is handed to cooperate\(\), which iterates a generator",
-                r"line 20: tick is passed as a value \(a callback\?\)",
+                r"line 7: connectionMade\(\) overrides a Twisted callback whose caller needs a "
+                r"Deferred, and it cannot keep returning one: it has another decorator",
+                r"line 20: work\(\) is handed to cooperate\(\), which iterates a generator",
+                r"line 21: tick is passed as a value \(a callback\?\)",
             ],
         )
 

@@ -21,7 +21,9 @@ class TestTwistedSpec(CodemodTest):
             async def main(a, b):
                 reactor.callLater(1, print, "x")
                 await task.deferLater(reactor, 0.5)
-                got = await defer.gatherResults([a, b], consumeErrors=True)
+                got = await defer.gatherResults(
+                    [defer.ensureDeferred(a()), defer.ensureDeferred(b())], consumeErrors=True
+                )
                 lock = defer.DeferredLock()
                 async with lock:
                     pass
@@ -33,7 +35,9 @@ class TestTwistedSpec(CodemodTest):
             async def main(a, b):
                 shims.call_later(1, print, "x")
                 await shims.sleep(0.5)
-                got = await shims.gather(a, b)
+                got = await shims.gather(
+                    shims.spawn(a()), shims.spawn(b())
+                )
                 lock = shims.Lock()
                 async with lock:
                     pass
@@ -44,46 +48,46 @@ class TestTwistedSpec(CodemodTest):
     def test_aliased_imports(self) -> None:
         before = """
             from twisted.internet import task as t
-            from twisted.internet.defer import gatherResults as gr
+            from twisted.internet.defer import gatherResults as gr, ensureDeferred as ed
             from twisted.internet import reactor as r
 
             async def main(a, b):
                 await t.deferLater(r, 2)
-                return await gr([a, b])
+                return await gr([ed(a()), ed(b())])
         """
         after = """
             import shims
-            from shims import gather as gr
+            from shims import gather as gr, spawn as ed
 
             async def main(a, b):
                 await shims.sleep(2)
-                return await gr(a, b)
+                return await gr(ed(a()), ed(b()))
         """
         self.assertCodemod(before, after, spec="twisted", expected_warnings=[])
 
     def test_member_and_dotted_imports(self) -> None:
         before = """
             from twisted.internet.task import deferLater
-            from twisted.internet.defer import DeferredLock, gatherResults
+            from twisted.internet.defer import DeferredLock, gatherResults, ensureDeferred
             from twisted.internet import reactor
             import twisted.internet.defer
 
             async def main(a):
                 await deferLater(reactor, 1)
                 lock = DeferredLock()
-                await gatherResults([a])
-                await twisted.internet.defer.gatherResults([a])
+                await gatherResults([ensureDeferred(a())])
+                await twisted.internet.defer.gatherResults([twisted.internet.defer.ensureDeferred(a())])
         """
         after = """
             from shims import sleep
-            from shims import Lock, gather
+            from shims import Lock, gather, spawn
             import shims
 
             async def main(a):
                 await sleep(1)
                 lock = Lock()
-                await gather(a)
-                await shims.gather(a)
+                await gather(spawn(a()))
+                await shims.gather(shims.spawn(a()))
         """
         self.assertCodemod(before, after, spec="twisted", expected_warnings=[])
 
@@ -184,7 +188,7 @@ class TestTwistedSpec(CodemodTest):
 
             async def main(self, xs):
                 got = await shims.gather(*[shims.spawn(self.f(x)) for x in xs])
-                both = await shims.gather(shims.spawn(self.f(1)), self.g())
+                both = await defer.gatherResults([defer.ensureDeferred(self.f(1)), self.g()])
                 d = defer.gatherResults([defer.ensureDeferred(self.f(1))])
                 return got, both, d
         """
@@ -193,6 +197,12 @@ class TestTwistedSpec(CodemodTest):
             after,
             spec="twisted",
             expected_warnings=[
+                "line 5: twisted.internet.defer.ensureDeferred() is converted only inside a "
+                "converted gather's list: elsewhere its Deferred takes callbacks (addCallback, "
+                "addErrback); rewrite the caller as async by hand",
+                "line 5: twisted.internet.defer.gatherResults() is converted only when every "
+                "element of its list is twisted.internet.defer.ensureDeferred(...), which gather "
+                "can await: another element (a Deferred) is not; left unchanged",
                 "line 6: twisted.internet.defer.ensureDeferred() is converted only inside a "
                 "converted gather's list: elsewhere its Deferred takes callbacks (addCallback, "
                 "addErrback); rewrite the caller as async by hand",
@@ -200,6 +210,28 @@ class TestTwistedSpec(CodemodTest):
                 "is directly awaited: it returns a Deferred; shims.gather returns an awaitable "
                 "that is not one",
             ],
+        )
+
+    def test_gather_of_deferreds_is_refused(self) -> None:
+        # txredisapi's tests: ``await defer.gatherResults([self.db.delete(x) for x in keys])``
+        # gathers the client's Deferreds; shims.gather cannot run a Deferred.
+        code = """
+            from twisted.internet import defer
+
+            async def main(db, keys):
+                await defer.gatherResults([db.delete(k) for k in keys])
+                return await defer.gatherResults([db.get("a"), db.get("b")], consumeErrors=True)
+        """
+        message = (
+            "twisted.internet.defer.gatherResults() is converted only when every element of its "
+            "list is twisted.internet.defer.ensureDeferred(...), which gather can await: another "
+            "element (a Deferred) is not; left unchanged"
+        )
+        self.assertCodemod(
+            code,
+            code,
+            spec="twisted",
+            expected_warnings=[f"line 4: {message}", f"line 5: {message}"],
         )
 
     def test_inline_callbacks_and_deferred_are_kept_silently(self) -> None:
@@ -241,6 +273,7 @@ def test_unknown_bundled_name_says_which_exist() -> None:
         ('why = "x"', r"\[calls.f.why\] needs 'when'"),
         ('conflicts = ["a b"]', r"\[calls.f.conflicts\] 'a b' is not '.attribute' or a dotted"),
         ('source_args = { c = "r" }', r"\[calls.f.source_args\] 'c' is not in params"),
+        ('elements = ["g"]', r"\[calls.f.elements\] needs 'args' with a '\*list'"),
     ],
 )
 def test_guard_keys_are_validated(tmp_path: Path, table: str, message: str) -> None:

@@ -2,7 +2,8 @@
 
 Prints one row per project (tests passed before and after conversion,
 refusals, blockers left) and exits 1 when any project passes fewer tests
-after conversion than before, or could not be run at all.
+after conversion than before, had a library module it must convert
+refused, or could not be run at all.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ def _row(o: Outcome) -> str:
     name = f"{p.name} {p.version}"
     if o.error or o.before is None or o.after is None or o.conversion is None:
         return f"| {name} | - | - | - | - | ERROR: {o.error} |"
-    verdict = "ok" if o.ok else "LOST TESTS"
+    if o.not_converted:
+        verdict = "NOT CONVERTED: " + ", ".join(o.not_converted)
+    else:
+        verdict = "ok" if o.ok else "LOST TESTS"
     return (
         f"| {name} | {o.before.passed} (py{p.before}) | {o.after.passed} (py{p.after}) "
         f"| {len(o.conversion.refused)} | {o.conversion.blockers} | {verdict} ({o.seconds:.0f} s) |"

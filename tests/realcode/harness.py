@@ -12,7 +12,8 @@ that era can hang), the unconverted copy on the newest Python where it
 still runs (``Project.before``), the converted one on 3.11+, each in a
 cached virtual environment with the project's pinned test dependencies.
 The verdict compares passed counts: a project fails when fewer tests pass
-after conversion than before. A test file that passed fewer tests after
+after conversion than before, or when a library module it ``must_convert``
+was refused (its "after" suite would test the original code). A test file that passed fewer tests after
 than before is run once more on both sides and counts its better run on
 each (``retry_losses``): flaky tests of that era then count alike on both
 sides, and a test the conversion broke still fails twice. ``blockers`` counts MIG006 findings of
@@ -124,6 +125,15 @@ class Conversion:
     changed: int = 0
     refused: list[str] = field(default_factory=list)  # "path:line: reason"
     blockers: int = 0
+    changed_files: set[str] = field(default_factory=set)  # relative paths
+
+    def not_converted(self, project: Project) -> list[str]:
+        """Return the project's ``must_convert`` files left unchanged or with a refusal."""
+        return [
+            f
+            for f in project.must_convert
+            if f not in self.changed_files or any(r.startswith(f"{f}:") for r in self.refused)
+        ]
 
 
 def convert(root: Path, project: Project) -> Conversion:
@@ -139,6 +149,7 @@ def convert(root: Path, project: Project) -> Conversion:
             preset=project.preset,
             coroutine_decorators=project.coroutine_decorators,
             awaitable_returns=project.awaitable_returns,
+            keep_api=project.keep_api,
         )
         try:
             tree = cst.parse_module(source)
@@ -152,6 +163,7 @@ def convert(root: Path, project: Project) -> Conversion:
         if new.code != original:
             path.write_text(new.code, encoding="utf-8")
             result.changed += 1
+            result.changed_files.add(str(rel))
         text = new.code if new is not tree else source
         result.blockers += sum(f.code == "MIG006" for f in lint_source(text, str(rel)))
     return result
@@ -281,10 +293,16 @@ class Outcome:
     seconds: float = 0.0
 
     @property
+    def not_converted(self) -> list[str]:
+        """The project's ``must_convert`` files the conversion left as they were."""
+        return self.conversion.not_converted(self.project) if self.conversion else []
+
+    @property
     def ok(self) -> bool:
-        """Tell whether the conversion lost no passing test."""
+        """Tell whether the library converted and the conversion lost no passing test."""
         return (
             not self.error
+            and not self.not_converted
             and self.before is not None
             and self.after is not None
             and self.after.passed >= self.before.passed

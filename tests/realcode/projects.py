@@ -8,7 +8,10 @@ harness passes them to pytest as ``--deselect`` before and after, so no
 file of the project is edited by hand. ``coroutine_decorators`` names the
 decorators of the project's own test tooling that run plain generators as
 coroutines (``pytest.mark.run_loop`` and the like): they are options of the
-codemod (``--coroutine-decorator``), exactly what a user would pass.
+codemod (``--coroutine-decorator``), exactly what a user would pass, as are
+``awaitable_returns`` and ``keep_api``. ``must_convert`` names the library
+modules the conversion must actually change (a refused file is left as it
+was, and the "after" suite would then test the original).
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ class Project:
     deselect: tuple[tuple[str, str], ...] = ()  # (pytest node id, why)
     coroutine_decorators: tuple[str, ...] = ()
     awaitable_returns: str = "refuse"  # codemod option --awaitable-returns
+    keep_api: bool = False  # codemod option --keep-api (public functions keep their return type)
+    # Library files (not tests) the conversion must change with no refusal:
+    # the "after" suite then runs the converted library, not the original.
+    must_convert: tuple[str, ...] = ()
     services: tuple[str, ...] = ()  # "mariadb", "redis-server" (a binary the suite starts)
     timeout: int = 60  # seconds per test file (what passed before a hang still counts)
     test_timeout: int = 10  # seconds per test (pytest-timeout), so one hang costs one test
@@ -57,6 +64,10 @@ PROJECTS: tuple[Project, ...] = (
         runner="trial",
         preset="twisted",
         deps=("twisted[tls]==26.10.0",),
+        # A library: its public methods keep returning Deferreds (its own
+        # ConnectionHandler dispatches to them by name, through getattr).
+        keep_api=True,
+        must_convert=("txredisapi.py",),
     ),
     Project(
         name="aiomysql",

@@ -87,3 +87,37 @@ def test_a_loss_is_retried_on_both_sides_and_a_real_loss_stays(
     assert (before.passed, after.passed) == (18, 17)  # the flaky file counts 10 on both sides
     assert after.per_file["flaky.py"] == (10, 0, "passes this time")
     assert after.per_file["broken.py"][0] == 4
+
+
+def test_a_library_module_that_must_convert_fails_the_project_when_refused(
+    tmp_path: Path,
+) -> None:
+    lib = (
+        "from twisted.internet import defer\n\n"
+        "class P:\n"
+        "    @decorated\n"
+        "    @defer.inlineCallbacks\n"
+        "    def connectionMade(self):\n"
+        "        yield self.ready\n"
+    )
+    _write(tmp_path / "lib.py", lib)
+    _write(
+        tmp_path / "tests" / "test_lib.py",
+        "from twisted.internet import defer\n\n@defer.inlineCallbacks\ndef _go(d):\n    yield d\n",
+    )
+    project = Project(
+        name="demo", version="0", tests=("tests",), preset="twisted", must_convert=("lib.py",)
+    )
+    result = convert(tmp_path, project)
+    assert (tmp_path / "lib.py").read_text() == lib  # refused: byte-identical
+    assert result.changed_files == {"tests/test_lib.py"}
+    assert result.not_converted(project) == ["lib.py"]
+    side = harness.Side("py", passed=1)
+    outcome = harness.Outcome(project, before=side, after=side, conversion=result)
+    assert not outcome.ok  # the same counts, but the library was never converted
+
+    _write(tmp_path / "lib.py", lib.replace("    @decorated\n", ""))
+    result = convert(tmp_path, project)
+    assert "async def connectionMade" in (tmp_path / "lib.py").read_text()
+    assert result.not_converted(project) == []
+    assert harness.Outcome(project, before=side, after=side, conversion=result).ok
