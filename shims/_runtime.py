@@ -64,7 +64,7 @@ def _selected() -> Selected:
     if found is None:
         raise RuntimeError(
             "no shims backend is running in this thread; call this from code started by "
-            "shims.run(main) (or from a running asyncio loop)"
+            "shims.run(main) (or from a running asyncio loop or Twisted reactor)"
         )
     return found
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+import shims
+
 from .harness import cache_dir, fetch, unpack
 from .projects import PROJECTS
 
@@ -44,9 +46,9 @@ def _fetch(dest: Path) -> Path:
     return unpack(sdist, dest)
 
 
-def _trial(root: Path, *tests: str) -> dict[str, str]:
+def _trial(root: Path, *tests: str, path: tuple[Path, ...] = ()) -> dict[str, str]:
     """Run the project's own trial suite in ``root``; return test id -> outcome."""
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, (root, *path)))}
     proc = subprocess.run(
         [sys.executable, "-m", "twisted.trial", "--reporter=bwverbose", *(tests or ("tests",))],
         cwd=root, env=env, capture_output=True, text=True, timeout=600, check=False,
@@ -86,11 +88,32 @@ def test_txredisapi_suite_passes_the_same_after_conversion(tmp_path: Path, redis
     )  # fmt: skip
     assert check.returncode == 0 and " 0 would change" in check.stderr, check.stderr
 
-    before, after = _trial(original), _trial(converted)
+    _same_outcomes(original, converted)
+
+    # Then the bundled spec over the converted tree: the reactor's timers move to the
+    # shim, which serves trial's own reactor (no shims.run: the suite runs as it is).
+    shimmed = tmp_path / "shimmed"
+    shutil.copytree(converted, shimmed)
+    spec = subprocess.run(
+        [sys.executable, "-m", "migrate", "codemod", "legacy-to-shim", "--spec", "twisted", "."],
+        cwd=shimmed, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert spec.returncode == 0, spec.stderr
+    library = (shimmed / "txredisapi.py").read_text()
+    assert "import shims" in library and library.count("shims.call_later(") == 2, spec.stderr
+    toolkit = tmp_path / "toolkit"  # only the shim on the path: the project has its own tests/
+    toolkit.mkdir()
+    (toolkit / "shims").symlink_to(Path(shims.__file__).parent)
+    _same_outcomes(original, shimmed, path=(toolkit,))
+
+
+def _same_outcomes(original: Path, converted: Path, path: tuple[Path, ...] = ()) -> None:
+    """Both trees' suites give every test the same outcome (a differing test runs twice)."""
+    before, after = _trial(original), _trial(converted, path=path)
     tests = sorted(set(before) | set(after))
     differ = [t for t in tests if before.get(t) != after.get(t)]
     if differ:  # once more, both trees, only those tests
         before.update(_trial(original, *differ))
-        after.update(_trial(converted, *differ))
+        after.update(_trial(converted, *differ, path=path))
     assert {t: (before.get(t), after.get(t)) for t in tests if before.get(t) != after.get(t)} == {}
     assert sum(o == "OK" for o in after.values()) >= 150, after

@@ -168,6 +168,134 @@ def test_a_reactor_started_outside_shims_is_refused_with_one_line(tmp_path: Path
     )
 
 
+APP_REACTOR = """
+    import gc, sys
+    import shims
+    from twisted.internet import defer, reactor
+    from twisted.python import log
+
+    async def echo(conn):
+        await conn.write(await conn.read_exactly(3, timeout=5), timeout=5)
+
+    async def fails():
+        raise ValueError("nobody retrieves this")
+
+    async def main():
+        server = await shims.serve(echo, "127.0.0.1", 0)
+        conn = await shims.connect("127.0.0.1", server.port, timeout=5)
+        await conn.write(b"abc", timeout=5)
+        echoed = await conn.read_exactly(3, timeout=5)
+        conn.close()
+        server.close()
+        await server.wait_closed()
+        fired = []
+        shims.call_later(0.01, fired.append, "timer")
+        async def bounded():
+            try:
+                async with shims.timeout(0.01):  # needs a task: a Deferred's coroutine is none
+                    await shims.sleep(5)
+            except TimeoutError:
+                fired.append("timeout")
+
+        await shims.spawn(bounded())
+        try:
+            shims.run(fails, backend="twisted")
+        except RuntimeError as exc:  # nesting: a backend already runs this thread
+            fired.append(str(exc).split(";")[0])
+        shims.spawn(fails())
+        await shims.sleep(0.01)
+        gc.collect()
+        return [shims.current_backend(), echoed.decode(), *fired]
+
+    def done(result):
+        print("RESULT", result)
+        reactor.stop()
+
+    log.startLogging(sys.stdout, setStdout=False)
+    reactor.callWhenRunning(lambda: defer.ensureDeferred(main()).addBoth(done))
+    reactor.run()
+"""
+
+
+def test_a_reactor_the_application_runs_serves_shims_without_shims_run(tmp_path: Path) -> None:
+    """twistd, trial or an app's own reactor.run(): code in the reactor's thread uses the shim."""
+    result = _python(APP_REACTOR, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "RESULT ['twisted', 'abc', 'timer', 'timeout', "
+        "'shims.run() was called from inside a running backend']" in result.stdout
+    ), result.stdout
+    # A failed task nobody retrieved is logged as Twisted logs a Deferred's unhandled error.
+    assert "a shims task failed and nobody retrieved its error" in result.stdout
+    assert "ValueError: nobody retrieves this" in result.stdout
+
+
+def test_a_reactor_imported_and_never_run_or_stopped_serves_nothing(tmp_path: Path) -> None:
+    """Importing a Twisted library (which installs the reactor) or a reactor that has stopped
+    must not make shims.run on another backend look nested."""
+    code = """
+        import shims
+        from twisted.internet import reactor
+
+        async def main():
+            return shims.current_backend()
+
+        print(shims.run(main, backend="asyncio"))  # imported, never run
+        reactor.callWhenRunning(reactor.stop)
+        reactor.run()
+        print(shims.run(main, backend="legacy"))  # stopped for good
+    """
+    result = _python(code, tmp_path)
+    assert (result.returncode, result.stdout.split()) == (0, ["asyncio", "legacy"]), result.stderr
+
+
+def test_trial_tests_call_the_shim_on_trials_reactor(tmp_path: Path) -> None:
+    (tmp_path / "test_uses_shims.py").write_text(
+        textwrap.dedent(
+            """
+            import shims
+            from twisted.internet import defer, reactor, task
+            from twisted.trial import unittest
+
+            class UsesShims(unittest.TestCase):
+                def test_sleep_spawn_and_timer(self):
+                    async def body():
+                        # trial calls a test before it first runs the reactor: the
+                        # reactor serves the shim from its first turn on.
+                        await task.deferLater(reactor, 0)
+                        fired = []
+                        shims.call_later(0, fired.append, 1)
+                        await shims.spawn(shims.sleep(0.01))
+                        self.assertEqual((shims.current_backend(), fired), ("twisted", [1]))
+                    return defer.ensureDeferred(body())
+
+                def test_a_failed_task_nobody_retrieved_fails_the_test(self):
+                    async def body():
+                        await task.deferLater(reactor, 0)
+                        async def fails():
+                            raise ValueError("lost")
+                        shims.spawn(fails())
+                        await shims.sleep(0.01)
+                        import gc; gc.collect()
+                    return defer.ensureDeferred(body())
+            """
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "twisted.trial", "test_uses_shims"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    out = result.stdout
+    assert "test_sleep_spawn_and_timer ... " in out and "[OK]" in out, out
+    assert "test_a_failed_task_nobody_retrieved_fails_the_test ... " in out, out
+    assert "FAILED (errors=1, successes=1)" in out, out
+    assert "ValueError: lost" in out, out
+
+
 def test_errors_twisted_only_logs_are_reported_as_unhandled() -> None:
     from twisted.python import log
 

@@ -12,7 +12,12 @@ process (once per parity test). Iterating the reactor per run
 thread pool, resolver and shutdown triggers assume a running reactor. So,
 as crochet does, the reactor is started once, on first use, in a daemon
 thread with ``installSignalHandlers=False`` (signals belong to the main
-thread), and never stopped until the process exits. Each ``run`` hands its
+thread), and never stopped until the process exits. A process whose
+application runs the reactor itself (``twistd``, ``trial``, its own
+``reactor.run()``) needs no ``shims.run``: code in the reactor's thread is
+served on that reactor (``running()`` is true there), so a Twisted service
+can move to the shim one call at a time; ``shims.run(backend="twisted")``
+is refused in such a process. Each ``run`` hands its
 main coroutine to that thread with ``callFromThread`` and blocks until it
 finished (``blockingCallFromThread``-style, but interruptible: Ctrl-C or a
 pytest-timeout cancels the main task). Runs are serialised by a lock, so
@@ -63,6 +68,7 @@ import asyncio
 import contextvars
 import os
 import socket
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Generic, Literal, TypeVar
@@ -265,10 +271,12 @@ class _Task(_Future, Generic[T]):
         "_d",
         "_must_cancel",
         "_run",
+        "_unreported",
     )
 
     def __init__(self, coro: Coroutine[Any, Any, T], run: _Run) -> None:
         super().__init__()
+        self._unreported = False
         self._coro = coro
         self._d: Any = None
         self._run = run
@@ -304,7 +312,10 @@ class _Task(_Future, Generic[T]):
         self._d = None
         self._run.tasks.discard(self)
         if state == _FAILED and not isinstance(value, asyncio.CancelledError):
-            self._run.unretrieved.add(self)
+            if self._run is _OUTSIDE_RUNS:
+                self._unreported = True  # reported when collected unretrieved, as asyncio does
+            else:
+                self._run.unretrieved.add(self)
         if self._wakes or self._callbacks:
             _reactor().callLater(0, self._notify)
 
@@ -315,7 +326,12 @@ class _Task(_Future, Generic[T]):
             cb(self)
 
     def _retrieve(self) -> None:
+        self._unreported = False
         self._run.unretrieved.discard(self)
+
+    def __del__(self) -> None:
+        if self._unreported:
+            self._run.on_unhandled(self._value)
 
     def cancel(self) -> bool:
         if self._state != _PENDING:
@@ -364,7 +380,20 @@ class _Run:
         self.unretrieved: set[_Task[Any]] = set()
 
 
-_OUTSIDE_RUNS = _Run(lambda exc: None)  # tasks spawned by callbacks outside any run
+def _log_unhandled(exc: BaseException) -> None:
+    """Log through Twisted, as it logs a Deferred's unhandled error (trial fails the test)."""
+    from twisted.logger import Logger
+    from twisted.python.failure import Failure
+
+    Logger(namespace="shims").failure(
+        "a shims task failed and nobody retrieved its error",
+        Failure(exc),  # type: ignore[no-untyped-call]
+    )
+
+
+# Tasks spawned outside any run: by protocol callbacks, or on a reactor the application
+# runs itself. Their unretrieved errors are logged when the task is collected.
+_OUTSIDE_RUNS = _Run(_log_unhandled)
 
 
 # -- connections ---------------------------------------------------------------------------
@@ -606,8 +635,8 @@ class TwistedBackend(Backend):
             if reactor.running or getattr(reactor, "_started", False):
                 raise FlagError(
                     "backend 'twisted' needs Twisted's reactor, but it was already started "
-                    "outside shims (it cannot be restarted); do not run the reactor yourself "
-                    "in a process that uses shims.run(backend='twisted')"
+                    "outside shims (it cannot be restarted); call shims from the reactor's "
+                    "thread without shims.run, or do not run the reactor yourself"
                 )
             from twisted.logger import globalLogPublisher
 
@@ -663,7 +692,17 @@ class TwistedBackend(Backend):
 
     def running(self) -> bool:
         # After fork() the child's only thread is the copy of the reactor's: not running.
-        return threading.current_thread() is self._thread and os.getpid() == self._pid
+        if threading.current_thread() is self._thread:
+            return os.getpid() == self._pid
+        # A reactor the application runs itself (twistd, trial, its own reactor.run()):
+        # code in its I/O thread is served on it too, without shims.run, from its first
+        # run until it is stopped for good (trial's crash() between tests is not that).
+        reactor = sys.modules.get("twisted.internet.reactor")
+        if self._thread is not None or reactor is None or reactor._startedBefore:
+            return False
+        from twisted.python import threadable
+
+        return bool(threadable.isInIOThread())  # type: ignore[no-untyped-call]
 
     def clock(self) -> Clock:
         return self._clock
