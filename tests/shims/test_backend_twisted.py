@@ -246,7 +246,8 @@ def test_a_reactor_imported_and_never_run_or_stopped_serves_nothing(tmp_path: Pa
         print(shims.run(main, backend="legacy"))  # stopped for good
     """
     result = _python(code, tmp_path)
-    assert (result.returncode, result.stdout.split()) == (0, ["asyncio", "legacy"]), result.stderr
+    expected = ["asyncio", "legacy"]  # expected value, not a source of names
+    assert (result.returncode, result.stdout.split()) == (0, expected), result.stderr
 
 
 def test_trial_tests_call_the_shim_on_trials_reactor(tmp_path: Path) -> None:
