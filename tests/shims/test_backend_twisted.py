@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -10,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from child_python import python
 
 import shims
 import shims.testing
@@ -20,17 +20,7 @@ pytest.importorskip("twisted", reason="pip install 'migrate-toolkit[twisted]'")
 
 
 def _python(code: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("MIGRATE_")}
-    environ.update(env)
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=cwd,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return python(code, cwd=cwd, timeout=120, **env)
 
 
 async def _where() -> tuple[str, str]:

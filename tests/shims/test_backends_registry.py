@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import ast
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from child_python import python
 
 import shims
 from shims import FlagError, _registry
@@ -102,16 +101,7 @@ def _install(site: Path, dist: str, entries: dict[str, str], modules: dict[str, 
 
 
 def _python(site: Path, code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("MIGRATE_")}
-    environ.update(PYTHONPATH=os.pathsep.join([str(site), str(ROOT)]), **env)
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return python(code, path=(site, ROOT), **env)
 
 
 RUN_MAIN = """

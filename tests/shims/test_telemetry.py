@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from typing import Any
 
 import pytest
+from child_python import python
 from prometheus_client import REGISTRY
 
 import shims
@@ -157,19 +155,6 @@ def test_source_label_says_where_the_flag_came_from() -> None:
         "/x/migrate.toml default_backend": "config",
     }
     assert {s: _telemetry.source_kind(s) for s in kinds} == kinds
-
-
-def python(*parts: str, **env: str) -> subprocess.CompletedProcess[str]:
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-c", "\n".join(textwrap.dedent(part) for part in parts)],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 EXERCISE = """

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-import textwrap
 import threading
 
 import pytest
+from child_python import python
 
 import shims
 from shims import _telemetry, _telemetry_state
@@ -97,16 +95,6 @@ def test_a_clock_without_call_soon_threadsafe_gets_a_re_armed_timer() -> None:
     _telemetry.configure("lag-timer", "asyncio", "argument")
     kind, samples = asyncio.run(main())  # not shims.run: no probe of its own beside the timer
     assert kind == "_LagTimer" and samples >= 2
-
-
-def python(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_opentelemetry_is_left_alone_until_an_sdk_provider_is_installed() -> None:
